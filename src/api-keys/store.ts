@@ -1,0 +1,34 @@
+import type { Executor } from '../db/database.js';
+import type { ApiKeyRow, UserRow } from '../db/schema.js';
+
+export async function insertApiKey(db: Executor, row: ApiKeyRow): Promise<void> {
+  await db.insertInto('api_keys').values(row).execute();
+}
+
+export async function findApiKeyWithUser(db: Executor, keyHash: string): Promise<{ key: ApiKeyRow; user: UserRow } | undefined> {
+  const key = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+  if (!key) return undefined;
+  const user = await db.selectFrom('users').selectAll().where('id', '=', key.user_id).executeTakeFirst();
+  return user ? { key, user } : undefined;
+}
+
+export async function listApiKeys(db: Executor, userId: string, page: { limit: number; cursor: string | null }) {
+  let q = db.selectFrom('api_keys').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null);
+  if (page.cursor) q = q.where('id', '<', page.cursor);
+  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+}
+
+export async function revokeApiKey(db: Executor, userId: string, id: string, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function touchApiKey(db: Executor, id: string, now: string): Promise<void> {
+  await db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', id).execute();
+}

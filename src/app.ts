@@ -1,0 +1,90 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
+import type { ZodError } from 'zod';
+import { registerApiKeyRoutes } from './api-keys/routes.js';
+import { registerAuthRoutes } from './auth/routes.js';
+import { AppError } from './http/errors.js';
+import { fail } from './http/envelope.js';
+import { accessLog, authenticate, csrf, requestId, type AppEnv } from './http/middleware.js';
+import { registerSystemRoutes } from './http/system-routes.js';
+import { registerOrganizationRoutes } from './organizations/routes.js';
+import type { Deps, Services } from './services.js';
+import { registerUserRoutes } from './users/routes.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function validationError(error: ZodError, where: string): AppError {
+  return new AppError('VALIDATION_FAILED', `Invalid ${where}`, {
+    issues: error.issues.map((i) => ({
+      path: i.path.join('.') || (i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys?.join(',') ?? '' : ''),
+      code: i.code,
+      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${(i as { keys?: string[] }).keys?.join(', ')}` : i.message,
+    })),
+  });
+}
+
+const TARGETS: Record<string, string> = { json: 'body', query: 'query', param: 'path parameter', header: 'header', cookie: 'cookie', form: 'form' };
+
+/**
+ * The HTTP application. Middleware, in order: request id → access log → security headers →
+ * body cap → authentication → CSRF → routes; then the 404 and error handlers that keep every
+ * answer in the SPEC §3 envelope.
+ */
+export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error as ZodError, TARGETS[result.target] ?? result.target);
+    },
+  });
+
+  app.use('*', requestId());
+  app.use('*', accessLog(deps.logger));
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError('PAYLOAD_TOO_LARGE', `The body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  app.use('/api/*', async (c, next) => {
+    // JSON in: a body on a write must be declared as JSON (the SAML ACS, later, is form-encoded).
+    const type = c.req.header('content-type');
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !c.req.path.includes('/saml/')) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+    }
+    await next();
+  });
+  app.use('/api/*', authenticate(services));
+  app.use('/api/*', csrf(deps.config.trustedOrigins));
+
+  registerSystemRoutes(app, deps.db);
+  registerAuthRoutes(app, services, deps.config);
+  registerUserRoutes(app, services);
+  registerApiKeyRoutes(app, services);
+  registerOrganizationRoutes(app, services);
+
+  app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) deps.logger.error({ err, requestId: c.get('requestId') }, err.message);
+      return fail(c, err);
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      // Hono's own 4xx (e.g. malformed JSON from the validator).
+      const code = err.status === 413 ? 'PAYLOAD_TOO_LARGE' : err.status === 401 ? 'UNAUTHENTICATED' : 'VALIDATION_FAILED';
+      const message = /json/i.test(err.message) ? 'The body is not valid JSON' : err.message || 'Bad request';
+      return fail(c, new AppError(code, message, code === 'VALIDATION_FAILED' ? { issues: [{ path: '', code: 'invalid_json', message }] } : undefined, { status: err.status }));
+    }
+    const requestIdValue = c.get('requestId');
+    deps.logger.error({ err, requestId: requestIdValue, method: c.req.method, path: c.req.path }, 'unhandled error');
+    return fail(c, new AppError('INTERNAL', `Internal error (request id ${requestIdValue})`, undefined));
+  });
+
+  return app;
+}

@@ -1,0 +1,109 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { deleteCookie, setCookie } from 'hono/cookie';
+import type { Context } from 'hono';
+import type { Config } from '../config.js';
+import { AppError } from '../http/errors.js';
+import { ok, responses } from '../http/envelope.js';
+import { ctxOf, type AppEnv } from '../http/middleware.js';
+import { Email, Empty, Membership, Password, Session, User } from '../http/schemas.js';
+import { SESSION_ABSOLUTE_MS, SESSION_COOKIE } from '../sessions/service.js';
+import type { Services } from '../services.js';
+import type { SessionRow } from '../db/schema.js';
+import { userView } from '../users/service.js';
+
+const SignUpBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(200).optional() }).strict();
+const SignInBody = z.object({ email: Email, password: z.string().min(1).max(256) }).strict();
+const SessionData = z.object({ user: User, session: Session, memberships: z.array(Membership) }).openapi('SessionInfo');
+
+export function setSessionCookie(c: Context, config: Pick<Config, 'secureCookies'>, token: string) {
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure: config.secureCookies,
+    path: '/',
+    maxAge: Math.floor(SESSION_ABSOLUTE_MS / 1000),
+  });
+}
+
+export function sessionInfo(s: SessionRow) {
+  return {
+    id: s.id,
+    authMethod: s.auth_method,
+    connectionId: s.connection_id,
+    organizationId: s.organization_id,
+    mfa: s.mfa_state,
+    createdAt: s.created_at,
+    expiresAt: s.expires_at < s.absolute_expires_at ? s.expires_at : s.absolute_expires_at,
+  };
+}
+
+export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services, config: Config) {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/sign-up/email',
+      tags: ['Sign-in and sessions'],
+      summary: 'Create an account with email and password, and a session',
+      request: { body: { required: true, content: { 'application/json': { schema: SignUpBody } } } },
+      responses: responses(z.object({ user: User, session: Session }), 'Account and session created (cookie set)', [400, 403, 409, 413, 429], 201),
+    }),
+    async (c) => {
+      const { user, session, token } = await services.accounts.signUp(ctxOf(c), c.req.valid('json'));
+      setSessionCookie(c, config, token);
+      return ok(c, { user: userView(user), session: sessionInfo(session) }, { status: 201, message: 'Account created' });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/sign-in/email',
+      tags: ['Sign-in and sessions'],
+      summary: 'Sign in with email and password',
+      request: { body: { required: true, content: { 'application/json': { schema: SignInBody } } } },
+      responses: responses(z.object({ user: User, session: Session }), 'Signed in (cookie set)', [400, 401, 403, 429]),
+    }),
+    async (c) => {
+      const { user, session, token } = await services.accounts.signIn(ctxOf(c), c.req.valid('json'));
+      setSessionCookie(c, config, token);
+      return ok(c, { user: userView(user), session: sessionInfo(session) }, { message: 'Signed in' });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/auth/session',
+      tags: ['Sign-in and sessions'],
+      summary: 'The current session, its user and memberships',
+      responses: responses(SessionData, 'The current session', [401]),
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'Not signed in');
+      const memberships = await services.organizations.listMine(p.user.id);
+      return ok(c, {
+        user: userView(p.user),
+        session: sessionInfo(p.session),
+        memberships: memberships.map((m) => ({ organizationId: m.id, name: m.name, slug: m.slug, role: m.role })),
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/sign-out',
+      tags: ['Sign-in and sessions'],
+      summary: 'Revoke the current session',
+      responses: responses(Empty, 'Signed out (cookie cleared)', [401, 403]),
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'Not signed in');
+      await services.sessions.revoke(ctxOf(c), p.user.id, p.session.id);
+      deleteCookie(c, SESSION_COOKIE, { path: '/', secure: config.secureCookies });
+      return ok(c, null, { message: 'Signed out' });
+    },
+  );
+}

@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.js';
+import { resealAll } from './crypto/sealed-columns.js';
+import { migrateToLatest, openDatabase } from './db/database.js';
+import { createLogger } from './logger.js';
+import { buildGatehouse, loadKeyRing, startServer } from './server.js';
+
+const USAGE = `Usage: gatehouse <command>
+
+  start                                   migrate, then serve HTTP (PORT, HOST)
+  migrate                                 apply pending database migrations
+  admin create --email E --password P     create (or promote) a platform superadmin
+  secrets rotate                          re-encrypt stored secrets under the first key of GATEHOUSE_SECRET_KEYS
+
+Configuration comes from environment variables; see the README.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      return 78; // EX_CONFIG
+    }
+    throw e;
+  }
+  const logger = createLogger(config);
+
+  switch (command) {
+    case 'start': {
+      const { server, gatehouse } = await startServer(config, { logger });
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'shutting down');
+        server.close(() => void gatehouse.close().then(() => process.exit(0)));
+        setTimeout(() => process.exit(0), 5000).unref();
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      return -1; // keep running
+    }
+    case 'migrate': {
+      const handle = await openDatabase(config.databaseUrl);
+      try {
+        const applied = await migrateToLatest(handle.db);
+        console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      } finally {
+        await handle.close();
+      }
+      return 0;
+    }
+    case 'admin': {
+      const { values } = parseArgs({ args: rest, options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' } } });
+      if (sub !== 'create' || !values.email || !values.password) {
+        console.error('Usage: gatehouse admin create --email E --password P [--name N]');
+        return 2;
+      }
+      if (values.password.length < 8) {
+        console.error('--password must be at least 8 characters');
+        return 2;
+      }
+      const gh = await buildGatehouse(config, { logger });
+      try {
+        const { user, created } = await gh.services.accounts.createSuperadmin({ email: values.email, password: values.password, ...(values.name ? { name: values.name } : {}) });
+        console.log(`${created ? 'created' : 'promoted'} superadmin ${user.email} (${user.id})`);
+      } finally {
+        await gh.close();
+      }
+      return 0;
+    }
+    case 'secrets': {
+      if (sub !== 'rotate') {
+        console.error('Usage: gatehouse secrets rotate');
+        return 2;
+      }
+      const keyring = loadKeyRing(config, logger);
+      const handle = await openDatabase(config.databaseUrl);
+      try {
+        await migrateToLatest(handle.db);
+        const result = await handle.db.transaction().execute((tx) => resealAll(tx, keyring));
+        console.log(`re-encrypted ${result.rewritten} secret(s) under key "${keyring.currentKid}"; ${result.alreadyCurrent} already current`);
+      } finally {
+        await handle.close();
+      }
+      return 0;
+    }
+    default:
+      console.error(`Unknown command "${command}".\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  },
+);

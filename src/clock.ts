@@ -1,0 +1,25 @@
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** A clock a test can move. */
+export function fixedClock(start: Date): Clock & { advance(ms: number): void; set(d: Date): void } {
+  let t = start.getTime();
+  return {
+    now: () => new Date(t),
+    advance(ms) {
+      t += ms;
+    },
+    set(d) {
+      t = d.getTime();
+    },
+  };
+}
+
+export const iso = (d: Date) => d.toISOString();
+export const addMs = (d: Date, ms: number) => new Date(d.getTime() + ms);
+export const MINUTE = 60_000;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;

@@ -1,0 +1,177 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Gatehouse reads (SPEC §1), in one schema, validated once at start-up.
+ * Nothing else in the code reads process.env.
+ */
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const boolString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const originList = z.string().transform((value, ctx) => {
+  const out: string[] = [];
+  for (const raw of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" is not a URL origin such as https://app.example.com` });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" must use http or https` });
+      return z.NEVER;
+    }
+    out.push(url.origin);
+  }
+  return out;
+});
+
+const dnsServers = z.string().transform((value, ctx) => {
+  const out: string[] = [];
+  for (const raw of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    // ip, ip:port, [ipv6]:port or bare ipv6
+    const m = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+)|([0-9a-fA-F:]+))(?::(\d{1,5}))?$/.exec(raw);
+    const port = m?.[4] ? Number(m[4]) : 53;
+    if (!m || port < 1 || port > 65535 || (m[3] !== undefined && m[4] !== undefined)) {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" is not ip[:port]` });
+      return z.NEVER;
+    }
+    out.push(raw);
+  }
+  return out;
+});
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  GATEHOUSE_BASE_URL: z.url({ message: 'must be an absolute http(s) URL' }).optional(),
+  DATABASE_URL: z
+    .string()
+    .default('sqlite:./data/gatehouse.db')
+    .refine((v) => v.startsWith('sqlite:') || v.startsWith('postgres://') || v.startsWith('postgresql://'), {
+      message: 'must be sqlite:<path> or postgres://…',
+    }),
+  GATEHOUSE_SECRET_KEYS: z.string().optional(),
+  GATEHOUSE_SECRET_KEY_FILE: z.string().default('./data/secret.key'),
+  GATEHOUSE_TRUSTED_ORIGINS: originList.optional(),
+  GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
+  GATEHOUSE_ALLOW_LOOPBACK_IDPS: boolString.default(false),
+  SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be smtp://… or smtps://…' })
+    .optional(),
+  GATEHOUSE_EMAIL_FROM: z.string().default('Gatehouse <no-reply@localhost>'),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), { message: 'must be redis://… or rediss://…' })
+    .optional(),
+  GATEHOUSE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  baseUrl: string;
+  /** Origin of baseUrl. */
+  baseOrigin: string;
+  secureCookies: boolean;
+  databaseUrl: string;
+  /** Raw key ring spec (kid:base64,…) or null when the generated key file is used. */
+  secretKeys: string | null;
+  secretKeyFile: string;
+  trustedOrigins: string[];
+  dnsServers: string[] | null;
+  allowLoopbackIdps: boolean;
+  smtpUrl: string | null;
+  emailFrom: string;
+  redisUrl: string | null;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse and validate the environment. Throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Treat empty strings as unset so `FOO= gatehouse start` behaves like FOO being absent.
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(envSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') cleaned[key] = v;
+  }
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? '?');
+        const shown = cleaned[name] !== undefined && !/KEY|SECRET|URL$/.test(name) ? ` (got "${cleaned[name]}")` : '';
+        return `${name}: ${i.message}${shown}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const baseUrl = (e.GATEHOUSE_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const base = new URL(baseUrl);
+  const problems: string[] = [];
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') problems.push('GATEHOUSE_BASE_URL: must use http or https');
+  if (base.search || base.hash) problems.push('GATEHOUSE_BASE_URL: must not contain a query or fragment');
+  if (e.NODE_ENV === 'production') {
+    if (base.protocol !== 'https:') problems.push('GATEHOUSE_BASE_URL: must be https when NODE_ENV=production');
+    if (!e.GATEHOUSE_SECRET_KEYS)
+      problems.push('GATEHOUSE_SECRET_KEYS: required when NODE_ENV=production (the generated key file is for development only)');
+    if (e.GATEHOUSE_ALLOW_LOOPBACK_IDPS) problems.push('GATEHOUSE_ALLOW_LOOPBACK_IDPS: must not be true when NODE_ENV=production');
+  }
+  if (e.GATEHOUSE_SECRET_KEYS) {
+    const err = checkSecretKeySpec(e.GATEHOUSE_SECRET_KEYS);
+    if (err) problems.push(`GATEHOUSE_SECRET_KEYS: ${err}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const trusted = new Set<string>([base.origin, ...(e.GATEHOUSE_TRUSTED_ORIGINS ?? [])]);
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    baseUrl,
+    baseOrigin: base.origin,
+    secureCookies: base.protocol === 'https:',
+    databaseUrl: e.DATABASE_URL,
+    secretKeys: e.GATEHOUSE_SECRET_KEYS ?? null,
+    secretKeyFile: e.GATEHOUSE_SECRET_KEY_FILE,
+    trustedOrigins: [...trusted],
+    dnsServers: e.GATEHOUSE_DNS_SERVERS ?? null,
+    allowLoopbackIdps: e.GATEHOUSE_ALLOW_LOOPBACK_IDPS,
+    smtpUrl: e.SMTP_URL ?? null,
+    emailFrom: e.GATEHOUSE_EMAIL_FROM,
+    redisUrl: e.REDIS_URL ?? null,
+    logLevel: e.GATEHOUSE_LOG_LEVEL,
+  };
+}
+
+/** Returns a problem description, or null when `kid:base64key,…` is well formed (32-byte keys, unique kids). */
+export function checkSecretKeySpec(spec: string): string | null {
+  const seen = new Set<string>();
+  const entries = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) return 'must list at least one kid:base64key';
+  for (const entry of entries) {
+    const idx = entry.indexOf(':');
+    if (idx <= 0) return `entry ${seen.size + 1} must be kid:base64key`;
+    const kid = entry.slice(0, idx);
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(kid)) return `key id "${kid}" must be 1-32 characters of A-Z a-z 0-9 _ -`;
+    if (seen.has(kid)) return `key id "${kid}" appears twice`;
+    seen.add(kid);
+    const key = Buffer.from(entry.slice(idx + 1), 'base64');
+    if (key.length !== 32) return `key "${kid}" must decode to 32 bytes (got ${key.length})`;
+  }
+  return null;
+}

@@ -1,0 +1,19 @@
+import type { ApiKeyRow, SessionRow, UserRow } from './db/schema.js';
+
+/** Who is calling. Built by the authenticate middleware, read by routes and services. */
+export type Principal =
+  | { kind: 'session'; user: UserRow; session: SessionRow }
+  | { kind: 'api_key'; user: UserRow; apiKey: ApiKeyRow; scopes: string[] | null };
+
+/** What every write needs to know about the request, for the audit log. */
+export interface RequestMeta {
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+}
+
+export interface Ctx extends RequestMeta {
+  principal: Principal | null;
+}
+
+export const systemCtx: Ctx = { principal: null, ip: null, userAgent: null, requestId: null };

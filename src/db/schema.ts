@@ -1,0 +1,270 @@
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * One type for every table. The same columns exist on SQLite and PostgreSQL:
+ * ids are ULID text, times are ISO-8601 UTC text (sortable), booleans are 0/1 integers,
+ * structured values are JSON text that only their store parses (with a zod schema).
+ */
+export type Bool = 0 | 1;
+
+export interface UsersTable {
+  id: string;
+  email: string; // lower-cased
+  name: string | null;
+  password_hash: string | null;
+  email_verified: Bool;
+  is_superadmin: Bool;
+  created_at: string;
+  updated_at: string;
+}
+
+export type AuthMethod = 'password' | 'magic_link' | 'passkey' | 'social' | 'sso';
+export type MfaState = 'none' | 'pending' | 'complete';
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  auth_method: AuthMethod;
+  connection_id: string | null;
+  organization_id: string | null;
+  mfa_state: MfaState;
+  mfa_completed_at: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  last_seen_at: string;
+  /** Idle expiry (slides forward, never past absolute_expires_at). */
+  expires_at: string;
+  absolute_expires_at: string;
+  revoked_at: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  key_hash: string;
+  /** First characters of the key, shown in lists so a user can tell keys apart. */
+  key_prefix: string;
+  scopes: string | null; // JSON array or null = the user's full access
+  organization_id: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export type Role = 'owner' | 'admin' | 'member';
+export type AuthRequired = 'any' | 'mfa' | 'sso';
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  slug: string;
+  auth_required: AuthRequired;
+  require_mfa: Bool;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MembersTable {
+  organization_id: string;
+  user_id: string;
+  role: Role;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface InvitationsTable {
+  id: string;
+  organization_id: string;
+  email: string;
+  role: Role;
+  token_hash: string;
+  invited_by: string | null;
+  expires_at: string;
+  accepted_at: string | null;
+  accepted_by: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export type JoinRequestStatus = 'pending' | 'approved' | 'rejected';
+
+export interface JoinRequestsTable {
+  id: string;
+  organization_id: string;
+  user_id: string;
+  domain_id: string | null;
+  status: JoinRequestStatus;
+  decided_by: string | null;
+  decided_at: string | null;
+  created_at: string;
+}
+
+export type DomainStatus = 'pending' | 'verified';
+
+export interface DomainsTable {
+  id: string;
+  organization_id: string;
+  domain: string; // normalised ASCII (IDNA), lower case, no trailing dot
+  status: DomainStatus;
+  verification_token: string;
+  verified_at: string | null;
+  last_checked_at: string | null;
+  auto_join: Bool;
+  require_approval: Bool;
+  join_role: Role;
+  created_at: string;
+  updated_at: string;
+}
+
+export type SsoProtocol = 'oidc' | 'saml';
+export type ConnectionStatus = 'active' | 'replaced';
+
+export interface SsoConnectionsTable {
+  id: string;
+  organization_id: string;
+  protocol: SsoProtocol;
+  provider: string;
+  status: ConnectionStatus;
+  enabled: Bool;
+  /** Bumped on every change; flows bound to an older version fail. */
+  config_version: number;
+  /** OIDC: issuer. SAML: IdP entity ID. */
+  issuer: string;
+  /** Protocol-specific, non-secret settings; JSON validated by the connection store. */
+  config: string;
+  /** Client secret (OIDC) or SP private key (SAML), sealed by the key ring. */
+  secret_enc: string | null;
+  allow_jit: Bool;
+  default_role: Role;
+  allowed_domains: string | null; // JSON array or null = any
+  allow_idp_initiated: Bool;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SsoIdentitiesTable {
+  id: string;
+  connection_id: string;
+  organization_id: string;
+  user_id: string;
+  subject: string;
+  email: string | null;
+  claims: string; // JSON of the last login's claims (no tokens)
+  last_login_at: string;
+  created_at: string;
+}
+
+export interface SsoFlowsTable {
+  id: string;
+  /** SHA-256 of the OIDC `state` or the SAML AuthnRequest ID. */
+  lookup_hash: string;
+  organization_id: string;
+  connection_id: string;
+  config_version: number;
+  protocol: SsoProtocol;
+  code_verifier: string | null;
+  nonce: string | null;
+  return_to: string;
+  login_hint: string | null;
+  expires_at: string;
+  consumed_at: string | null;
+  created_at: string;
+}
+
+export interface ReplayCacheTable {
+  /** Namespaced key, e.g. `saml:<connection>:<assertion id>`. */
+  key: string;
+  expires_at: string;
+}
+
+export interface MfaFactorsTable {
+  id: string;
+  user_id: string;
+  type: 'totp';
+  secret_enc: string;
+  confirmed_at: string | null;
+  /** Highest TOTP time step accepted so far (a code is never accepted twice). */
+  last_used_step: number | null;
+  created_at: string;
+}
+
+export interface RecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  used_at: string | null;
+  created_at: string;
+}
+
+export type OneTimeTokenPurpose = 'magic_link' | 'password_reset' | 'email_verify';
+
+export interface OneTimeTokensTable {
+  id: string;
+  token_hash: string;
+  purpose: OneTimeTokenPurpose;
+  user_id: string | null;
+  email: string;
+  data: string | null; // JSON (e.g. returnTo)
+  expires_at: string;
+  used_at: string | null;
+  created_at: string;
+}
+
+export type ActorType = 'user' | 'api_key' | 'system' | 'idp';
+
+export interface AuditEventsTable {
+  id: string;
+  organization_id: string | null;
+  actor_type: ActorType;
+  actor_user_id: string | null;
+  actor_api_key_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  metadata: string | null; // JSON, never a secret
+  created_at: string;
+}
+
+/** Owned by rate-limiter-flexible (its own column layout). */
+export interface RateLimitsTable {
+  key: string;
+  points: Generated<number>;
+  expire: number | null;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_keys: ApiKeysTable;
+  organizations: OrganizationsTable;
+  members: MembersTable;
+  invitations: InvitationsTable;
+  join_requests: JoinRequestsTable;
+  domains: DomainsTable;
+  sso_connections: SsoConnectionsTable;
+  sso_identities: SsoIdentitiesTable;
+  sso_flows: SsoFlowsTable;
+  replay_cache: ReplayCacheTable;
+  mfa_factors: MfaFactorsTable;
+  recovery_codes: RecoveryCodesTable;
+  one_time_tokens: OneTimeTokensTable;
+  audit_events: AuditEventsTable;
+  rate_limits: RateLimitsTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type MemberRow = Selectable<MembersTable>;
+export type InvitationRow = Selectable<InvitationsTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type NewAuditEvent = Insertable<AuditEventsTable>;
+export type UserUpdate = Updateable<UsersTable>;

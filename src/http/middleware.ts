@@ -1,0 +1,140 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import type { Ctx, Principal } from '../context.js';
+import type { Logger } from '../logger.js';
+import { newId } from '../ids.js';
+import { requiredScope, scopeAllows, type ApiKeyService } from '../api-keys/service.js';
+import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
+import { AppError } from './errors.js';
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    principal: Principal | null;
+    /** How the principal was authenticated: only cookie-authenticated writes need the Origin check. */
+    authVia: 'cookie' | 'api_key' | null;
+  };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function requestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header('x-request-id');
+    const id = incoming && REQUEST_ID.test(incoming) ? incoming : newId();
+    c.set('requestId', id);
+    c.set('principal', null);
+    c.set('authVia', null);
+    c.header('X-Request-Id', id);
+    await next();
+  };
+}
+
+/** One line per request: method, path (never the query: it can hold tokens), status, time. */
+export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const start = performance.now();
+    await next();
+    const status = c.res.status;
+    const level = status >= 500 ? 'error' : 'info';
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level]({
+      requestId: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+      userId: c.get('principal')?.user.id,
+    }, 'request');
+  };
+}
+
+export function clientIp(c: Context): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The request facts every service call receives. */
+export function ctxOf(c: Context<AppEnv>): Ctx {
+  return {
+    principal: c.get('principal'),
+    ip: clientIp(c),
+    userAgent: c.req.header('user-agent') ?? null,
+    requestId: c.get('requestId'),
+  };
+}
+
+/**
+ * Resolve the caller: `X-Api-Key`, else `Authorization: Bearer`, else the session cookie.
+ * A presented key or bearer token that does not resolve is a 401 at once; a stale cookie is
+ * simply no session (the route decides whether it needs one).
+ */
+export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionService }): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const headerKey = c.req.header('x-api-key');
+    const authz = c.req.header('authorization');
+    let bearer: string | undefined;
+    if (authz !== undefined) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authz);
+      if (!m) throw new AppError('UNAUTHENTICATED', 'Authorization must be "Bearer <API key or access token>"');
+      bearer = m[1];
+    }
+    const presented = headerKey ?? bearer;
+    if (presented !== undefined) {
+      const found = await deps.apiKeys.authenticate(presented);
+      if (!found) throw new AppError('UNAUTHENTICATED', 'The API key is invalid, revoked or expired');
+      const needed = requiredScope(c.req.path, c.req.method);
+      if (!scopeAllows(found.scopes, needed)) {
+        throw new AppError('FORBIDDEN', `This API key lacks the scope ${needed}`, { requiredScope: needed });
+      }
+      c.set('principal', { kind: 'api_key', user: found.user, apiKey: found.apiKey, scopes: found.scopes });
+      c.set('authVia', 'api_key');
+      return next();
+    }
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token) {
+      const found = await deps.sessions.authenticate(token);
+      if (found) {
+        c.set('principal', { kind: 'session', user: found.user, session: found.session });
+        c.set('authVia', 'cookie');
+      }
+    }
+    return next();
+  };
+}
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * CSRF (SPEC §3): a cookie-authenticated write must carry an Origin from the trusted origins.
+ * A write without a session (sign-in, sign-up) that does carry a browser Origin must carry a
+ * trusted one too (login CSRF). Routes that receive cross-site posts by design (the SAML ACS)
+ * are listed in `exempt`.
+ */
+export function csrf(trustedOrigins: readonly string[], exempt: (path: string) => boolean = () => false): MiddlewareHandler<AppEnv> {
+  const trusted = new Set(trustedOrigins);
+  return async (c, next) => {
+    if (!UNSAFE.has(c.req.method) || exempt(c.req.path)) return next();
+    const origin = c.req.header('origin');
+    const via = c.get('authVia');
+    if (via === 'api_key') return next();
+    if (via === 'cookie' && (!origin || !trusted.has(origin))) {
+      throw new AppError('CSRF_REJECTED', 'Cross-site request refused: the Origin header is missing or not trusted');
+    }
+    if (via === null && origin && origin !== 'null' && !trusted.has(origin)) {
+      throw new AppError('CSRF_REJECTED', 'Cross-site request refused: the Origin is not trusted');
+    }
+    return next();
+  };
+}
+
+/** The authenticated caller, or 401. */
+export function requireAuth(c: Context<AppEnv>): Principal {
+  const p = c.get('principal');
+  if (!p) throw new AppError('UNAUTHENTICATED', 'Sign in or present an API key');
+  return p;
+}

@@ -1,0 +1,162 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { ok, pageOf, responses } from '../http/envelope.js';
+import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
+import { pageParams, pageQuery } from '../http/pagination.js';
+import { Email, Empty, OrgParams, Role, Ulid } from '../http/schemas.js';
+import type { Services } from '../services.js';
+import { SLUG_PATTERN } from './service.js';
+
+const Slug = z.string().regex(SLUG_PATTERN, 'must be 1–48 lower-case letters, digits and inner dashes').openapi({ example: 'acme' });
+const Organization = z
+  .object({ id: z.string(), name: z.string(), slug: z.string(), createdAt: z.string(), updatedAt: z.string(), role: Role.nullable().optional() })
+  .openapi('Organization');
+const MyOrganization = z.object({ id: z.string(), name: z.string(), slug: z.string(), role: Role }).openapi('MyOrganization');
+const CreateOrg = z.object({ name: z.string().trim().min(1).max(100), slug: Slug.optional() }).strict();
+const PatchOrg = z
+  .object({ name: z.string().trim().min(1).max(100).optional(), slug: Slug.optional() })
+  .strict()
+  .refine((b) => b.name !== undefined || b.slug !== undefined, { message: 'give name or slug' });
+const Member = z.object({ userId: z.string(), email: z.string(), name: z.string().nullable(), role: Role, joinedAt: z.string() }).openapi('Member');
+const MemberParams = z.object({ organizationId: Ulid, userId: Ulid }).strict();
+const Invitation = z
+  .object({ id: z.string(), organizationId: z.string(), email: z.string(), role: Role, invitedBy: z.string().nullable(), expiresAt: z.string(), createdAt: z.string() })
+  .openapi('Invitation');
+const AuditEvent = z
+  .object({
+    id: z.string(),
+    organizationId: z.string().nullable(),
+    actor: z.object({ type: z.string(), userId: z.string().nullable(), apiKeyId: z.string().nullable() }),
+    action: z.string(),
+    target: z.object({ type: z.string(), id: z.string() }).nullable(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    requestId: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()).nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('AuditEvent');
+
+const ORG = '/api/user/organizations/{organizationId}';
+const tags = ['Organizations'];
+
+export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: Services) {
+  const { organizations, members, invitations, audit } = services;
+
+  app.openapi(
+    createRoute({ method: 'get', path: '/api/user/organizations', tags, summary: 'My organizations with my role', responses: responses(z.object({ items: z.array(MyOrganization) }), 'Organizations', [401]) }),
+    async (c) => ok(c, { items: await organizations.listMine(requireAuth(c).user.id) }),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/api/user/organizations', tags, summary: 'Create an organization (the caller becomes owner)',
+      request: { body: { required: true, content: { 'application/json': { schema: CreateOrg } } } },
+      responses: responses(Organization, 'Created', [400, 401, 403, 409], 201),
+    }),
+    async (c) => ok(c, await organizations.create(ctxOf(c), c.req.valid('json')), { status: 201, message: 'Organization created' }),
+  );
+
+  app.openapi(
+    createRoute({ method: 'get', path: ORG, tags, summary: 'Read an organization (any member)', request: { params: OrgParams }, responses: responses(Organization, 'Organization', [400, 401, 403, 404]) }),
+    async (c) => ok(c, await organizations.get(ctxOf(c), c.req.valid('param').organizationId)),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch', path: ORG, tags, summary: 'Rename an organization or change its slug (owner)',
+      request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: PatchOrg } } } },
+      responses: responses(Organization, 'Updated', [400, 401, 403, 404, 409]),
+    }),
+    async (c) => ok(c, await organizations.update(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { message: 'Organization updated' }),
+  );
+
+  app.openapi(
+    createRoute({ method: 'delete', path: ORG, tags, summary: 'Delete an organization (owner)', request: { params: OrgParams }, responses: responses(Empty, 'Deleted', [400, 401, 403, 404]) }),
+    async (c) => {
+      await organizations.remove(ctxOf(c), c.req.valid('param').organizationId);
+      return ok(c, null, { message: 'Organization deleted' });
+    },
+  );
+
+  // ---- members
+  app.openapi(
+    createRoute({ method: 'get', path: `${ORG}/members`, tags: ['Members'], summary: 'List members (owner, admin)', request: { params: OrgParams, query: pageQuery }, responses: responses(pageOf(Member), 'Members', [400, 401, 403, 404]) }),
+    async (c) => ok(c, await members.list(ctxOf(c), c.req.valid('param').organizationId, pageParams(c.req.valid('query')))),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch', path: `${ORG}/members/{userId}`, tags: ['Members'], summary: "Change a member's role (owner, admin; the last owner cannot be demoted)",
+      request: { params: MemberParams, body: { required: true, content: { 'application/json': { schema: z.object({ role: Role }).strict() } } } },
+      responses: responses(z.object({ userId: z.string(), role: Role }), 'Role changed', [400, 401, 403, 404, 409]),
+    }),
+    async (c) => {
+      const { organizationId, userId } = c.req.valid('param');
+      return ok(c, await members.changeRole(ctxOf(c), organizationId, userId, c.req.valid('json').role), { message: 'Role changed' });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete', path: `${ORG}/members/{userId}`, tags: ['Members'], summary: 'Remove a member, or leave (the last owner cannot be removed)',
+      request: { params: MemberParams }, responses: responses(Empty, 'Removed', [400, 401, 403, 404, 409]),
+    }),
+    async (c) => {
+      const { organizationId, userId } = c.req.valid('param');
+      await members.remove(ctxOf(c), organizationId, userId);
+      return ok(c, null, { message: 'Member removed' });
+    },
+  );
+
+  // ---- invitations
+  app.openapi(
+    createRoute({
+      method: 'post', path: `${ORG}/invitations`, tags: ['Invitations'], summary: 'Invite someone by email (owner, admin)',
+      request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: z.object({ email: Email, role: Role.default('member') }).strict() } } } },
+      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409], 201),
+    }),
+    async (c) => ok(c, await invitations.create(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { status: 201, message: 'Invitation sent' }),
+  );
+
+  app.openapi(
+    createRoute({ method: 'get', path: `${ORG}/invitations`, tags: ['Invitations'], summary: 'Pending invitations (owner, admin)', request: { params: OrgParams, query: pageQuery }, responses: responses(pageOf(Invitation), 'Invitations', [400, 401, 403, 404]) }),
+    async (c) => ok(c, await invitations.list(ctxOf(c), c.req.valid('param').organizationId, pageParams(c.req.valid('query')))),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete', path: `${ORG}/invitations/{invitationId}`, tags: ['Invitations'], summary: 'Revoke an invitation (owner, admin)',
+      request: { params: z.object({ organizationId: Ulid, invitationId: Ulid }).strict() }, responses: responses(Empty, 'Revoked', [400, 401, 403, 404]),
+    }),
+    async (c) => {
+      const { organizationId, invitationId } = c.req.valid('param');
+      await invitations.revoke(ctxOf(c), organizationId, invitationId);
+      return ok(c, null, { message: 'Invitation revoked' });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post', path: '/api/user/invitations/{token}/accept', tags: ['Invitations'], summary: 'Accept an invitation sent to my email',
+      request: { params: z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, 'malformed invitation token') }).strict() },
+      responses: responses(z.object({ organizationId: z.string(), role: Role }), 'Joined', [400, 401, 403, 409]),
+    }),
+    async (c) => ok(c, await invitations.accept(ctxOf(c), c.req.valid('param').token), { message: 'Invitation accepted' }),
+  );
+
+  // ---- audit log
+  app.openapi(
+    createRoute({ method: 'get', path: `${ORG}/audit-log`, tags: ['Audit log'], summary: 'Who did what, when, from where (owner, admin)', request: { params: OrgParams, query: pageQuery }, responses: responses(pageOf(AuditEvent), 'Events, newest first', [400, 401, 403, 404]) }),
+    async (c) => {
+      const { organizationId } = c.req.valid('param');
+      await organizations.requireAccess(ctxOf(c), organizationId, 'audit:read');
+      return ok(c, await audit.list(organizationId, pageParams(c.req.valid('query'))));
+    },
+  );
+
+  // ---- platform
+  app.openapi(
+    createRoute({ method: 'get', path: '/api/admin/organizations', tags: ['Platform admin'], summary: 'All organizations (superadmin)', request: { query: pageQuery }, responses: responses(pageOf(Organization), 'Organizations', [400, 401, 403]) }),
+    async (c) => ok(c, await organizations.listAll(ctxOf(c), pageParams(c.req.valid('query')))),
+  );
+}

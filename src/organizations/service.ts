@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Ctx, Principal } from '../context.js';
+import type { Db } from '../db/database.js';
+import type { OrganizationRow, Role } from '../db/schema.js';
+import { AppError, conflict, forbidden, notFound } from '../http/errors.js';
+import { paginate, type Page, type PageParams } from '../http/pagination.js';
+import { newId } from '../ids.js';
+import type { AuditService } from '../audit/service.js';
+import { isUniqueViolation } from '../users/store.js';
+import { roleAllows, type Permission } from './permissions.js';
+import {
+  deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
+  listUserMemberships, slugExists, updateOrganization,
+} from './store.js';
+
+export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
+
+export interface OrganizationView {
+  id: string;
+  name: string;
+  slug: string;
+  createdAt: string;
+  updatedAt: string;
+  role?: Role | null;
+}
+
+export function organizationView(o: OrganizationRow, role?: Role | null): OrganizationView {
+  return {
+    id: o.id,
+    name: o.name,
+    slug: o.slug,
+    createdAt: o.created_at,
+    updatedAt: o.updated_at,
+    ...(role !== undefined ? { role } : {}),
+  };
+}
+
+/** Turn a name into a slug candidate: lower-case ASCII letters, digits and single dashes. */
+export function slugify(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/g, '');
+  return base || 'org';
+}
+
+export interface Access {
+  organization: OrganizationRow;
+  /** The caller's role, or null for a superadmin who is not a member. */
+  role: Role | null;
+}
+
+export function createOrganizationService(deps: { db: Db; clock: Clock; audit: AuditService }) {
+  const { db, clock } = deps;
+
+  /**
+   * Tenant access, in this order: authenticated → API key pin (403 elsewhere) → membership
+   * (404 for non-members, never revealing existence) → role permission (403). Superadmins pass.
+   */
+  async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission): Promise<Access> {
+    const p = requirePrincipal(ctx);
+    if (p.kind === 'api_key' && p.apiKey.organization_id && p.apiKey.organization_id !== organizationId) {
+      throw forbidden('This API key is pinned to another organization');
+    }
+    const organization = await findOrganization(db, organizationId);
+    const membership = organization ? await findMembership(db, organizationId, p.user.id) : undefined;
+    const superadmin = p.user.is_superadmin === 1;
+    if (!organization || (!membership && !superadmin)) throw notFound('Organization');
+    const role = membership?.role ?? null;
+    if (!superadmin && !(role && roleAllows(role, permission))) {
+      throw forbidden(`Your role (${role}) does not allow this`);
+    }
+    return { organization, role };
+  }
+
+  return {
+    requireAccess,
+
+    async create(ctx: Ctx, input: { name: string; slug?: string | undefined }): Promise<OrganizationView> {
+      const p = requirePrincipal(ctx);
+      if (p.kind === 'api_key' && p.apiKey.organization_id) throw forbidden('An API key pinned to an organization cannot create organizations');
+      const now = clock.now().toISOString();
+      const name = input.name.trim();
+      let slug = input.slug ?? slugify(name);
+      if (!input.slug) {
+        for (let i = 0; i < 5 && (await slugExists(db, slug)); i++) slug = `${slugify(name).slice(0, 40)}-${randomBytes(3).toString('hex')}`;
+      }
+      const org: OrganizationRow = {
+        id: newId(), name, slug, auth_required: 'any', require_mfa: 0, created_at: now, updated_at: now,
+      };
+      try {
+        await db.transaction().execute(async (tx) => {
+          await insertOrganization(tx, org);
+          await insertMember(tx, { organization_id: org.id, user_id: p.user.id, role: 'owner', created_at: now, updated_at: now });
+          await deps.audit.record(tx, ctx, {
+            action: 'organization.created',
+            organizationId: org.id,
+            target: { type: 'organization', id: org.id },
+            metadata: { name, slug },
+          });
+        });
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict(`The slug "${slug}" is taken`, { field: 'slug' });
+        throw e;
+      }
+      return organizationView(org, 'owner');
+    },
+
+    async listMine(userId: string) {
+      return (await listUserMemberships(db, userId)).map((m) => ({ id: m.organizationId, name: m.name, slug: m.slug, role: m.role }));
+    },
+
+    async get(ctx: Ctx, organizationId: string): Promise<OrganizationView> {
+      const { organization, role } = await requireAccess(ctx, organizationId, 'org:read');
+      return organizationView(organization, role);
+    },
+
+    async update(ctx: Ctx, organizationId: string, input: { name?: string | undefined; slug?: string | undefined }): Promise<OrganizationView> {
+      const { organization, role } = await requireAccess(ctx, organizationId, 'org:update');
+      const patch = { name: input.name?.trim() ?? organization.name, slug: input.slug ?? organization.slug };
+      const now = clock.now().toISOString();
+      try {
+        await db.transaction().execute(async (tx) => {
+          await updateOrganization(tx, organizationId, { ...patch, updated_at: now });
+          await deps.audit.record(tx, ctx, {
+            action: 'organization.updated',
+            organizationId,
+            target: { type: 'organization', id: organizationId },
+            metadata: { from: { name: organization.name, slug: organization.slug }, to: patch },
+          });
+        });
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict(`The slug "${patch.slug}" is taken`, { field: 'slug' });
+        throw e;
+      }
+      return organizationView({ ...organization, ...patch, updated_at: now }, role);
+    },
+
+    async remove(ctx: Ctx, organizationId: string): Promise<void> {
+      const { organization } = await requireAccess(ctx, organizationId, 'org:delete');
+      await db.transaction().execute(async (tx) => {
+        await deps.audit.record(tx, ctx, {
+          action: 'organization.deleted',
+          organizationId,
+          target: { type: 'organization', id: organizationId },
+          metadata: { name: organization.name, slug: organization.slug },
+        });
+        await deleteOrganization(tx, organizationId);
+      });
+    },
+
+    async listAll(ctx: Ctx, params: PageParams): Promise<Page<OrganizationView>> {
+      const p = requirePrincipal(ctx);
+      if (p.user.is_superadmin !== 1) throw forbidden('Platform superadmins only');
+      return paginate(await listAllOrganizations(db, params), params.limit, (o) => organizationView(o));
+    },
+  };
+}
+
+export function requirePrincipal(ctx: Ctx): Principal {
+  if (!ctx.principal) throw new AppError('UNAUTHENTICATED', 'Sign in or present an API key');
+  return ctx.principal;
+}
+
+export type OrganizationService = ReturnType<typeof createOrganizationService>;

@@ -1,0 +1,149 @@
+import type { Executor } from '../db/database.js';
+import type { InvitationRow, MemberRow, OrganizationRow, OrganizationsTable, Role } from '../db/schema.js';
+import type { Updateable } from 'kysely';
+
+export async function insertOrganization(db: Executor, row: OrganizationRow): Promise<void> {
+  await db.insertInto('organizations').values(row).execute();
+}
+
+export async function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
+  return db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findOrganizationBySlug(db: Executor, slug: string): Promise<OrganizationRow | undefined> {
+  return db.selectFrom('organizations').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+export async function slugExists(db: Executor, slug: string): Promise<boolean> {
+  return !!(await db.selectFrom('organizations').select('id').where('slug', '=', slug).executeTakeFirst());
+}
+
+/** Update and, on PostgreSQL, lock the row until the transaction ends (serialises owner changes). */
+export async function updateOrganization(db: Executor, id: string, patch: Updateable<OrganizationsTable>): Promise<boolean> {
+  const res = await db.updateTable('organizations').set(patch).where('id', '=', id).executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function deleteOrganization(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('organizations').where('id', '=', id).execute();
+}
+
+export async function listAllOrganizations(db: Executor, page: { limit: number; cursor: string | null }) {
+  let q = db.selectFrom('organizations').selectAll();
+  if (page.cursor) q = q.where('id', '<', page.cursor);
+  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+}
+
+export async function findMembership(db: Executor, organizationId: string, userId: string): Promise<MemberRow | undefined> {
+  return db
+    .selectFrom('members')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .executeTakeFirst();
+}
+
+export async function insertMember(db: Executor, row: MemberRow): Promise<void> {
+  await db.insertInto('members').values(row).execute();
+}
+
+export async function updateMemberRole(db: Executor, organizationId: string, userId: string, role: Role, now: string): Promise<void> {
+  await db
+    .updateTable('members')
+    .set({ role, updated_at: now })
+    .where('organization_id', '=', organizationId)
+    .where('user_id', '=', userId)
+    .execute();
+}
+
+export async function deleteMember(db: Executor, organizationId: string, userId: string): Promise<void> {
+  await db.deleteFrom('members').where('organization_id', '=', organizationId).where('user_id', '=', userId).execute();
+}
+
+export async function countOwners(db: Executor, organizationId: string): Promise<number> {
+  const row = await db
+    .selectFrom('members')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('organization_id', '=', organizationId)
+    .where('role', '=', 'owner')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** The caller's organizations with their role (for GET /api/user/organizations and the session). */
+export async function listUserMemberships(db: Executor, userId: string) {
+  return db
+    .selectFrom('members as m')
+    .innerJoin('organizations as o', 'o.id', 'm.organization_id')
+    .select(['o.id as organizationId', 'o.name', 'o.slug', 'm.role', 'm.created_at as joinedAt'])
+    .where('m.user_id', '=', userId)
+    .orderBy('o.id', 'asc')
+    .execute();
+}
+
+export async function listMembers(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {
+  let q = db
+    .selectFrom('members as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['u.id', 'u.email', 'u.name', 'm.role', 'm.created_at as joinedAt'])
+    .where('m.organization_id', '=', organizationId);
+  if (page.cursor) q = q.where('u.id', '>', page.cursor);
+  return q.orderBy('u.id', 'asc').limit(page.limit + 1).execute();
+}
+
+export async function insertInvitation(db: Executor, row: InvitationRow): Promise<void> {
+  await db.insertInto('invitations').values(row).execute();
+}
+
+export async function findPendingInvitationByEmail(db: Executor, organizationId: string, email: string, now: string) {
+  return db
+    .selectFrom('invitations')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('email', '=', email)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+}
+
+export async function findInvitationByTokenHash(db: Executor, tokenHash: string): Promise<InvitationRow | undefined> {
+  return db.selectFrom('invitations').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+export async function listPendingInvitations(db: Executor, organizationId: string, now: string, page: { limit: number; cursor: string | null }) {
+  let q = db
+    .selectFrom('invitations')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now);
+  if (page.cursor) q = q.where('id', '<', page.cursor);
+  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+}
+
+export async function revokeInvitation(db: Executor, organizationId: string, id: string, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('invitations')
+    .set({ revoked_at: now })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Mark accepted only if still open: the conditional update makes acceptance single-use under races. */
+export async function markInvitationAccepted(db: Executor, id: string, userId: string, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('invitations')
+    .set({ accepted_at: now, accepted_by: userId })
+    .where('id', '=', id)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}

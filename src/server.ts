@@ -1,0 +1,67 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { createApp } from './app.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js';
+import { createKeyRing, loadOrCreateKeyFile, parseKeySpec, type KeyRing } from './crypto/keyring.js';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.js';
+import { createMailer, type Mailer } from './email/mailer.js';
+import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
+import { createLogger, type Logger } from './logger.js';
+import { createServices, type Deps, type Services } from './services.js';
+
+export interface BuildOptions {
+  logger?: Logger;
+  clock?: Clock;
+  mailer?: Mailer;
+  passwords?: PasswordHasher;
+  rateLimits?: Partial<LimitSettings>;
+  /** PostgreSQL schema to run in (test isolation). */
+  schema?: string;
+  /** Skip migrations (the caller ran them). */
+  migrate?: boolean;
+}
+
+export function loadKeyRing(config: Config, logger: Logger): KeyRing {
+  if (config.secretKeys) return createKeyRing(parseKeySpec(config.secretKeys));
+  const { spec, created } = loadOrCreateKeyFile(config.secretKeyFile);
+  if (created) logger.warn({ file: config.secretKeyFile }, 'generated a development secret key file; set GATEHOUSE_SECRET_KEYS in production');
+  return createKeyRing(parseKeySpec(spec));
+}
+
+/** Build every dependency from the validated config: database (migrated), key ring, services, app. */
+export async function buildGatehouse(config: Config, options: BuildOptions = {}) {
+  const logger = options.logger ?? createLogger(config);
+  if (config.allowLoopbackIdps) logger.warn('GATEHOUSE_ALLOW_LOOPBACK_IDPS=true: IdP URLs may point at loopback and private addresses (local testing only)');
+  const keyring = loadKeyRing(config, logger);
+  const database: DatabaseHandle = await openDatabase(config.databaseUrl, options.schema ? { schema: options.schema } : {});
+  if (options.migrate !== false) {
+    const applied = await migrateToLatest(database.db);
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+  }
+  const deps: Deps = {
+    config,
+    database,
+    db: database.db,
+    clock: options.clock ?? systemClock,
+    keyring,
+    logger,
+    passwords: options.passwords ?? createPasswordHasher(),
+    rateLimits: createRateLimits(database, options.rateLimits),
+    mailer: options.mailer ?? createMailer(config, logger),
+  };
+  const services: Services = createServices(deps);
+  const app = createApp(deps, services);
+  return { deps, services, app, close: () => database.close() };
+}
+
+export type Gatehouse = Awaited<ReturnType<typeof buildGatehouse>>;
+
+export async function startServer(config: Config, options: BuildOptions = {}): Promise<{ gatehouse: Gatehouse; server: ServerType; port: number }> {
+  const gatehouse = await buildGatehouse(config, options);
+  const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
+    const s = serve({ fetch: gatehouse.app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
+  });
+  gatehouse.deps.logger.info({ url: config.baseUrl, listen: `${config.host}:${port}`, database: gatehouse.deps.database.engine }, 'Gatehouse listening');
+  return { gatehouse, server, port };
+}

@@ -1,0 +1,136 @@
+import { DAY, MINUTE, type Clock } from '../clock.js';
+import type { Ctx, RequestMeta } from '../context.js';
+import type { Db, Executor } from '../db/database.js';
+import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
+import { randomToken, sha256 } from '../crypto/tokens.js';
+import { AppError, notFound } from '../http/errors.js';
+import { paginate, type Page, type PageParams } from '../http/pagination.js';
+import { newId } from '../ids.js';
+import type { AuditService } from '../audit/service.js';
+import {
+  findSessionWithUser, insertSession, listActiveSessions, revokeAllUserSessions, revokeSession, updateSession,
+} from './store.js';
+
+/** SPEC §11: 7 days idle, 30 days at most; lastSeenAt written at most every 5 minutes. */
+export const SESSION_IDLE_MS = 7 * DAY;
+export const SESSION_ABSOLUTE_MS = 30 * DAY;
+export const SESSION_TOUCH_INTERVAL_MS = 5 * MINUTE;
+export const SESSION_COOKIE = 'gatehouse_session';
+const TOKEN_PREFIX = 'gs_';
+
+export interface NewSession {
+  authMethod: AuthMethod;
+  connectionId?: string | null;
+  organizationId?: string | null;
+  mfaState: MfaState;
+}
+
+export interface SessionView {
+  id: string;
+  authMethod: AuthMethod;
+  connectionId: string | null;
+  organizationId: string | null;
+  mfa: MfaState;
+  createdAt: string;
+  expiresAt: string;
+  lastSeenAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  current?: boolean;
+}
+
+export function sessionView(s: SessionRow, currentId?: string): SessionView {
+  return {
+    id: s.id,
+    authMethod: s.auth_method,
+    connectionId: s.connection_id,
+    organizationId: s.organization_id,
+    mfa: s.mfa_state,
+    createdAt: s.created_at,
+    expiresAt: s.expires_at < s.absolute_expires_at ? s.expires_at : s.absolute_expires_at,
+    lastSeenAt: s.last_seen_at,
+    ip: s.ip,
+    userAgent: s.user_agent,
+    ...(currentId !== undefined ? { current: s.id === currentId } : {}),
+  };
+}
+
+export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService }) {
+  const { db, clock } = deps;
+  return {
+    /** Create a session inside the caller's transaction; returns the cookie token (shown once). */
+    async create(exec: Executor, user: UserRow, spec: NewSession, meta: RequestMeta): Promise<{ token: string; session: SessionRow }> {
+      const now = clock.now();
+      const token = randomToken(32, TOKEN_PREFIX);
+      const session: SessionRow = {
+        id: newId(),
+        token_hash: sha256(token),
+        user_id: user.id,
+        auth_method: spec.authMethod,
+        connection_id: spec.connectionId ?? null,
+        organization_id: spec.organizationId ?? null,
+        mfa_state: spec.mfaState,
+        mfa_completed_at: spec.mfaState === 'complete' ? now.toISOString() : null,
+        ip: meta.ip,
+        user_agent: meta.userAgent ? meta.userAgent.slice(0, 512) : null,
+        created_at: now.toISOString(),
+        last_seen_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + SESSION_IDLE_MS).toISOString(),
+        absolute_expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(),
+        revoked_at: null,
+      };
+      await insertSession(exec, session);
+      return { token, session };
+    },
+
+    /**
+     * Resolve a cookie token. Only the SHA-256 of the token is stored; the lookup is by that hash
+     * (an index probe on a value the attacker cannot choose the pre-image of), so no timing
+     * comparison of secrets happens in application code. Slides the idle expiry.
+     */
+    async authenticate(token: string): Promise<{ session: SessionRow; user: UserRow } | null> {
+      if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
+      const found = await findSessionWithUser(db, sha256(token));
+      if (!found) return null;
+      const { session } = found;
+      const now = clock.now();
+      const nowIso = now.toISOString();
+      if (session.revoked_at || session.expires_at <= nowIso || session.absolute_expires_at <= nowIso) return null;
+      if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_INTERVAL_MS) {
+        const idle = new Date(now.getTime() + SESSION_IDLE_MS).toISOString();
+        const expires = idle < session.absolute_expires_at ? idle : session.absolute_expires_at;
+        await updateSession(db, session.id, { last_seen_at: nowIso, expires_at: expires });
+        session.last_seen_at = nowIso;
+        session.expires_at = expires;
+      }
+      return found;
+    },
+
+    async list(userId: string, currentId: string | null, params: PageParams): Promise<Page<SessionView>> {
+      const rows = await listActiveSessions(db, userId, clock.now().toISOString(), params);
+      return paginate(rows, params.limit, (s) => sessionView(s, currentId ?? ''));
+    },
+
+    async revoke(ctx: Ctx, userId: string, sessionId: string): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        const ok = await revokeSession(tx, userId, sessionId, clock.now().toISOString());
+        if (!ok) throw notFound('Session');
+        await deps.audit.record(tx, ctx, { action: 'session.revoked', target: { type: 'session', id: sessionId } });
+      });
+    },
+
+    async revokeAllForUser(exec: Executor, userId: string, exceptId?: string): Promise<number> {
+      return revokeAllUserSessions(exec, userId, clock.now().toISOString(), exceptId);
+    },
+
+    async markMfaComplete(exec: Executor, sessionId: string): Promise<void> {
+      await updateSession(exec, sessionId, { mfa_state: 'complete', mfa_completed_at: clock.now().toISOString() });
+    },
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+export function assertSession(p: { kind: string } | null): asserts p is { kind: 'session' } {
+  if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'This endpoint needs a session cookie');
+}

@@ -1,0 +1,78 @@
+import type { Executor } from '../db/database.js';
+import type { SessionRow, SessionsTable, UserRow } from '../db/schema.js';
+import type { Updateable } from 'kysely';
+
+export async function insertSession(db: Executor, row: SessionRow): Promise<void> {
+  await db.insertInto('sessions').values(row).execute();
+}
+
+/** The session and its user in one query (the hot path of every cookie-authenticated request). */
+export async function findSessionWithUser(
+  db: Executor,
+  tokenHash: string,
+): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+  const row = await db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select([
+      's.id as s_id', 's.token_hash as s_token_hash', 's.user_id as s_user_id', 's.auth_method as s_auth_method',
+      's.connection_id as s_connection_id', 's.organization_id as s_organization_id', 's.mfa_state as s_mfa_state',
+      's.mfa_completed_at as s_mfa_completed_at', 's.ip as s_ip', 's.user_agent as s_user_agent',
+      's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at',
+      's.absolute_expires_at as s_absolute_expires_at', 's.revoked_at as s_revoked_at',
+      'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
+      'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
+      'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+    ])
+    .where('s.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    session: {
+      id: row.s_id, token_hash: row.s_token_hash, user_id: row.s_user_id, auth_method: row.s_auth_method,
+      connection_id: row.s_connection_id, organization_id: row.s_organization_id, mfa_state: row.s_mfa_state,
+      mfa_completed_at: row.s_mfa_completed_at, ip: row.s_ip, user_agent: row.s_user_agent,
+      created_at: row.s_created_at, last_seen_at: row.s_last_seen_at, expires_at: row.s_expires_at,
+      absolute_expires_at: row.s_absolute_expires_at, revoked_at: row.s_revoked_at,
+    },
+    user: {
+      id: row.u_id, email: row.u_email, name: row.u_name, password_hash: row.u_password_hash,
+      email_verified: row.u_email_verified, is_superadmin: row.u_is_superadmin,
+      created_at: row.u_created_at, updated_at: row.u_updated_at,
+    },
+  };
+}
+
+export async function updateSession(db: Executor, id: string, patch: Updateable<SessionsTable>): Promise<void> {
+  await db.updateTable('sessions').set(patch).where('id', '=', id).execute();
+}
+
+export async function listActiveSessions(db: Executor, userId: string, now: string, page: { limit: number; cursor: string | null }) {
+  let q = db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where('absolute_expires_at', '>', now);
+  if (page.cursor) q = q.where('id', '<', page.cursor);
+  return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+}
+
+export async function revokeSession(db: Executor, userId: string, id: string, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+export async function revokeAllUserSessions(db: Executor, userId: string, now: string, exceptId?: string): Promise<number> {
+  let q = db.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  const res = await q.executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}

@@ -1,0 +1,132 @@
+import type { Clock } from '../clock.js';
+import type { Ctx, RequestMeta } from '../context.js';
+import type { Db } from '../db/database.js';
+import type { UserRow } from '../db/schema.js';
+import type { PasswordHasher } from '../crypto/passwords.js';
+import { AppError, conflict } from '../http/errors.js';
+import type { RateLimits } from '../http/rate-limit.js';
+import { newId } from '../ids.js';
+import type { AuditService } from '../audit/service.js';
+import type { SessionService } from '../sessions/service.js';
+import { findUserByEmail, insertUser, isUniqueViolation, normalizeEmail, updateUser } from './store.js';
+
+export interface UserView {
+  id: string;
+  email: string;
+  name: string | null;
+  emailVerified: boolean;
+  isSuperadmin?: boolean;
+  createdAt?: string;
+}
+
+export function userView(u: UserRow, full = false): UserView {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    emailVerified: u.email_verified === 1,
+    ...(full ? { isSuperadmin: u.is_superadmin === 1, createdAt: u.created_at } : {}),
+  };
+}
+
+const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'Wrong email or password');
+
+export function createAccountService(deps: {
+  db: Db;
+  clock: Clock;
+  passwords: PasswordHasher;
+  rateLimits: RateLimits;
+  audit: AuditService;
+  sessions: SessionService;
+}) {
+  const { db, clock } = deps;
+  return {
+    async signUp(meta: RequestMeta, input: { email: string; password: string; name?: string | undefined }) {
+      await deps.rateLimits.consume('sign-up:ip', meta.ip ?? 'unknown');
+      const email = normalizeEmail(input.email);
+      if (await findUserByEmail(db, email)) throw conflict('An account with this email already exists', { field: 'email' });
+      const passwordHash = await deps.passwords.hash(input.password);
+      const now = clock.now().toISOString();
+      try {
+        return await db.transaction().execute(async (tx) => {
+          const user = await insertUser(tx, { id: newId(), email, name: input.name?.trim() || null, passwordHash, emailVerified: false, now });
+          const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState: 'none' }, meta);
+          await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
+            action: 'user.signed_up',
+            target: { type: 'user', id: user.id },
+          });
+          return { user, session, token };
+        });
+      } catch (e) {
+        if (isUniqueViolation(e)) throw conflict('An account with this email already exists', { field: 'email' });
+        throw e;
+      }
+    },
+
+    /**
+     * Password sign-in. An unknown email, an account without a password and a wrong password
+     * all answer INVALID_CREDENTIALS after one argon2 verification, so neither the answer nor
+     * its timing tells whether the account exists.
+     */
+    async signIn(meta: RequestMeta, input: { email: string; password: string }) {
+      const email = normalizeEmail(input.email);
+      await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
+      await deps.rateLimits.consume('sign-in:account', email);
+      const user = await findUserByEmail(db, email);
+      const ok = user?.password_hash
+        ? await deps.passwords.verify(user.password_hash, input.password)
+        : await deps.passwords.verifyDummy(input.password);
+      if (!user || !ok) {
+        await deps.audit.record(db, { ...meta, principal: null }, {
+          action: 'user.sign_in_failed',
+          target: user ? { type: 'user', id: user.id } : null,
+        });
+        throw invalidCredentials();
+      }
+      await deps.rateLimits.reset('sign-in:account', email);
+      return db.transaction().execute(async (tx) => {
+        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState: 'none' }, meta);
+        await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
+          action: 'user.signed_in',
+          target: { type: 'user', id: user.id },
+          metadata: { method: 'password' },
+        });
+        return { user, session, token };
+      });
+    },
+
+    async updateProfile(ctx: Ctx, user: UserRow, input: { name?: string | null | undefined }): Promise<UserRow> {
+      const now = clock.now().toISOString();
+      const name = input.name === undefined ? user.name : input.name?.trim() || null;
+      await db.transaction().execute(async (tx) => {
+        await updateUser(tx, user.id, { name, updated_at: now });
+        await deps.audit.record(tx, ctx, { action: 'user.updated', target: { type: 'user', id: user.id }, metadata: { name } });
+      });
+      return { ...user, name, updated_at: now };
+    },
+
+    /** CLI: create a platform superadmin, or promote an existing account (setting its password). */
+    async createSuperadmin(input: { email: string; password: string; name?: string }): Promise<{ user: UserRow; created: boolean }> {
+      const email = normalizeEmail(input.email);
+      const passwordHash = await deps.passwords.hash(input.password);
+      const now = clock.now().toISOString();
+      return db.transaction().execute(async (tx) => {
+        const existing = await findUserByEmail(tx, email);
+        let user: UserRow;
+        if (existing) {
+          await updateUser(tx, existing.id, { is_superadmin: 1, password_hash: passwordHash, updated_at: now });
+          user = { ...existing, is_superadmin: 1, password_hash: passwordHash, updated_at: now };
+        } else {
+          user = await insertUser(tx, { id: newId(), email, name: input.name ?? null, passwordHash, emailVerified: true, superadmin: true, now });
+        }
+        await deps.audit.record(tx, { principal: null, ip: null, userAgent: null, requestId: null }, {
+          action: existing ? 'user.promoted_superadmin' : 'user.created_superadmin',
+          target: { type: 'user', id: user.id },
+        });
+        return { user, created: !existing };
+      });
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;
