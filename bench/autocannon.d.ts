@@ -1,6 +1,6 @@
 // autocannon 9 ships no type declarations; this is the subset bench/run.ts uses.
 declare module 'autocannon' {
-  interface Histogram {
+  export interface Histogram {
     average: number;
     mean: number;
     stddev: number;
@@ -16,7 +16,7 @@ declare module 'autocannon' {
     p99_9: number;
   }
 
-  interface Options {
+  export interface Options {
     url: string;
     connections?: number;
     duration?: number;
@@ -27,7 +27,7 @@ declare module 'autocannon' {
     title?: string;
   }
 
-  interface Result {
+  export interface Result {
     title?: string;
     url: string;
     requests: Histogram;
@@ -43,7 +43,7 @@ declare module 'autocannon' {
     finish: Date;
   }
 
-  interface Instance extends PromiseLike<Result> {
+  export interface Instance extends PromiseLike<Result> {
     stop(): void;
   }
 

@@ -36,7 +36,7 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
   const keyring = loadKeyRing(config, logger);
   const database: DatabaseHandle = await openDatabase(config.databaseUrl, options.schema ? { schema: options.schema } : {});
   if (options.migrate !== false) {
-    const applied = await migrateToLatest(database.db);
+    const applied = await migrateToLatest(database.db, database.schema);
     if (applied.length) logger.info({ applied }, 'migrations applied');
   }
   const deps: Deps = {

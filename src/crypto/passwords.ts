@@ -10,7 +10,7 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<false>;
 }
 
-export function createPasswordHasher(options: Partial<typeof ARGON2_OPTIONS> = {}): PasswordHasher {
+export function createPasswordHasher(options: { memoryCost?: number; timeCost?: number } = {}): PasswordHasher {
   const opts = { ...ARGON2_OPTIONS, ...options };
   let dummy: Promise<string> | null = null;
   return {

@@ -13,6 +13,8 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 export interface DatabaseHandle {
   db: Db;
   engine: 'sqlite' | 'postgres';
+  /** PostgreSQL schema the handle is confined to, if any. */
+  schema: string | null;
   /** The raw client (better-sqlite3 Database or pg Pool), for libraries that need their own (rate limits). */
   raw: { kind: 'sqlite'; client: BetterSqlite3.Database } | { kind: 'postgres'; client: pg.Pool };
   close(): Promise<void>;
@@ -33,7 +35,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     client.pragma('busy_timeout = 5000');
     client.pragma('synchronous = NORMAL');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: client }) });
-    return { db, engine: 'sqlite', raw: { kind: 'sqlite', client }, close: () => db.destroy() };
+    return { db, engine: 'sqlite', schema: null, raw: { kind: 'sqlite', client }, close: () => db.destroy() };
   }
   const schema = options.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
@@ -52,12 +54,17 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, engine: 'postgres', raw: { kind: 'postgres', client: pool }, close: () => db.destroy() };
+  return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close: () => db.destroy() };
 }
 
 /** Apply every pending migration. Throws (naming the migration) when one fails. */
-export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+export async function migrateToLatest(db: Db, schema: string | null = null): Promise<string[]> {
+  // With a schema, Kysely must keep its bookkeeping tables there too (it looks them up by schema).
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {

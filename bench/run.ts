@@ -1,0 +1,371 @@
+/**
+ * Gatehouse HTTP benchmark (`npm run bench`). See bench/README.md.
+ *
+ * Each server runs in a child process (bench/server.ts) on 127.0.0.1 with a random port; the load
+ * comes from autocannon in this process, so every target is measured the same way:
+ *   1. a bare Hono route (the ceiling of Node + @hono/node-server on this machine), at the start
+ *      and again at the end (the two show how much the machine drifts during the run);
+ *   2. GET /api/auth/session with a valid session cookie;
+ *   3. GET /api/user/me with an X-Api-Key;
+ * 2 and 3 on SQLite with 1,000 and 100,000 users (each with a session and an API key), and on
+ * PostgreSQL as well when BENCH_DATABASE_URL is set.
+ *
+ * Prints a markdown table and rewrites the generated section of bench/RESULTS.md.
+ * Timing is reported, never asserted: the targets line says pass or fail, the exit code does not.
+ */
+import autocannon, { type Result } from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { ReadyInfo } from './server.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(BENCH_DIR, '..');
+const SERVER = join(BENCH_DIR, 'server.ts');
+const RESULTS = join(BENCH_DIR, 'RESULTS.md');
+const HOST = '127.0.0.1';
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+
+const DURATION = intEnv('BENCH_DURATION', 10); // seconds per measurement
+const WARMUP = intEnv('BENCH_WARMUP', 1); // seconds of discarded load before each measurement
+const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 50);
+const SIZES = (process.env.BENCH_SIZES || '1000,100000').split(',').map((s) => {
+  const n = Number(s.trim());
+  if (!Number.isInteger(n) || n < 1) throw new Error('BENCH_SIZES must be a comma-separated list of positive integers');
+  return n;
+});
+const PG_URL = process.env.BENCH_DATABASE_URL || null;
+/** "No slower at the largest size than at the smallest" allows this much run-to-run noise. */
+const SCALE_TOLERANCE = 0.05;
+
+type Target = 'bare' | 'session' | 'apiKey';
+interface Row {
+  target: Target;
+  label: string;
+  engine: 'sqlite' | 'postgres' | null;
+  users: number | null;
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+}
+
+const TARGET_LABEL: Record<Target, string> = {
+  bare: 'bare Hono route `GET /bare`',
+  session: 'session check `GET /api/auth/session` (cookie)',
+  apiKey: 'API key `GET /api/user/me` (X-Api-Key)',
+};
+
+// ---- child processes ---------------------------------------------------------------------------
+
+interface Child {
+  info: ReadyInfo;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+const tempDirs: string[] = [];
+const schemas: string[] = [];
+
+function startServer(env: Record<string, string>, readyTimeoutMs = 10 * 60_000): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  running.add(child);
+  const exited = new Promise<void>((res) => child.once('exit', () => (running.delete(child), res())));
+
+  async function stop() {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.stdin?.end(); // the server shuts down when its stdin closes
+    const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  return new Promise<Child>((resolveReady, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error('the bench server did not become ready in time'));
+      void stop();
+    }, readyTimeoutMs);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (line.startsWith('BENCH_READY ')) {
+        clearTimeout(timer);
+        resolveReady({ info: JSON.parse(line.slice('BENCH_READY '.length)) as ReadyInfo, stop });
+      } else {
+        process.stderr.write(`[server] ${line}\n`);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the bench server exited before it was ready (code ${code}, signal ${signal})`));
+    });
+  });
+}
+
+// ---- measurement -------------------------------------------------------------------------------
+
+async function check(url: string, headers: Record<string, string>, expect: (body: any) => boolean) {
+  const res = await fetch(url, { headers });
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  if (res.status !== 200 || !expect(body)) throw new Error(`pre-check of ${url} failed: ${res.status} ${text.slice(0, 300)}`);
+}
+
+async function load(url: string, headers: Record<string, string>): Promise<Result> {
+  if (!url.startsWith(`http://${HOST}:`)) throw new Error(`refusing to load anything but ${HOST}: ${url}`);
+  await autocannon({ url, headers, connections: CONNECTIONS, duration: WARMUP });
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
+  if (result.errors || result.timeouts || result.non2xx) {
+    throw new Error(
+      `${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx (${JSON.stringify(result.statusCodeStats)})`,
+    );
+  }
+  return result;
+}
+
+function row(target: Target, label: string, engine: Row['engine'], users: number | null, r: Result): Row {
+  return { target, label, engine, users, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total };
+}
+
+function progress(r: Row) {
+  const where = r.engine ? ` [${r.engine}, ${r.users?.toLocaleString('en-US')} users]` : '';
+  process.stderr.write(`  ${r.label}${where}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms\n`);
+}
+
+async function measureBare(label: string): Promise<Row> {
+  const child = await startServer({ BENCH_TARGET: 'bare' });
+  try {
+    const url = `http://${HOST}:${child.info.port}/bare`;
+    await check(url, {}, (b) => b?.ok === true);
+    const r = row('bare', label, null, null, await load(url, {}));
+    progress(r);
+    return r;
+  } finally {
+    await child.stop();
+  }
+}
+
+async function measureGatehouse(engine: 'sqlite' | 'postgres', users: number): Promise<Row[]> {
+  const env: Record<string, string> = {
+    BENCH_TARGET: 'gatehouse',
+    BENCH_USERS: String(users),
+    NODE_ENV: 'test',
+    GATEHOUSE_LOG_LEVEL: 'silent',
+    GATEHOUSE_SECRET_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+    GATEHOUSE_BASE_URL: `http://${HOST}`,
+  };
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(os.tmpdir(), 'gatehouse-bench-'));
+    tempDirs.push(dir);
+    env.DATABASE_URL = `sqlite:${join(dir, 'bench.db')}`;
+  } else {
+    const schema = `bench_${process.pid}_${randomBytes(4).toString('hex')}`;
+    schemas.push(schema);
+    env.DATABASE_URL = PG_URL!;
+    env.BENCH_SCHEMA = schema;
+  }
+  process.stderr.write(`${engine}, ${users.toLocaleString('en-US')} users: populating…\n`);
+  const child = await startServer(env);
+  const { info } = child;
+  try {
+    const c = info.counts!;
+    process.stderr.write(
+      `  populated in ${((info.populateMs ?? 0) / 1000).toFixed(1)} s: ${c.users} users, ${c.sessions} sessions, ${c.apiKeys} API keys\n`,
+    );
+    if (c.users !== users || c.sessions !== users || c.apiKeys !== users) throw new Error(`unexpected row counts ${JSON.stringify(c)}`);
+    const base = `http://${HOST}:${info.port}`;
+    const sessionHeaders = { cookie: `gatehouse_session=${info.cookie}` };
+    const keyHeaders = { 'x-api-key': info.apiKey! };
+    await check(`${base}/api/auth/session`, sessionHeaders, (b) => b?.data?.user?.id === info.userId);
+    await check(`${base}/api/user/me`, keyHeaders, (b) => b?.data?.id === info.userId);
+    const session = row('session', TARGET_LABEL.session, engine, users, await load(`${base}/api/auth/session`, sessionHeaders));
+    progress(session);
+    const apiKey = row('apiKey', TARGET_LABEL.apiKey, engine, users, await load(`${base}/api/user/me`, keyHeaders));
+    progress(apiKey);
+    return [session, apiKey];
+  } finally {
+    await child.stop();
+  }
+}
+
+// ---- clean-up ----------------------------------------------------------------------------------
+
+async function dropSchemas() {
+  if (!PG_URL || schemas.length === 0) return;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    while (schemas.length) await client.query(`DROP SCHEMA IF EXISTS ${schemas.pop()} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function cleanUp() {
+  for (const child of running) child.kill('SIGTERM');
+  while (tempDirs.length) rmSync(tempDirs.pop()!, { recursive: true, force: true });
+  await dropSchemas();
+}
+
+process.once('SIGINT', () => {
+  process.stderr.write('\ninterrupted; cleaning up\n');
+  cleanUp().finally(() => process.exit(130));
+});
+
+// ---- report ------------------------------------------------------------------------------------
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtMs = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
+const pct = (x: number) => `${Math.round(x * 100)} %`;
+
+function table(rows: Row[], bareRps: number): string {
+  const lines = [
+    '| Target | Database | Users + sessions | Req/s | p50 ms | p99 ms | vs bare |',
+    '|---|---|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.label} | ${r.engine ?? '–'} | ${r.users === null ? '–' : fmtInt(r.users)} | ${fmtInt(r.rps)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${pct(r.rps / bareRps)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function evaluate(rows: Row[], bareRps: number): string[] {
+  const out: string[] = [];
+  const engines = [...new Set(rows.map((r) => r.engine).filter((e): e is 'sqlite' | 'postgres' => e !== null))];
+  const sessions = rows.filter((r) => r.target === 'session');
+  const ratios = sessions.map((r) => ({ r, ratio: r.rps / bareRps }));
+  const ratioPass = ratios.every((x) => x.ratio >= 0.5);
+  out.push(
+    `- Session check ≥ 50 % of the bare route: **${ratioPass ? 'PASS' : 'FAIL'}** (` +
+      ratios.map((x) => `${x.r.engine} ${fmtInt(x.r.users!)}: ${pct(x.ratio)}`).join(', ') +
+      ').',
+  );
+  const small = Math.min(...SIZES);
+  const large = Math.max(...SIZES);
+  if (small !== large) {
+    for (const target of ['session', 'apiKey'] as const) {
+      const parts: string[] = [];
+      let pass = true;
+      for (const engine of engines) {
+        const a = rows.find((r) => r.target === target && r.engine === engine && r.users === small);
+        const b = rows.find((r) => r.target === target && r.engine === engine && r.users === large);
+        if (!a || !b) continue;
+        const change = b.rps / a.rps - 1;
+        if (change < -SCALE_TOLERANCE) pass = false;
+        parts.push(`${engine}: ${fmtInt(a.rps)} → ${fmtInt(b.rps)} req/s, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`);
+      }
+      const name = target === 'session' ? 'Session check' : 'API-key request';
+      out.push(
+        `- ${name} no slower at ${fmtInt(large)} than at ${fmtInt(small)} users (within ${pct(SCALE_TOLERANCE)} noise): ` +
+          `**${pass ? 'PASS' : 'FAIL'}** (${parts.join('; ')}).`,
+      );
+    }
+  }
+  return out;
+}
+
+function command(): string {
+  const vars: string[] = [];
+  for (const name of ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_SIZES']) {
+    if (process.env[name]) vars.push(`${name}=${process.env[name]}`);
+  }
+  if (PG_URL) {
+    const u = new URL(PG_URL);
+    if (u.password) u.password = '***';
+    vars.push(`BENCH_DATABASE_URL=${u.toString()}`);
+  }
+  return [...vars, 'npm run bench'].join(' ');
+}
+
+const START = '<!-- bench:results:start -->';
+const END = '<!-- bench:results:end -->';
+
+function writeResults(section: string) {
+  const block = `${START}\n${section}\n${END}`;
+  let text = existsSync(RESULTS)
+    ? readFileSync(RESULTS, 'utf8')
+    : '# Benchmark results\n\nThe section below is written by `npm run bench` (bench/run.ts) and replaced on every run.\n\n';
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a !== -1 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
+  else text = `${text.replace(/\n*$/, '\n\n')}${block}\n`;
+  writeFileSync(RESULTS, text);
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main() {
+  const cpus = os.cpus();
+  const machine = `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version} (${os.platform()} ${os.arch()})`;
+  const engines: Array<'sqlite' | 'postgres'> = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+  process.stderr.write(
+    `Gatehouse benchmark: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement, sizes ${SIZES.join(', ')}, ${engines.join(' + ')}\n${machine}\n`,
+  );
+  const started = new Date();
+
+  const bareStart = await measureBare('bare Hono route `GET /bare` (start)');
+  const measured: Row[] = [];
+  for (const engine of engines) {
+    for (const users of SIZES) measured.push(...(await measureGatehouse(engine, users)));
+  }
+  const bareEnd = await measureBare('bare Hono route `GET /bare` (end)');
+  const bareRps = (bareStart.rps + bareEnd.rps) / 2;
+  const rows = [bareStart, ...measured, bareEnd];
+
+  const md = table(rows, bareRps);
+  const verdict = evaluate(rows, bareRps);
+  const drift = Math.abs(bareEnd.rps / bareStart.rps - 1);
+
+  const section = [
+    `## ${started.toISOString().slice(0, 10)}`,
+    '',
+    `- Machine: ${machine}`,
+    `- Date: ${started.toISOString()}`,
+    `- Command: \`${command()}\``,
+    `- Method: each server in its own child process (\`bench/server.ts\`) on ${HOST}, random port; autocannon in the parent process, ` +
+      `${CONNECTIONS} connections, ${WARMUP} s warm-up (discarded) then ${DURATION} s. Req/s is the mean of autocannon's per-second samples; ` +
+      'latency has 1 ms resolution. Only 2xx answers are accepted (any error or non-2xx aborts the run). ' +
+      '"vs bare" divides by the mean of the two bare runs ' +
+      `(${fmtInt(bareStart.rps)} and ${fmtInt(bareEnd.rps)} req/s, ${(drift * 100).toFixed(1)} % apart).`,
+    `- Data: SQLite file in a temporary directory${PG_URL ? ' and a fresh PostgreSQL schema (dropped afterwards)' : ''}; ` +
+      'N users, each with one session and one API key (N − 1 bulk-inserted, the measured user created through sign-up and `POST /api/user/api-keys`).',
+    '',
+    md,
+    '',
+    '**Targets**',
+    '',
+    ...verdict,
+  ].join('\n');
+
+  process.stdout.write(`\n${md}\n\n${verdict.join('\n')}\n`);
+  writeResults(section);
+  process.stderr.write(`\nwrote ${RESULTS}\n`);
+}
+
+try {
+  await main();
+} finally {
+  await cleanUp();
+}
