@@ -14,7 +14,7 @@
  * Timing is reported, never asserted: the targets line says pass or fail, the exit code does not.
  */
 import autocannon, { type Result } from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,6 +49,8 @@ const SIZES = (process.env.BENCH_SIZES || '1000,100000').split(',').map((s) => {
 const PG_URL = process.env.BENCH_DATABASE_URL || null;
 /** "No slower at the largest size than at the smallest" allows this much run-to-run noise. */
 const SCALE_TOLERANCE = 0.05;
+/** Other processes above this (% of one core) during a measurement make its row suspect (⚠). */
+const NOISY_PCT = 25;
 
 type Target = 'bare' | 'session' | 'apiKey';
 interface Row {
@@ -60,6 +62,10 @@ interface Row {
   p50: number;
   p99: number;
   requests: number;
+  /** Server CPU time (all threads of the child process) per request, µs; null where unknown. */
+  cpuPerRequestUs: number | null;
+  /** CPU used by other processes on the machine during the measurement, in % of one core. */
+  otherLoadPct: number | null;
 }
 
 const TARGET_LABEL: Record<Target, string> = {
@@ -72,6 +78,7 @@ const TARGET_LABEL: Record<Target, string> = {
 
 interface Child {
   info: ReadyInfo;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -105,7 +112,7 @@ function startServer(env: Record<string, string>, readyTimeoutMs = 10 * 60_000):
     lines.on('line', (line) => {
       if (line.startsWith('BENCH_READY ')) {
         clearTimeout(timer);
-        resolveReady({ info: JSON.parse(line.slice('BENCH_READY '.length)) as ReadyInfo, stop });
+        resolveReady({ info: JSON.parse(line.slice('BENCH_READY '.length)) as ReadyInfo, pid: child.pid, stop });
       } else {
         process.stderr.write(`[server] ${line}\n`);
       }
@@ -115,6 +122,61 @@ function startServer(env: Record<string, string>, readyTimeoutMs = 10 * 60_000):
       reject(new Error(`the bench server exited before it was ready (code ${code}, signal ${signal})`));
     });
   });
+}
+
+// ---- CPU accounting (Linux /proc; reported as unknown elsewhere) ---------------------------------
+
+let clockTicks: number | null = null;
+function ticksPerSecond(): number {
+  if (clockTicks === null) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** CPU seconds used so far by a process (all its threads), or null when /proc is not there. */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds used so far by the whole machine (all cores, all processes). */
+function machineCpuSeconds(): number {
+  return os.cpus().reduce((sum, c) => sum + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0) / 1000;
+}
+
+interface CpuSnapshot {
+  wall: number;
+  machine: number;
+  self: NodeJS.CpuUsage;
+  child: number | null;
+}
+
+function cpuSnapshot(childPid?: number): CpuSnapshot {
+  return { wall: performance.now(), machine: machineCpuSeconds(), self: process.cpuUsage(), child: processCpuSeconds(childPid) };
+}
+
+/** Server CPU seconds and the other processes' load (% of one core) since `before`. */
+function cpuSince(before: CpuSnapshot, childPid?: number): { childSeconds: number | null; otherLoadPct: number | null } {
+  const wall = (performance.now() - before.wall) / 1000;
+  const machine = machineCpuSeconds() - before.machine;
+  const selfUsage = process.cpuUsage(before.self);
+  const self = (selfUsage.user + selfUsage.system) / 1e6;
+  const childNow = processCpuSeconds(childPid);
+  const childSeconds = childNow !== null && before.child !== null ? childNow - before.child : null;
+  if (childPid !== undefined && childSeconds === null) return { childSeconds: null, otherLoadPct: null };
+  const other = Math.max(0, machine - self - (childSeconds ?? 0));
+  return { childSeconds, otherLoadPct: (other / wall) * 100 };
 }
 
 // ---- measurement -------------------------------------------------------------------------------
@@ -131,25 +193,47 @@ async function check(url: string, headers: Record<string, string>, expect: (body
   if (res.status !== 200 || !expect(body)) throw new Error(`pre-check of ${url} failed: ${res.status} ${text.slice(0, 300)}`);
 }
 
-async function load(url: string, headers: Record<string, string>): Promise<Result> {
+interface Load {
+  result: Result;
+  childSeconds: number | null;
+  otherLoadPct: number | null;
+}
+
+async function load(url: string, headers: Record<string, string>, serverPid: number | undefined): Promise<Load> {
   if (!url.startsWith(`http://${HOST}:`)) throw new Error(`refusing to load anything but ${HOST}: ${url}`);
   await autocannon({ url, headers, connections: CONNECTIONS, duration: WARMUP });
+  const before = cpuSnapshot(serverPid);
   const result = await autocannon({ url, headers, connections: CONNECTIONS, duration: DURATION });
+  const cpu = cpuSince(before, serverPid);
   if (result.errors || result.timeouts || result.non2xx) {
     throw new Error(
       `${url}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx (${JSON.stringify(result.statusCodeStats)})`,
     );
   }
-  return result;
+  return { result, ...cpu };
 }
 
-function row(target: Target, label: string, engine: Row['engine'], users: number | null, r: Result): Row {
-  return { target, label, engine, users, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total };
+function row(target: Target, label: string, engine: Row['engine'], users: number | null, l: Load): Row {
+  const r = l.result;
+  return {
+    target,
+    label,
+    engine,
+    users,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    requests: r.requests.total,
+    cpuPerRequestUs: l.childSeconds !== null && r.requests.total > 0 ? (l.childSeconds / r.requests.total) * 1e6 : null,
+    otherLoadPct: l.otherLoadPct,
+  };
 }
 
 function progress(r: Row) {
   const where = r.engine ? ` [${r.engine}, ${r.users?.toLocaleString('en-US')} users]` : '';
-  process.stderr.write(`  ${r.label}${where}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms\n`);
+  const cpu = r.cpuPerRequestUs === null ? '' : `, server CPU ${Math.round(r.cpuPerRequestUs)} µs/req`;
+  const other = r.otherLoadPct === null ? '' : `, other processes ${Math.round(r.otherLoadPct)} % of a core`;
+  process.stderr.write(`  ${r.label}${where}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${cpu}${other}\n`);
 }
 
 async function measureBare(label: string): Promise<Row> {
@@ -157,7 +241,7 @@ async function measureBare(label: string): Promise<Row> {
   try {
     const url = `http://${HOST}:${child.info.port}/bare`;
     await check(url, {}, (b) => b?.ok === true);
-    const r = row('bare', label, null, null, await load(url, {}));
+    const r = row('bare', label, null, null, await load(url, {}, child.pid));
     progress(r);
     return r;
   } finally {
@@ -198,9 +282,9 @@ async function measureGatehouse(engine: 'sqlite' | 'postgres', users: number): P
     const keyHeaders = { 'x-api-key': info.apiKey! };
     await check(`${base}/api/auth/session`, sessionHeaders, (b) => b?.data?.user?.id === info.userId);
     await check(`${base}/api/user/me`, keyHeaders, (b) => b?.data?.id === info.userId);
-    const session = row('session', TARGET_LABEL.session, engine, users, await load(`${base}/api/auth/session`, sessionHeaders));
+    const session = row('session', TARGET_LABEL.session, engine, users, await load(`${base}/api/auth/session`, sessionHeaders, child.pid));
     progress(session);
-    const apiKey = row('apiKey', TARGET_LABEL.apiKey, engine, users, await load(`${base}/api/user/me`, keyHeaders));
+    const apiKey = row('apiKey', TARGET_LABEL.apiKey, engine, users, await load(`${base}/api/user/me`, keyHeaders, child.pid));
     progress(apiKey);
     return [session, apiKey];
   } finally {
@@ -235,17 +319,21 @@ process.once('SIGINT', () => {
 // ---- report ------------------------------------------------------------------------------------
 
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+/** PostgreSQL rows always show PostgreSQL's own CPU as other load, so only the others are flagged. */
+const noisy = (r: Row) => r.engine !== 'postgres' && r.otherLoadPct !== null && r.otherLoadPct > NOISY_PCT;
 const fmtMs = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
 const pct = (x: number) => `${Math.round(x * 100)} %`;
 
 function table(rows: Row[], bareRps: number): string {
   const lines = [
-    '| Target | Database | Users + sessions | Req/s | p50 ms | p99 ms | vs bare |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| Target | Database | Users + sessions | Req/s | p50 ms | p99 ms | vs bare | Server CPU µs/req | Other load |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
+    const cpu = r.cpuPerRequestUs === null ? '?' : fmtInt(r.cpuPerRequestUs);
+    const other = r.otherLoadPct === null ? '?' : `${Math.round(r.otherLoadPct)} %${noisy(r) ? ' ⚠' : ''}`;
     lines.push(
-      `| ${r.label} | ${r.engine ?? '–'} | ${r.users === null ? '–' : fmtInt(r.users)} | ${fmtInt(r.rps)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${pct(r.rps / bareRps)} |`,
+      `| ${r.label} | ${r.engine ?? '–'} | ${r.users === null ? '–' : fmtInt(r.users)} | ${fmtInt(r.rps)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${pct(r.rps / bareRps)} | ${cpu} | ${other} |`,
     );
   }
   return lines.join('\n');
@@ -257,29 +345,37 @@ function evaluate(rows: Row[], bareRps: number): string[] {
   const sessions = rows.filter((r) => r.target === 'session');
   const ratios = sessions.map((r) => ({ r, ratio: r.rps / bareRps }));
   const ratioPass = ratios.every((x) => x.ratio >= 0.5);
+  const bareNoisy = rows.some((r) => r.target === 'bare' && noisy(r));
+  const warn = (involved: Row[]) => (involved.some(noisy) ? ' ⚠ Some of these rows ran while other processes were busy; rerun on a quiet machine.' : '');
   out.push(
     `- Session check ≥ 50 % of the bare route: **${ratioPass ? 'PASS' : 'FAIL'}** (` +
       ratios.map((x) => `${x.r.engine} ${fmtInt(x.r.users!)}: ${pct(x.ratio)}`).join(', ') +
-      ').',
+      ').' +
+      (bareNoisy ? ' ⚠ A bare run was disturbed by other processes, so the ratios are approximate.' : warn(sessions)),
   );
   const small = Math.min(...SIZES);
   const large = Math.max(...SIZES);
   if (small !== large) {
     for (const target of ['session', 'apiKey'] as const) {
       const parts: string[] = [];
+      const involved: Row[] = [];
       let pass = true;
       for (const engine of engines) {
         const a = rows.find((r) => r.target === target && r.engine === engine && r.users === small);
         const b = rows.find((r) => r.target === target && r.engine === engine && r.users === large);
         if (!a || !b) continue;
+        involved.push(a, b);
         const change = b.rps / a.rps - 1;
         if (change < -SCALE_TOLERANCE) pass = false;
-        parts.push(`${engine}: ${fmtInt(a.rps)} → ${fmtInt(b.rps)} req/s, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %`);
+        const cpu = a.cpuPerRequestUs !== null && b.cpuPerRequestUs !== null
+          ? `; server CPU ${fmtInt(a.cpuPerRequestUs)} → ${fmtInt(b.cpuPerRequestUs)} µs/req`
+          : '';
+        parts.push(`${engine}: ${fmtInt(a.rps)} → ${fmtInt(b.rps)} req/s, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %${cpu}`);
       }
       const name = target === 'session' ? 'Session check' : 'API-key request';
       out.push(
         `- ${name} no slower at ${fmtInt(large)} than at ${fmtInt(small)} users (within ${pct(SCALE_TOLERANCE)} noise): ` +
-          `**${pass ? 'PASS' : 'FAIL'}** (${parts.join('; ')}).`,
+          `**${pass ? 'PASS' : 'FAIL'}** (${parts.join(' | ')}).${warn(involved)}`,
       );
     }
   }
@@ -325,6 +421,13 @@ async function main() {
   );
   const started = new Date();
 
+  // How busy is the machine before we start? (Other processes skew every figure on 2 cores.)
+  const idleBefore = cpuSnapshot();
+  await new Promise((r) => setTimeout(r, 2000));
+  const preLoad = cpuSince(idleBefore).otherLoadPct ?? 0;
+  process.stderr.write(`other processes before the run: ${Math.round(preLoad)} % of a core\n`);
+  if (preLoad > 20) process.stderr.write('warning: the machine is busy; the figures will be low and noisy\n');
+
   const bareStart = await measureBare('bare Hono route `GET /bare` (start)');
   const measured: Row[] = [];
   for (const engine of engines) {
@@ -348,7 +451,12 @@ async function main() {
       `${CONNECTIONS} connections, ${WARMUP} s warm-up (discarded) then ${DURATION} s. Req/s is the mean of autocannon's per-second samples; ` +
       'latency has 1 ms resolution. Only 2xx answers are accepted (any error or non-2xx aborts the run). ' +
       '"vs bare" divides by the mean of the two bare runs ' +
-      `(${fmtInt(bareStart.rps)} and ${fmtInt(bareEnd.rps)} req/s, ${(drift * 100).toFixed(1)} % apart).`,
+      `(${fmtInt(bareStart.rps)} and ${fmtInt(bareEnd.rps)} req/s, ${(drift * 100).toFixed(1)} % apart). ` +
+      '"Server CPU µs/req" is the CPU time of the server process (all its threads) over the measurement divided by the requests answered; ' +
+      '"Other load" is the CPU used meanwhile by processes other than the server and the load generator, in % of one core ' +
+      `(before the run: ${Math.round(preLoad)} %; in PostgreSQL rows it includes PostgreSQL itself); ` +
+      'anything well above 0 otherwise means the figures are depressed by other work on the machine; ' +
+      `⚠ marks the non-PostgreSQL rows measured while it exceeded ${NOISY_PCT} %.`,
     `- Data: SQLite file in a temporary directory${PG_URL ? ' and a fresh PostgreSQL schema (dropped afterwards)' : ''}; ` +
       'N users, each with one session and one API key (N − 1 bulk-inserted, the measured user created through sign-up and `POST /api/user/api-keys`).',
     '',

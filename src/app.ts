@@ -11,9 +11,14 @@ import { accessLog, authenticate, csrf, requestId, type AppEnv } from './http/mi
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
 import type { Deps, Services } from './services.js';
+import { registerSsoSettingsRoutes } from './sso/connections/routes.js';
+import { registerSsoLoginRoutes } from './sso/routes.js';
 import { registerUserRoutes } from './users/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Endpoints an IdP posts to from its own origin, form-encoded: exempt from the JSON-only rule and from CSRF. */
+export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs)$/.test(path);
 
 export function validationError(error: ZodError, where: string): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid ${where}`, {
@@ -52,21 +57,23 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
     }),
   );
   app.use('/api/*', async (c, next) => {
-    // JSON in: a body on a write must be declared as JSON (the SAML ACS, later, is form-encoded).
+    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs make).
     const type = c.req.header('content-type');
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !c.req.path.includes('/saml/')) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
     }
     await next();
   });
   app.use('/api/*', authenticate(services));
-  app.use('/api/*', csrf(deps.config.trustedOrigins));
+  app.use('/api/*', csrf(deps.config.trustedOrigins, isIdpPostEndpoint));
 
   registerSystemRoutes(app, deps.db);
   registerAuthRoutes(app, services, deps.config);
   registerUserRoutes(app, services);
   registerApiKeyRoutes(app, services);
   registerOrganizationRoutes(app, services);
+  registerSsoSettingsRoutes(app, services);
+  registerSsoLoginRoutes(app, services, deps.config);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

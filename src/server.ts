@@ -9,6 +9,7 @@ import { createMailer, type Mailer } from './email/mailer.js';
 import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServices, type Deps, type Services } from './services.js';
+import { createOutboundFetch, type OutboundFetch } from './sso/outbound.js';
 
 export interface BuildOptions {
   logger?: Logger;
@@ -18,6 +19,7 @@ export interface BuildOptions {
   rateLimits?: Partial<LimitSettings>;
   /** PostgreSQL schema to run in (test isolation). */
   schema?: string;
+  outbound?: OutboundFetch;
   /** Skip migrations (the caller ran them). */
   migrate?: boolean;
 }
@@ -49,6 +51,7 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
     passwords: options.passwords ?? createPasswordHasher(),
     rateLimits: createRateLimits(database, options.rateLimits),
     mailer: options.mailer ?? createMailer(config, logger),
+    outbound: options.outbound ?? createOutboundFetch({ allowLoopback: config.allowLoopbackIdps }),
   };
   const services: Services = createServices(deps);
   const app = createApp(deps, services);

@@ -6,6 +6,7 @@ import type { DatabaseHandle, Db } from './db/database.js';
 import type { Mailer } from './email/mailer.js';
 import type { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './logger.js';
+import type { OutboundFetch } from './sso/outbound.js';
 import { createAuditService } from './audit/service.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createInvitationService } from './organizations/invitations.js';
@@ -13,6 +14,12 @@ import { createMemberService } from './organizations/members.js';
 import { createOrganizationService } from './organizations/service.js';
 import { createSessionService } from './sessions/service.js';
 import { createAccountService } from './users/service.js';
+import { createConnectionService } from './sso/connections/service.js';
+import { createFlowService } from './sso/flows.js';
+import { createIdentityService } from './sso/identities/service.js';
+import { createOidcMetadata } from './sso/oidc/metadata.js';
+import { createOidcLogin } from './sso/oidc/service.js';
+import { createProvisioning } from './sso/provisioning.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -25,6 +32,8 @@ export interface Deps {
   passwords: PasswordHasher;
   rateLimits: RateLimits;
   mailer: Mailer;
+  /** SSRF-guarded client for every request to an IdP URL. */
+  outbound: OutboundFetch;
 }
 
 export function createServices(deps: Deps) {
@@ -35,7 +44,13 @@ export function createServices(deps: Deps) {
   const invitations = createInvitationService({ ...deps, audit, organizations });
   const apiKeys = createApiKeyService({ ...deps, audit, organizations });
   const accounts = createAccountService({ ...deps, audit, sessions });
-  return { audit, sessions, organizations, members, invitations, apiKeys, accounts };
+  const oidcMetadata = createOidcMetadata(deps);
+  const connections = createConnectionService({ ...deps, audit, organizations, oidcMetadata });
+  const flows = createFlowService(deps);
+  const provisioning = createProvisioning({ ...deps, audit });
+  const identities = createIdentityService({ ...deps, audit, organizations });
+  const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, provisioning, sessions, audit });
+  return { audit, sessions, organizations, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin };
 }
 
 export type Services = ReturnType<typeof createServices>;

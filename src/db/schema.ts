@@ -170,6 +170,8 @@ export interface SsoFlowsTable {
   nonce: string | null;
   return_to: string;
   login_hint: string | null;
+  /** SHA-256 of the random value in the browser's flow cookie (OIDC): binds the callback to the browser that started. */
+  browser_binding_hash: string | null;
   expires_at: string;
   consumed_at: string | null;
   created_at: string;

@@ -197,6 +197,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('nonce', 'text')
     .addColumn('return_to', 'text', (c) => c.notNull())
     .addColumn('login_hint', 'text')
+    .addColumn('browser_binding_hash', 'text')
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('consumed_at', 'text')
     .addColumn('created_at', 'text', (c) => c.notNull())

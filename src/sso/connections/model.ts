@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import type { Role } from '../../db/schema.js';
+import type { ConnectionRow } from './store.js';
+
+export const OIDC_PROVIDERS = ['okta', 'azure', 'google', 'auth0', 'oidc'] as const;
+export const SAML_PROVIDERS = ['onelogin', 'saml'] as const;
+export type OidcProvider = (typeof OIDC_PROVIDERS)[number];
+
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
+
+/** The non-secret OIDC settings kept in `sso_connections.config`. */
+const oidcConfig = z.object({
+  protocol: z.literal('oidc'),
+  /** What the admin configured (suffix stripped); discovery is fetched from here. */
+  issuerUrl: z.string(),
+  clientId: z.string(),
+  scopes: z.array(z.string()),
+});
+export type OidcConfig = z.infer<typeof oidcConfig>;
+
+const connectionConfig = z.discriminatedUnion('protocol', [oidcConfig]);
+
+/** A connection as the rest of the code sees it: parsed once, here. */
+export interface Connection {
+  id: string;
+  organizationId: string;
+  protocol: 'oidc' | 'saml';
+  provider: string;
+  status: 'active' | 'replaced';
+  enabled: boolean;
+  configVersion: number;
+  /** The issuer the IdP announces in discovery (may hold Entra's `{tenantid}` template). */
+  issuer: string;
+  oidc: OidcConfig | null;
+  hasSecret: boolean;
+  secretSealed: string | null;
+  allowJitProvisioning: boolean;
+  defaultRole: Role;
+  allowedDomains: string[] | null;
+  allowIdpInitiated: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function parseConnection(row: ConnectionRow): Connection {
+  const config = connectionConfig.parse(JSON.parse(row.config));
+  return {
+    id: row.id,
+    organizationId: row.organization_id,
+    protocol: row.protocol,
+    provider: row.provider,
+    status: row.status,
+    enabled: row.enabled === 1,
+    configVersion: row.config_version,
+    issuer: row.issuer,
+    oidc: config.protocol === 'oidc' ? config : null,
+    hasSecret: row.secret_enc !== null,
+    secretSealed: row.secret_enc,
+    allowJitProvisioning: row.allow_jit === 1,
+    defaultRole: row.default_role,
+    allowedDomains: row.allowed_domains ? z.array(z.string()).parse(JSON.parse(row.allowed_domains)) : null,
+    allowIdpInitiated: row.allow_idp_initiated === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Strip a pasted discovery suffix and surrounding blanks; keep a trailing slash the IdP uses (Auth0). */
+export function normalizeIssuerUrl(input: string): string {
+  return input.trim().replace(/\/\.well-known\/openid-configuration\/?$/, '');
+}
+
+/** Issuers compare exactly, except that one trailing slash is not a difference worth failing on. */
+export function sameIssuer(a: string, b: string): boolean {
+  return a.replace(/\/$/, '') === b.replace(/\/$/, '');
+}

@@ -1,0 +1,239 @@
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import type { Ctx } from '../../context.js';
+import type { Db } from '../../db/database.js';
+import type { Role } from '../../db/schema.js';
+import type { KeyRing } from '../../crypto/keyring.js';
+import { sealContext } from '../../crypto/sealed-columns.js';
+import { AppError, notFound } from '../../http/errors.js';
+import { newId } from '../../ids.js';
+import type { AuditService } from '../../audit/service.js';
+import type { OrganizationService } from '../../organizations/service.js';
+import { updateOrganization } from '../../organizations/store.js';
+import { MetadataError, signingKeys, type OidcMetadata } from '../oidc/metadata.js';
+import { DEFAULT_SCOPES, normalizeIssuerUrl, parseConnection, type Connection, type OidcProvider } from './model.js';
+import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
+
+export interface OidcSettingsInput {
+  provider: OidcProvider;
+  issuerUrl: string;
+  clientId: string;
+  clientSecret?: string | undefined;
+  scopes?: string | string[] | undefined;
+  enabled?: boolean | undefined;
+  allowJitProvisioning?: boolean | undefined;
+  defaultRole?: Exclude<Role, 'owner'> | undefined;
+  allowedDomains?: string[] | null | undefined;
+  allowIdpInitiated?: boolean | undefined;
+}
+
+export interface Check {
+  name: 'discovery' | 'issuer' | 'endpoints' | 'jwks' | 'signing_key';
+  ok: boolean;
+  message: string;
+}
+
+export const REDACTED = '••••••••';
+const SECRET_CONTEXT = { table: 'sso_connections', column: 'secret_enc' } as const;
+
+export function createConnectionService(deps: {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps'>;
+  keyring: KeyRing;
+  audit: AuditService;
+  organizations: OrganizationService;
+  oidcMetadata: OidcMetadata;
+}) {
+  const { db, clock, keyring } = deps;
+
+  function urls(slug: string) {
+    return {
+      redirectUri: `${deps.config.baseUrl}/api/auth/sso/callback`,
+      loginUrl: `${deps.config.baseUrl}/api/auth/sso/${slug}/login`,
+      initiateLoginUri: `${deps.config.baseUrl}/api/auth/sso/${slug}/initiate`,
+    };
+  }
+
+  function view(c: Connection, slug: string) {
+    return {
+      id: c.id,
+      protocol: c.protocol,
+      provider: c.provider,
+      issuerUrl: c.oidc?.issuerUrl ?? null,
+      issuer: c.issuer,
+      clientId: c.oidc?.clientId ?? null,
+      clientSecret: c.hasSecret ? REDACTED : null,
+      hasClientSecret: c.hasSecret,
+      scopes: c.oidc?.scopes.join(' ') ?? null,
+      enabled: c.enabled,
+      allowJitProvisioning: c.allowJitProvisioning,
+      defaultRole: c.defaultRole,
+      allowedDomains: c.allowedDomains,
+      allowIdpInitiated: c.allowIdpInitiated,
+      configVersion: c.configVersion,
+      ...urls(slug),
+      createdAt: c.createdAt,
+      updatedAt: c.updatedAt,
+    };
+  }
+
+  /** Discovery and key checks, each reported on its own (SPEC §4.3 test). */
+  async function runChecks(issuerUrl: string): Promise<{ checks: Check[]; issuer: string | null }> {
+    const checks: Check[] = [];
+    const ok = (name: Check['name'], message: string) => checks.push({ name, ok: true, message });
+    let doc;
+    try {
+      doc = await deps.oidcMetadata.discover(issuerUrl, { fresh: true });
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      const order: Check['name'][] = ['discovery', 'issuer', 'endpoints', 'jwks', 'signing_key'];
+      for (const name of order.slice(0, order.indexOf(e.check))) ok(name, 'passed');
+      checks.push({ name: e.check, ok: false, message: e.message });
+      return { checks, issuer: null };
+    }
+    ok('discovery', `Discovery document fetched from ${issuerUrl}`);
+    ok('issuer', `The IdP's issuer is ${doc.issuer}`);
+    ok('endpoints', 'Authorization, token and JWKS endpoints are present');
+    try {
+      const jwks = await deps.oidcMetadata.jwks(doc.jwks_uri, { refresh: true });
+      ok('jwks', `JWKS fetched from ${doc.jwks_uri}`);
+      const n = signingKeys(jwks).length;
+      checks.push(n > 0 ? { name: 'signing_key', ok: true, message: `${n} signing key(s) published` } : { name: 'signing_key', ok: false, message: 'The JWKS publishes no signing key' });
+    } catch (e) {
+      if (!(e instanceof MetadataError)) throw e;
+      checks.push({ name: 'jwks', ok: false, message: e.message });
+    }
+    return { checks, issuer: doc.issuer };
+  }
+
+  return {
+    async get(ctx: Ctx, organizationId: string) {
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const row = await findActiveConnection(db, organizationId);
+      if (!row) throw notFound('SSO connection');
+      return view(parseConnection(row), organization.slug);
+    },
+
+    /**
+     * Replace the organization's connection (SPEC §11 "Settings writes"). Same protocol and
+     * issuer: updated in place, config version bumped. Another IdP: the old connection is kept
+     * as `replaced` (its identities stay listed until unlinked) and a new one becomes active,
+     * so a subject from the new IdP can never sign in as an identity of the old one.
+     */
+    async putOidc(ctx: Ctx, organizationId: string, input: OidcSettingsInput) {
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const issuerUrl = normalizeIssuerUrl(input.issuerUrl);
+      const scheme = new URL(issuerUrl).protocol;
+      if (scheme !== 'https:' && !(deps.config.allowLoopbackIdps && scheme === 'http:')) {
+        throw new AppError('VALIDATION_FAILED', 'issuerUrl must be an https URL', { issues: [{ path: 'issuerUrl', code: 'custom', message: 'must use https' }] });
+      }
+      const scopes = normalizeScopes(input.scopes);
+      const { checks, issuer } = await runChecks(issuerUrl);
+      const failed = checks.filter((c) => !c.ok);
+      if (failed.length || !issuer) {
+        throw new AppError('SSO_TEST_FAILED', `The IdP configuration could not be verified: ${failed.map((c) => c.message).join('; ')}`, { checks });
+      }
+      const now = clock.now().toISOString();
+      return db.transaction().execute(async (tx) => {
+        const current = await findActiveConnection(tx, organizationId);
+        const sameIdp = current && current.protocol === 'oidc' && current.issuer === issuer && parseConnection(current).oidc?.issuerUrl === issuerUrl;
+        if (!input.clientSecret && !sameIdp) {
+          throw new AppError('VALIDATION_FAILED', 'clientSecret is required for a new connection', { issues: [{ path: 'clientSecret', code: 'custom', message: 'required for a new connection' }] });
+        }
+        const id = sameIdp ? current.id : newId();
+        const sealed = input.clientSecret ? keyring.encrypt(input.clientSecret, sealContext(SECRET_CONTEXT, id)) : (current?.secret_enc ?? null);
+        const row: ConnectionRow = {
+          id,
+          organization_id: organizationId,
+          protocol: 'oidc',
+          provider: input.provider,
+          status: 'active',
+          enabled: input.enabled === false ? 0 : 1,
+          config_version: (current?.config_version ?? 0) + 1,
+          issuer,
+          config: JSON.stringify({ protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes }),
+          secret_enc: sealed,
+          allow_jit: input.allowJitProvisioning === false ? 0 : 1,
+          default_role: input.defaultRole ?? 'member',
+          allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
+          allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
+          created_at: sameIdp ? current.created_at : now,
+          updated_at: now,
+        };
+        if (sameIdp) {
+          const { id: _id, created_at: _c, ...patch } = row;
+          await updateConnection(tx, id, patch);
+        } else {
+          if (current) await markReplaced(tx, current.id, now);
+          if (current) await updateConnection(tx, current.id, { secret_enc: null });
+          await insertConnection(tx, row);
+        }
+        await deps.audit.record(tx, ctx, {
+          action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
+          organizationId,
+          target: { type: 'sso_connection', id },
+          metadata: {
+            provider: input.provider, issuer, clientId: input.clientId, scopes: scopes.join(' '), enabled: row.enabled === 1,
+            allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
+            allowIdpInitiated: row.allow_idp_initiated === 1, clientSecretChanged: Boolean(input.clientSecret),
+            configVersion: row.config_version, ...(current && !sameIdp ? { replacedConnectionId: current.id } : {}),
+          },
+        });
+        return view(parseConnection(row), organization.slug);
+      });
+    },
+
+    async remove(ctx: Ctx, organizationId: string): Promise<void> {
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const now = clock.now().toISOString();
+      await db.transaction().execute(async (tx) => {
+        const current = await findActiveConnection(tx, organizationId);
+        if (!current) throw notFound('SSO connection');
+        await markReplaced(tx, current.id, now);
+        await updateConnection(tx, current.id, { secret_enc: null });
+        await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id } });
+        if (organization.auth_required === 'sso') {
+          await updateOrganization(tx, organizationId, { auth_required: 'any', updated_at: now });
+          await deps.audit.record(tx, ctx, {
+            action: 'security.settings_updated',
+            organizationId,
+            target: { type: 'organization', id: organizationId },
+            metadata: { authRequired: { from: 'sso', to: 'any' }, reason: 'SSO connection deleted' },
+          });
+        }
+      });
+    },
+
+    async test(ctx: Ctx, organizationId: string) {
+      await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const row = await findActiveConnection(db, organizationId);
+      if (!row) throw new AppError('SSO_NOT_CONFIGURED', 'This organization has no SSO connection to test');
+      const c = parseConnection(row);
+      const { checks } = await runChecks(c.oidc!.issuerUrl);
+      if (checks.some((x) => !x.ok)) {
+        throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks });
+      }
+      return { success: true, message: 'SSO configuration is valid', checks };
+    },
+
+    /** The decrypted client secret of a connection (only the login path calls this). */
+    clientSecret(c: Connection): string {
+      if (!c.secretSealed) throw new Error(`connection ${c.id} has no client secret`);
+      return keyring.decrypt(c.secretSealed, sealContext(SECRET_CONTEXT, c.id));
+    },
+  };
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+function normalizeScopes(scopes: string | string[] | undefined): string[] {
+  const list = scopes === undefined ? DEFAULT_SCOPES : Array.isArray(scopes) ? scopes : scopes.split(/\s+/);
+  const set = [...new Set(list.map((s) => s.trim()).filter(Boolean))];
+  if (!set.includes('openid')) set.unshift('openid');
+  return set;
+}
+
+export function normalizeDomains(domains: string[]): string[] {
+  return [...new Set(domains.map((d) => d.trim().toLowerCase().replace(/\.$/, '').replace(/^@/, '')).filter(Boolean))];
+}

@@ -1,0 +1,31 @@
+import type { Selectable, Updateable } from 'kysely';
+import type { Executor } from '../../db/database.js';
+import type { SsoConnectionsTable } from '../../db/schema.js';
+
+export type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+export async function findActiveConnection(db: Executor, organizationId: string): Promise<ConnectionRow | undefined> {
+  return db
+    .selectFrom('sso_connections')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+}
+
+export async function findConnection(db: Executor, id: string): Promise<ConnectionRow | undefined> {
+  return db.selectFrom('sso_connections').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertConnection(db: Executor, row: ConnectionRow): Promise<void> {
+  await db.insertInto('sso_connections').values(row).execute();
+}
+
+export async function updateConnection(db: Executor, id: string, patch: Updateable<SsoConnectionsTable>): Promise<void> {
+  await db.updateTable('sso_connections').set(patch).where('id', '=', id).execute();
+}
+
+/** Replaced connections stay (their identities stay listed); nothing of them is used to sign in. */
+export async function markReplaced(db: Executor, id: string, now: string): Promise<void> {
+  await db.updateTable('sso_connections').set({ status: 'replaced', enabled: 0, updated_at: now }).where('id', '=', id).execute();
+}

@@ -1,0 +1,104 @@
+import type { Selectable } from 'kysely';
+import { MINUTE, type Clock } from '../clock.js';
+import type { Db, Executor } from '../db/database.js';
+import type { SsoFlowsTable } from '../db/schema.js';
+import { randomToken, sha256 } from '../crypto/tokens.js';
+import { newId } from '../ids.js';
+import type { Connection } from './connections/model.js';
+
+export type FlowRow = Selectable<SsoFlowsTable>;
+export const FLOW_TTL_MS = 10 * MINUTE;
+
+/** Why a flow could not be used; each is a stable `details.reason`. */
+export type FlowFailure = 'state_invalid' | 'flow_expired' | 'replayed';
+
+export class FlowError extends Error {
+  override name = 'FlowError';
+  constructor(readonly reason: FlowFailure, message: string) {
+    super(message);
+  }
+}
+
+// ---- store
+
+async function insertFlow(db: Executor, row: FlowRow) {
+  await db.insertInto('sso_flows').values(row).execute();
+}
+
+async function findFlow(db: Executor, lookupHash: string) {
+  return db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', lookupHash).executeTakeFirst();
+}
+
+/** Atomic consume: only one caller, on any instance, can flip consumed_at. */
+async function markConsumed(db: Executor, id: string, now: string): Promise<boolean> {
+  const res = await db.updateTable('sso_flows').set({ consumed_at: now }).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+async function deleteExpired(db: Executor, before: string) {
+  await db.deleteFrom('sso_flows').where('expires_at', '<', before).execute();
+}
+
+// ---- service
+
+/**
+ * Server-side SSO flow state (SPEC §4.4): created when a login starts, found by the SHA-256 of
+ * its public handle (OIDC `state`, SAML request ID), consumed exactly once, expiring after
+ * 10 minutes, bound to the connection's config version. Lives in the database, so the callback
+ * may land on any instance.
+ */
+export function createFlowService(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
+  let lastSweep = 0;
+  return {
+    async start(
+      connection: Connection,
+      spec: { returnTo: string; loginHint?: string | null; withPkce: boolean; browserBinding: string | null; handle?: string },
+    ): Promise<{ flow: FlowRow; handle: string; codeVerifier: string | null; nonce: string | null }> {
+      const now = clock.now();
+      const handle = spec.handle ?? randomToken(32);
+      const codeVerifier = spec.withPkce ? randomToken(32) : null;
+      const nonce = spec.withPkce ? randomToken(24) : null;
+      const flow: FlowRow = {
+        id: newId(),
+        lookup_hash: sha256(handle),
+        organization_id: connection.organizationId,
+        connection_id: connection.id,
+        config_version: connection.configVersion,
+        protocol: connection.protocol,
+        code_verifier: codeVerifier,
+        nonce,
+        return_to: spec.returnTo,
+        login_hint: spec.loginHint ?? null,
+        browser_binding_hash: spec.browserBinding ? sha256(spec.browserBinding) : null,
+        expires_at: new Date(now.getTime() + FLOW_TTL_MS).toISOString(),
+        consumed_at: null,
+        created_at: now.toISOString(),
+      };
+      await insertFlow(db, flow);
+      if (now.getTime() - lastSweep > 10 * MINUTE) {
+        lastSweep = now.getTime();
+        await deleteExpired(db, new Date(now.getTime() - FLOW_TTL_MS).toISOString());
+      }
+      return { flow, handle, codeVerifier, nonce };
+    },
+
+    /** Find and consume the flow behind a handle, exactly once. */
+    async consume(handle: string): Promise<FlowRow> {
+      const flow = await findFlow(db, sha256(handle));
+      if (!flow) throw new FlowError('state_invalid', 'This sign-in link is not one Gatehouse started (unknown state). Start the sign-in again.');
+      const now = clock.now().toISOString();
+      if (flow.consumed_at) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
+      if (flow.expires_at <= now) throw new FlowError('flow_expired', 'The sign-in took longer than 10 minutes. Start the sign-in again.');
+      if (!(await markConsumed(db, flow.id, now))) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
+      return { ...flow, consumed_at: now };
+    },
+
+    /** Look a flow up without consuming it (SAML: only a response that passes every check consumes). */
+    async peek(handle: string): Promise<FlowRow | undefined> {
+      return findFlow(db, sha256(handle));
+    },
+  };
+}
+
+export type FlowService = ReturnType<typeof createFlowService>;

@@ -1,0 +1,38 @@
+import type { Selectable } from 'kysely';
+import type { Executor } from '../../db/database.js';
+import type { SsoIdentitiesTable } from '../../db/schema.js';
+
+export type IdentityRow = Selectable<SsoIdentitiesTable>;
+
+export async function findIdentity(db: Executor, connectionId: string, subject: string): Promise<IdentityRow | undefined> {
+  return db.selectFrom('sso_identities').selectAll().where('connection_id', '=', connectionId).where('subject', '=', subject).executeTakeFirst();
+}
+
+export async function insertIdentity(db: Executor, row: IdentityRow): Promise<void> {
+  await db.insertInto('sso_identities').values(row).execute();
+}
+
+export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<void> {
+  await db.updateTable('sso_identities').set(patch).where('id', '=', id).execute();
+}
+
+export async function listIdentities(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {
+  let q = db
+    .selectFrom('sso_identities as i')
+    .innerJoin('users as u', 'u.id', 'i.user_id')
+    .innerJoin('sso_connections as c', 'c.id', 'i.connection_id')
+    .select([
+      'i.id', 'i.subject', 'i.email', 'i.claims', 'i.last_login_at', 'i.created_at', 'i.connection_id',
+      'u.id as user_id', 'u.email as user_email', 'u.name as user_name',
+      'c.provider', 'c.protocol', 'c.status as connection_status',
+    ])
+    .where('i.organization_id', '=', organizationId);
+  if (page.cursor) q = q.where('i.id', '<', page.cursor);
+  return q.orderBy('i.id', 'desc').limit(page.limit + 1).execute();
+}
+
+export async function deleteIdentity(db: Executor, organizationId: string, id: string): Promise<IdentityRow | undefined> {
+  const row = await db.selectFrom('sso_identities').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  if (row) await db.deleteFrom('sso_identities').where('id', '=', id).execute();
+  return row;
+}

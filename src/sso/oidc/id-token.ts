@@ -1,0 +1,144 @@
+import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { SsoLoginError } from '../errors.js';
+import { signingKeys, type Jwks } from './metadata.js';
+
+/**
+ * ID token verification (SPEC §4.4, OIDC Core §3.1.3.7), one named check per rule, run in order.
+ * We verify the signature ourselves: openid-client v6 skips it for tokens from the token endpoint
+ * unless told otherwise (DESIGN.md, library traps).
+ */
+export const ALLOWED_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const CLOCK_SKEW_S = 60;
+
+export interface IdTokenExpectations {
+  issuer: string; // may hold Entra's {tenantid}
+  clientId: string;
+  nonce: string;
+  now: Date;
+  /** Returns the JWKS; with refresh=true, refetched (at most once a minute per issuer). */
+  loadJwks(refresh: boolean): Promise<Jwks>;
+}
+
+export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string; aud: string | string[]; exp: number; iat: number };
+
+const fail = (reason: string, message: string) => new SsoLoginError(reason, message);
+
+export function readHeader(token: string): ProtectedHeaderParameters {
+  try {
+    return decodeProtectedHeader(token);
+  } catch {
+    throw fail('id_token_malformed', 'The IdP returned an ID token that is not a JWT');
+  }
+}
+
+export function checkAlgorithm(header: ProtectedHeaderParameters): string {
+  const alg = header.alg ?? 'none';
+  if (!(ALLOWED_ALGS as readonly string[]).includes(alg)) {
+    throw fail('alg_not_allowed', `The ID token is signed with "${alg}"; only asymmetric signatures (RS256, ES256, …) are accepted. Configure the IdP application to sign ID tokens with RS256.`);
+  }
+  return alg;
+}
+
+function ktyFor(alg: string): string {
+  return alg.startsWith('ES') ? 'EC' : alg === 'EdDSA' ? 'OKP' : 'RSA';
+}
+
+/** Pick the verification key: by kid (refetching the JWKS once), or the only key when there is no kid. */
+export async function selectKey(header: ProtectedHeaderParameters, alg: string, expect: IdTokenExpectations): Promise<JWK> {
+  const candidates = (jwks: Jwks) => signingKeys(jwks).filter((k) => k.kty === ktyFor(alg) && (!k.alg || k.alg === alg));
+  let keys = candidates(await expect.loadJwks(false));
+  if (header.kid !== undefined) {
+    let key = keys.find((k) => k.kid === header.kid);
+    if (!key) {
+      keys = candidates(await expect.loadJwks(true));
+      key = keys.find((k) => k.kid === header.kid);
+    }
+    if (!key) throw fail('unknown_kid', `The ID token was signed with key "${header.kid}", which the IdP's JWKS does not publish`);
+    return key;
+  }
+  if (keys.length === 1) return keys[0]!;
+  if (keys.length === 0) keys = candidates(await expect.loadJwks(true));
+  if (keys.length === 1) return keys[0]!;
+  throw fail('kid_ambiguous', keys.length === 0 ? 'The IdP publishes no key that can verify this ID token' : 'The ID token names no key ("kid") and the IdP publishes several; it cannot be verified (OIDC Core §10.1)');
+}
+
+export async function verifySignature(token: string, key: JWK, alg: string): Promise<Record<string, unknown>> {
+  let payload: Uint8Array;
+  try {
+    ({ payload } = await compactVerify(token, await importJWK(key, alg), { algorithms: [alg] }));
+  } catch {
+    throw fail('signature_invalid', 'The ID token signature does not verify against the IdP’s published keys');
+  }
+  try {
+    const claims: unknown = JSON.parse(new TextDecoder().decode(payload));
+    if (!claims || typeof claims !== 'object' || Array.isArray(claims)) throw new Error('not an object');
+    return claims as Record<string, unknown>;
+  } catch {
+    throw fail('id_token_malformed', 'The ID token payload is not a JSON object');
+  }
+}
+
+/** Entra ID announces `…/{tenantid}/v2.0`: the expected issuer is that template filled with the token's `tid`. */
+export function expectedIssuer(configured: string, claims: Record<string, unknown>): string | null {
+  if (!configured.includes('{tenantid}')) return configured;
+  const tid = claims.tid;
+  return typeof tid === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(tid) ? configured.replace('{tenantid}', tid) : null;
+}
+
+export function checkIssuer(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  const wanted = expectedIssuer(expect.issuer, claims);
+  if (!wanted || claims.iss !== wanted) {
+    throw fail('issuer_mismatch', `The ID token was issued by "${String(claims.iss)}", not by the configured issuer "${wanted ?? expect.issuer}"`);
+  }
+}
+
+export function checkAudience(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  const aud = claims.aud;
+  const list = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  if (!list.includes(expect.clientId)) {
+    throw fail('audience_mismatch', `The ID token is meant for "${list.join(', ')}", not for this connection's client ID "${expect.clientId}"`);
+  }
+  if (list.length > 1 && claims.azp !== undefined && claims.azp !== expect.clientId) {
+    throw fail('audience_mismatch', 'The ID token was issued to another authorized party (azp)');
+  }
+}
+
+export function checkExpiry(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  const now = Math.floor(expect.now.getTime() / 1000);
+  if (typeof claims.exp !== 'number' || now > claims.exp + CLOCK_SKEW_S) {
+    throw fail('token_expired', 'The ID token has expired. If this repeats, check that the clocks of Gatehouse and the IdP are correct.');
+  }
+}
+
+export function checkIssuedAt(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  const now = Math.floor(expect.now.getTime() / 1000);
+  if (typeof claims.iat !== 'number') throw fail('iat_invalid', 'The ID token has no issue time (iat)');
+  if (claims.iat > now + CLOCK_SKEW_S) throw fail('iat_invalid', 'The ID token was issued in the future: check the clocks of Gatehouse and the IdP');
+}
+
+export function checkNonce(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  if (typeof claims.nonce !== 'string' || claims.nonce !== expect.nonce) {
+    throw fail('nonce_mismatch', 'The ID token does not carry the nonce of this sign-in (possible replay)');
+  }
+}
+
+export function checkSubject(claims: Record<string, unknown>) {
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) {
+    throw fail('sub_missing', 'The ID token has no subject (sub)');
+  }
+}
+
+/** Every check, in order. Returns the verified claims. */
+export async function verifyIdToken(token: string, expect: IdTokenExpectations): Promise<IdTokenClaims> {
+  const header = readHeader(token);
+  const alg = checkAlgorithm(header);
+  const key = await selectKey(header, alg, expect);
+  const claims = await verifySignature(token, key, alg);
+  checkIssuer(claims, expect);
+  checkAudience(claims, expect);
+  checkExpiry(claims, expect);
+  checkIssuedAt(claims, expect);
+  checkNonce(claims, expect);
+  checkSubject(claims);
+  return claims as IdTokenClaims;
+}

@@ -1,0 +1,98 @@
+import { OutboundError, type OutboundFetch } from '../outbound.js';
+import { SsoLoginError } from '../errors.js';
+import type { Discovery } from './metadata.js';
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+/** The IdP's preference, per discovery; RFC 8414 says `client_secret_basic` when it lists nothing. */
+export function chooseClientAuth(discovery: Discovery): ClientAuthMethod {
+  const supported = discovery.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+  if (supported.includes('client_secret_basic')) return 'client_secret_basic';
+  if (supported.includes('client_secret_post')) return 'client_secret_post';
+  return 'client_secret_basic';
+}
+
+const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+
+/**
+ * Authorization code → tokens (RFC 6749 §4.1.3 with PKCE). Client authentication follows the
+ * IdP's discovery; when it offers both methods, `client_secret_basic` is tried first and
+ * `client_secret_post` once more if the IdP answers `invalid_client` (client authentication is
+ * checked before the code is redeemed, so the code is still good for the second try).
+ */
+export async function exchangeCode(
+  outbound: OutboundFetch,
+  discovery: Discovery,
+  client: { clientId: string; clientSecret: string },
+  grant: { code: string; redirectUri: string; codeVerifier: string },
+): Promise<{ idToken: string; accessToken: string | null }> {
+  const first = chooseClientAuth(discovery);
+  const supported = discovery.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+  let result = await tokenRequest(outbound, discovery.token_endpoint, first, client, grant);
+  if (result.error === 'invalid_client' && first === 'client_secret_basic' && supported.includes('client_secret_post')) {
+    result = await tokenRequest(outbound, discovery.token_endpoint, 'client_secret_post', client, grant);
+  }
+  if (result.status !== 200) {
+    const error = result.error ?? `HTTP ${result.status}`;
+    const hint =
+      error === 'invalid_client' ? ' Check the client ID and client secret.'
+        : error === 'invalid_grant' ? ' The code was refused (already used, expired, or the redirect URI registered at the IdP differs).'
+          : '';
+    throw new SsoLoginError('token_exchange_failed', `The IdP refused the code exchange (${error}).${hint}`);
+  }
+  const body = result.body;
+  if (typeof body.id_token !== 'string') throw new SsoLoginError('id_token_missing', 'The IdP answered the code exchange without an ID token (is the "openid" scope granted?)');
+  return { idToken: body.id_token, accessToken: typeof body.access_token === 'string' ? body.access_token : null };
+}
+
+async function tokenRequest(
+  outbound: OutboundFetch,
+  endpoint: string,
+  method: ClientAuthMethod,
+  client: { clientId: string; clientSecret: string },
+  grant: { code: string; redirectUri: string; codeVerifier: string },
+): Promise<{ status: number; error: string | null; body: Record<string, unknown> }> {
+  const form = new URLSearchParams({ grant_type: 'authorization_code', code: grant.code, redirect_uri: grant.redirectUri, code_verifier: grant.codeVerifier });
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  if (method === 'client_secret_basic') {
+    headers.authorization = `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`;
+  } else {
+    form.set('client_id', client.clientId);
+    form.set('client_secret', client.clientSecret);
+  }
+  let res;
+  try {
+    res = await outbound(endpoint, { method: 'POST', headers, body: form.toString() });
+  } catch (e) {
+    throw new SsoLoginError('token_exchange_failed', `The IdP's token endpoint could not be reached: ${e instanceof OutboundError ? e.message : 'network error'}`, { cause: e });
+  }
+  let body: Record<string, unknown> = {};
+  try {
+    const parsed = res.json();
+    if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+  } catch {
+    /* a non-JSON answer is reported by its status */
+  }
+  return { status: res.status, error: typeof body.error === 'string' ? body.error.slice(0, 100) : null, body };
+}
+
+/** UserInfo (OIDC Core §5.3); its `sub` must equal the ID token's. */
+export async function fetchUserInfo(outbound: OutboundFetch, endpoint: string, accessToken: string, expectedSub: string): Promise<Record<string, unknown>> {
+  let res;
+  try {
+    res = await outbound(endpoint, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } });
+  } catch (e) {
+    throw new SsoLoginError('userinfo_failed', `The IdP's UserInfo endpoint could not be reached: ${e instanceof OutboundError ? e.message : 'network error'}`, { cause: e });
+  }
+  if (res.status !== 200) throw new SsoLoginError('userinfo_failed', `The IdP's UserInfo endpoint answered HTTP ${res.status}`);
+  let claims: unknown;
+  try {
+    claims = res.json();
+  } catch {
+    throw new SsoLoginError('userinfo_failed', "The IdP's UserInfo answer is not JSON (signed UserInfo is not supported)");
+  }
+  if (!claims || typeof claims !== 'object') throw new SsoLoginError('userinfo_failed', "The IdP's UserInfo answer is not a JSON object");
+  const c = claims as Record<string, unknown>;
+  if (c.sub !== expectedSub) throw new SsoLoginError('userinfo_sub_mismatch', 'The UserInfo subject differs from the ID token subject (token substitution)');
+  return c;
+}

@@ -1,0 +1,120 @@
+import type { Clock } from '../clock.js';
+import type { Ctx } from '../context.js';
+import type { Executor } from '../db/database.js';
+import type { OrganizationRow, UserRow } from '../db/schema.js';
+import { newId } from '../ids.js';
+import type { AuditService } from '../audit/service.js';
+import { isDomainVerifiedBy } from '../domains/store.js';
+import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
+import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
+import type { Connection } from './connections/model.js';
+import { SsoLoginError } from './errors.js';
+import { findIdentity, insertIdentity, recordIdentityLogin } from './identities/store.js';
+
+/** What any protocol hands to provisioning: the subject and the profile the IdP asserted. */
+export interface SsoProfile {
+  subject: string;
+  email: string | null;
+  /** false only when the IdP says the email is unverified; null when it says nothing. */
+  emailVerified: boolean | null;
+  name: string | null;
+  /** The claims/attributes to cache on the identity (never tokens). */
+  claims: Record<string, unknown>;
+}
+
+export interface ProvisionResult {
+  user: UserRow;
+  identityId: string;
+  outcome: 'existing_identity' | 'linked' | 'created';
+}
+
+const emailDomain = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+
+/**
+ * SPEC §4.5, the one place that decides who an SSO login is, for OIDC and SAML alike.
+ * Runs inside the caller's transaction.
+ */
+export function createProvisioning(deps: { clock: Clock; audit: AuditService }) {
+  function checkAllowedDomain(connection: Connection, email: string | null) {
+    if (!connection.allowedDomains) return;
+    if (!email || !connection.allowedDomains.includes(emailDomain(email))) {
+      throw new SsoLoginError('domain_not_allowed', `The IdP signed in ${email ?? 'a user without email'}, whose domain is not among this connection's allowed domains (${connection.allowedDomains.join(', ')})`, { code: 'SSO_DOMAIN_NOT_ALLOWED' });
+    }
+  }
+
+  /** Members pass; otherwise JIT adds the user with the default role, or a pending invitation admits them. */
+  async function ensureMembership(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, user: UserRow, now: string) {
+    if (await findMembership(tx, org.id, user.id)) return;
+    const invitation = await findPendingInvitationByEmail(tx, org.id, user.email, now);
+    if (invitation && (await markInvitationAccepted(tx, invitation.id, user.id, now))) {
+      await insertMember(tx, { organization_id: org.id, user_id: user.id, role: invitation.role, created_at: now, updated_at: now });
+      await deps.audit.record(tx, ctx, { action: 'invitation.accepted', organizationId: org.id, target: { type: 'invitation', id: invitation.id }, metadata: { email: user.email, role: invitation.role, via: 'sso' } });
+      return;
+    }
+    if (!connection.allowJitProvisioning) {
+      throw new SsoLoginError('user_not_provisioned', `${user.email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
+    }
+    await insertMember(tx, { organization_id: org.id, user_id: user.id, role: connection.defaultRole, created_at: now, updated_at: now });
+    await deps.audit.record(tx, ctx, { action: 'member.added', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { role: connection.defaultRole, via: 'sso_jit' } });
+  }
+
+  return {
+    async provision(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult> {
+      const now = deps.clock.now().toISOString();
+      const email = profile.email ? normalizeEmail(profile.email) : null;
+      const cached = JSON.stringify(profile.claims);
+
+      // 1. A known identity (connection, subject) is that user.
+      const identity = await findIdentity(tx, connection.id, profile.subject);
+      if (identity) {
+        checkAllowedDomain(connection, email);
+        const user = await findUserById(tx, identity.user_id);
+        if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+        await ensureMembership(tx, ctx, connection, org, user, now);
+        await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now });
+        return { user, identityId: identity.id, outcome: 'existing_identity' };
+      }
+
+      // 2. Otherwise the email decides, and it is required.
+      if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
+        throw new SsoLoginError('email_missing', 'The IdP did not send an email address for this user: release the "email" claim (OIDC) or map an email attribute (SAML)');
+      }
+      checkAllowedDomain(connection, email);
+      const domainVerified = await isDomainVerifiedBy(tx, org.id, emailDomain(email));
+
+      let user = await findUserByEmail(tx, email);
+      let outcome: ProvisionResult['outcome'];
+      if (user) {
+        // 3. Link an existing account only on this organization's verified domain and an email the IdP does not disown.
+        if (!domainVerified || profile.emailVerified === false) {
+          throw new SsoLoginError(
+            'account_link_required',
+            `An account for ${email} already exists and cannot be linked automatically (${!domainVerified ? `${emailDomain(email)} is not a verified domain of ${org.name}` : 'the IdP marks the email as unverified'}). An admin must link it, or verify the domain.`,
+            { code: 'SSO_ACCOUNT_LINK_REQUIRED' },
+          );
+        }
+        outcome = 'linked';
+      } else {
+        // 4. A new person: JIT, or an invitation, or nothing.
+        const invited = await findPendingInvitationByEmail(tx, org.id, email, now);
+        if (!connection.allowJitProvisioning && !invited) {
+          throw new SsoLoginError('user_not_provisioned', `${email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
+        }
+        user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: domainVerified, now });
+        await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
+        outcome = 'created';
+      }
+      await ensureMembership(tx, ctx, connection, org, user, now);
+      if (domainVerified && user.email_verified !== 1) {
+        await updateUser(tx, user.id, { email_verified: 1, updated_at: now });
+        user = { ...user, email_verified: 1 };
+      }
+      const identityId = newId();
+      await insertIdentity(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now });
+      await deps.audit.record(tx, ctx, { action: outcome === 'linked' ? 'sso.identity_linked' : 'sso.identity_created', organizationId: org.id, target: { type: 'sso_identity', id: identityId }, metadata: { userId: user.id, connectionId: connection.id, subject: profile.subject } });
+      return { user, identityId, outcome };
+    },
+  };
+}
+
+export type Provisioning = ReturnType<typeof createProvisioning>;

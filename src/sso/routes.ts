@@ -1,0 +1,108 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Config } from '../config.js';
+import { randomToken } from '../crypto/tokens.js';
+import { setSessionCookie } from '../auth/routes.js';
+import { AppError } from '../http/errors.js';
+import { errorBody, responses } from '../http/envelope.js';
+import { ctxOf, type AppEnv } from '../http/middleware.js';
+import { ssoErrorPage } from '../pages/sso-error.js';
+import type { Services } from '../services.js';
+import { SsoLoginError } from './errors.js';
+
+/** Random per-browser value; each flow stores its hash, and the callback must bring it back. */
+export const SSO_BROWSER_COOKIE = 'gatehouse_sso_browser';
+const SLUG = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/, 'unknown organization');
+
+const wantsJson = (c: Context) => /application\/json/i.test(c.req.header('accept') ?? '') && !/text\/html/i.test(c.req.header('accept') ?? '');
+
+const TITLES: Record<string, string> = {
+  SSO_DOMAIN_NOT_ALLOWED: 'Your email domain is not allowed here',
+  SSO_USER_NOT_PROVISIONED: 'You do not have access yet',
+  SSO_ACCOUNT_LINK_REQUIRED: 'Your account needs to be linked',
+};
+
+/** Failure answer of every SSO browser endpoint: JSON for API clients, an HTML page otherwise; same status. */
+export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise<Response> {
+  if (!(err instanceof SsoLoginError) && !(err instanceof AppError)) throw err;
+  const e = err instanceof SsoLoginError
+    ? new AppError(err.code, err.message, { reason: err.reason }, { status: err.status })
+    : err;
+  if (wantsJson(c)) return c.json(errorBody(e), e.status as ContentfulStatusCode);
+  const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code.toLowerCase();
+  return c.html(ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);
+}
+
+function browserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string {
+  const existing = getCookie(c, SSO_BROWSER_COOKIE);
+  const value = existing && /^[A-Za-z0-9_-]{32}$/.test(existing) ? existing : randomToken(24);
+  setCookie(c, SSO_BROWSER_COOKIE, value, { httpOnly: true, sameSite: 'Lax', secure: config.secureCookies, path: '/api/auth/sso', maxAge: 600 });
+  return value;
+}
+
+export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Services, config: Config) {
+  const tags = ['SSO login'];
+  const html = { description: 'HTML error page (or the JSON envelope with Accept: application/json)' };
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/auth/sso/{slug}/login', tags, summary: "Start SP-initiated SSO: 302 to the organization's IdP",
+      request: { params: z.object({ slug: SLUG }), query: z.object({ returnTo: z.string().optional(), login_hint: z.string().optional() }) },
+      responses: { 302: { description: 'Redirect to the IdP' }, 400: html },
+    }),
+    async (c) => {
+      try {
+        const q = c.req.valid('query');
+        const { url } = await services.oidcLogin.startLogin(c.req.valid('param').slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));
+        return c.redirect(url, 302);
+      } catch (e) {
+        return ssoFailure(c, e);
+      }
+    },
+  );
+
+  const initiate = async (c: Context<AppEnv>, slug: string, input: Record<string, unknown>) => {
+    try {
+      const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+      const { url } = await services.oidcLogin.initiate(slug, { iss: str(input.iss), targetLinkUri: str(input.target_link_uri), loginHint: str(input.login_hint) }, browserBinding(c, config));
+      return c.redirect(url, 302);
+    } catch (e) {
+      return ssoFailure(c, e);
+    }
+  };
+  const initiateQuery = z.object({ iss: z.string().optional(), login_hint: z.string().optional(), target_link_uri: z.string().optional() });
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/auth/sso/{slug}/initiate', tags, summary: 'Login initiated by the IdP (OIDC third-party initiated login, Okta "Initiate login URI")',
+      request: { params: z.object({ slug: SLUG }), query: initiateQuery },
+      responses: { 302: { description: 'Redirect to the IdP with a fresh flow' }, 400: html },
+    }),
+    async (c) => initiate(c, c.req.valid('param').slug, c.req.valid('query')),
+  );
+  // The same as a form POST (some IdPs post the parameters); not JSON, so registered outside the validator.
+  app.post('/api/auth/sso/:slug/initiate', async (c) => {
+    const slug = SLUG.safeParse(c.req.param('slug'));
+    if (!slug.success) return ssoFailure(c, new SsoLoginError('sso_not_configured', 'Unknown organization'));
+    const form = await c.req.parseBody().catch(() => ({}));
+    return initiate(c, slug.data, { ...c.req.query(), ...form });
+  });
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/auth/sso/callback', tags, summary: 'The OIDC redirect URI shared by every organization',
+      request: { query: z.object({ code: z.string().max(4096).optional(), state: z.string().max(512).optional(), error: z.string().max(256).optional(), error_description: z.string().max(1024).optional(), iss: z.string().optional(), session_state: z.string().optional() }) },
+      responses: { 302: { description: 'Signed in: redirect to returnTo with the session cookie' }, ...responses(z.null(), 'never 200', [400, 403]) },
+    }),
+    async (c) => {
+      try {
+        const result = await services.oidcLogin.callback(c.req.valid('query'), getCookie(c, SSO_BROWSER_COOKIE), ctxOf(c));
+        setSessionCookie(c, config, result.token);
+        return c.redirect(result.returnTo, 302);
+      } catch (e) {
+        return ssoFailure(c, e);
+      }
+    },
+  );
+}

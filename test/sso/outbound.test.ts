@@ -1,0 +1,727 @@
+import dns from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  addressRefusal,
+  createOutboundFetch,
+  isBlockedAddress,
+  OutboundError,
+  type LookupFn,
+  type OutboundFailure,
+  type OutboundOptions,
+} from '../../src/sso/outbound.js';
+
+/*
+ * NETWORK RULE: this file only ever sends traffic to 127.0.0.0/8 or ::1. Refused addresses must
+ * be refused before any connection, so a tripwire wraps net.Socket.prototype.connect (which
+ * tls.connect and http(s) agents go through) for the whole file: any attempt to dial anything
+ * else — by IP, or by a name whose answer is not loopback — is recorded and stopped before the
+ * real connect, and afterEach fails the test that caused it.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Tripwire
+// ---------------------------------------------------------------------------------------------
+
+const offLoopbackAttempts: string[] = [];
+
+/** Deliberately strict: only 127.x.x.x and ::1 as written — even ::ffff:127.0.0.1 trips it. */
+function isLoopbackTarget(host: string): boolean {
+  return (net.isIPv4(host) && host.startsWith('127.')) || host === '::1';
+}
+
+function trip(what: string): Error {
+  offLoopbackAttempts.push(what);
+  return new Error(`tripwire: refusing to ${what}`);
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+type AnyLookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback) => void;
+
+/** Layer 2: lets the resolver answer, but hands the socket an error instead of a non-loopback answer. */
+function tripwireLookup(inner: AnyLookup): AnyLookup {
+  return (hostname, options, callback) =>
+    inner(hostname, options, (err, address, family) => {
+      if (err) return callback(err, address, family);
+      const answers = Array.isArray(address) ? address.map((a) => a.address) : [address];
+      const off = answers.filter((a) => !isLoopbackTarget(a));
+      if (off.length === 0) return callback(null, address, family);
+      callback(trip(`resolve ${hostname} -> ${off.join(', ')}`), '');
+    });
+}
+
+const realConnect = net.Socket.prototype.connect as (this: net.Socket, ...args: unknown[]) => net.Socket;
+const realEmit = net.Socket.prototype.emit as (this: net.Socket, event: string | symbol, ...args: unknown[]) => boolean;
+
+/** Layer 1: an IP-literal target is checked as the socket is asked to connect. */
+function tripwireConnect(this: net.Socket, ...args: unknown[]): net.Socket {
+  const [first, second] = args;
+  // IPC (unix socket / named pipe) never leaves the machine.
+  if (typeof first === 'string') return realConnect.apply(this, args);
+  // net.connect() hands over its already-normalised [options, callback] array.
+  const normalised = Array.isArray(first) ? (first as unknown[]) : null;
+  const options = (normalised ? normalised[0] : typeof first === 'object' && first !== null ? first : {
+    port: first,
+    host: typeof second === 'string' ? second : undefined,
+  }) as { host?: string; path?: unknown; lookup?: AnyLookup };
+  // IPC exactly when net itself takes it for IPC (`!!path`): http(s) agents pass `path: null`.
+  if (options.path) return realConnect.apply(this, args);
+  const host = options.host || 'localhost';
+  if (net.isIP(host)) {
+    if (isLoopbackTarget(host)) return realConnect.apply(this, args);
+    throw trip(`connect ${host}`);
+  }
+  // A name: the socket resolves it with options.lookup (or dns.lookup) and dials the answer.
+  const lookup = tripwireLookup(options.lookup ?? (dns.lookup as unknown as AnyLookup));
+  const callback = normalised ? normalised[1] : args.find((a) => typeof a === 'function');
+  const patched = { ...options, lookup };
+  return typeof callback === 'function' ? realConnect.call(this, patched, callback) : realConnect.call(this, patched);
+}
+
+/**
+ * Layer 3, independent of how connect was called: net emits 'lookup' for every resolved address
+ * and checks `connecting` right after, before dialing — destroying the socket there stops it.
+ */
+function tripwireEmit(this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'lookup') {
+    const [err, ip, , host] = args;
+    if (err == null && typeof ip === 'string' && !isLoopbackTarget(ip)) {
+      this.destroy(trip(`dial ${String(host)} -> ${ip}`));
+      return true;
+    }
+  }
+  return realEmit.call(this, event, ...args);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loopback test IdPs
+// ---------------------------------------------------------------------------------------------
+
+/*
+ * Test-only, self-signed, for idp.test / redirect.test / 127.0.0.1 / ::1, valid 2000–2100.
+ * Trusted by the client only through extraCaCerts in this file.
+ */
+const TEST_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgeMErlT2KgLFxabEC
+xupNyimVdKQ7Q/riopn7ClB6dQmhRANCAASxZv7KL+3ZqJZQOe+9SAwMJQKMXin+
+twzER/hHKWrqYGJhVNY/bVDCe6eaxpmJxEoQA1EXNUBmPzJx9nFXE7y6
+-----END PRIVATE KEY-----
+`;
+const TEST_CERT = `-----BEGIN CERTIFICATE-----
+MIIBqjCCAU+gAwIBAgIBATAKBggqhkjOPQQDAjATMREwDwYDVQQDDAhpZHAudGVz
+dDAgFw0wMDAxMDEwMDAwMDBaGA8yMTAwMDEwMTAwMDAwMFowEzERMA8GA1UEAwwI
+aWRwLnRlc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASxZv7KL+3ZqJZQOe+9
+SAwMJQKMXin+twzER/hHKWrqYGJhVNY/bVDCe6eaxpmJxEoQA1EXNUBmPzJx9nFX
+E7y6o4GRMIGOMDoGA1UdEQQzMDGCCGlkcC50ZXN0gg1yZWRpcmVjdC50ZXN0hwR/
+AAABhxAAAAAAAAAAAAAAAAAAAAABMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQD
+AgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMB0GA1UdDgQWBBTMLVQCHYIP6KVwTp89
+flR/9rZydzAKBggqhkjOPQQDAgNJADBGAiEAqZswyOvURVIwRAtdhskMzUjK7erZ
+QtyIN4uhB1C6+18CIQDmndFs2YQLCid6NiICnoJE6hn+7hbk8XbBJ/vASl3x1g==
+-----END CERTIFICATE-----
+`;
+
+interface Served {
+  scheme: 'http' | 'https';
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+const served: Served[] = [];
+
+function idpHandler(scheme: 'http' | 'https') {
+  return (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      served.push({ scheme, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      route(req, res, body);
+    });
+  };
+}
+
+function route(req: http.IncomingMessage, res: http.ServerResponse, body: string) {
+  const url = new URL(req.url ?? '/', 'http://placeholder');
+  const q = url.searchParams;
+  const path = url.pathname;
+  if (path === '/json') return sendJson(res, { issuer: 'https://idp.test', ok: true });
+  if (path === '/text') return res.end('<html>not json</html>');
+  if (path === '/echo') return sendJson(res, { method: req.method, headers: req.headers, body });
+  // /redirect?to=<url>&status=302
+  if (path === '/redirect') {
+    res.writeHead(Number(q.get('status') ?? 302), { location: q.get('to') ?? '/' });
+    return res.end('redirect body that must not be read');
+  }
+  // /chain/N redirects N more times, then answers.
+  const chain = /^\/chain\/(\d+)$/.exec(path);
+  if (chain) {
+    const left = Number(chain[1]);
+    if (left === 0) return res.end('end of chain');
+    res.writeHead(302, { location: `/chain/${left - 1}` });
+    return res.end();
+  }
+  // /big?bytes=N[&length=1] — N bytes, with or without Content-Length.
+  if (path === '/big') {
+    const payload = Buffer.alloc(Number(q.get('bytes')), 'a');
+    res.writeHead(200, q.get('length') === '1' ? { 'content-length': payload.length } : {});
+    return res.end(payload);
+  }
+  // Announces 10 MiB, sends one byte, then stalls: the cap must trip on the header alone.
+  if (path === '/announce-huge') {
+    res.writeHead(200, { 'content-length': 10 * 1024 * 1024 });
+    return res.write('a');
+  }
+  // Chunked and endless, until the client hangs up.
+  if (path === '/endless') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    const chunk = Buffer.alloc(16 * 1024, 'a');
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    return pump();
+  }
+  // Headers at once, then a byte every 50 ms forever (slowloris in reverse).
+  if (path === '/drip') {
+    res.writeHead(200);
+    const timer = setInterval(() => res.write('.'), 50);
+    return res.on('close', () => clearInterval(timer));
+  }
+  if (path === '/hang') return; // never answers
+  res.writeHead(404).end('no such route');
+}
+
+function sendJson(res: http.ServerResponse, value: unknown) {
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+}
+
+let httpServer: http.Server;
+let httpsServer: https.Server;
+let otherServer: http.Server; // a second origin
+let HTTP: string; // http://127.0.0.1:port
+let HTTPS_PORT: number;
+let OTHER: string;
+/** A loopback port where nothing listens. */
+let CLOSED_PORT: number;
+
+async function listen(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** Resolves idp.test and redirect.test to 127.0.0.1 and nothing else; never touches real DNS. */
+const loopbackLookup: LookupFn = async (hostname) => {
+  if (hostname === 'idp.test' || hostname === 'redirect.test') return [{ address: '127.0.0.1', family: 4 }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+};
+
+/** A resolver that must not be reached (refused before DNS). */
+const unreachableLookup = vi.fn<LookupFn>(async () => {
+  throw new Error('lookup must not be called');
+});
+
+/** A fake resolver answering `hostname` with the given addresses. */
+function answering(...addresses: string[]): LookupFn {
+  return vi.fn<LookupFn>(async () => addresses.map((address) => ({ address, family: net.isIPv6(address) ? 6 : 4 })));
+}
+
+function strictFetch(extra: Partial<OutboundOptions> = {}) {
+  return createOutboundFetch({ allowLoopback: false, lookup: unreachableLookup, ...extra });
+}
+
+/** The test-IdP client: allowLoopback, the test CA, the fake resolver. */
+function loopbackFetch(extra: Partial<OutboundOptions> = {}) {
+  return createOutboundFetch({ allowLoopback: true, extraCaCerts: [TEST_CERT], lookup: loopbackLookup, ...extra });
+}
+
+async function failure(promise: Promise<unknown>): Promise<OutboundError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof OutboundError) return err;
+    throw err;
+  }
+  throw new Error('expected the request to fail');
+}
+
+async function expectFailure(promise: Promise<unknown>, reason: OutboundFailure, message?: RegExp | string) {
+  const err = await failure(promise);
+  expect(err.reason, err.message).toBe(reason);
+  if (message !== undefined) expect(err.message).toMatch(message);
+  return err;
+}
+
+function servedPaths(): string[] {
+  return served.map((s) => `${s.scheme} ${s.method} ${s.url}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  net.Socket.prototype.connect = tripwireConnect as typeof net.Socket.prototype.connect;
+  net.Socket.prototype.emit = tripwireEmit as typeof net.Socket.prototype.emit;
+  httpServer = http.createServer(idpHandler('http'));
+  httpsServer = https.createServer({ key: TEST_KEY, cert: TEST_CERT }, idpHandler('https'));
+  otherServer = http.createServer(idpHandler('http'));
+  HTTP = `http://127.0.0.1:${await listen(httpServer)}`;
+  HTTPS_PORT = await listen(httpsServer);
+  OTHER = `http://127.0.0.1:${await listen(otherServer)}`;
+  const closed = http.createServer();
+  CLOSED_PORT = await listen(closed);
+  await new Promise((resolve) => closed.close(resolve));
+});
+
+afterEach(() => {
+  served.length = 0;
+  vi.restoreAllMocks();
+  unreachableLookup.mockClear();
+  // The test that just ran tried to connect off loopback: fail it, by name.
+  expect(offLoopbackAttempts.splice(0), 'connection attempts off loopback').toEqual([]);
+});
+
+afterAll(async () => {
+  net.Socket.prototype.connect = realConnect as typeof net.Socket.prototype.connect;
+  net.Socket.prototype.emit = realEmit as typeof net.Socket.prototype.emit;
+  for (const server of [httpServer, httpsServer, otherServer]) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+  expect(offLoopbackAttempts).toEqual([]);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('the network tripwire of this file', () => {
+  it('stops off-loopback connects by IP, by resolved name, through tls and https, at every layer', async () => {
+    // Probes aim at ::ffff:127.0.0.1: the tripwire counts it as off-loopback, yet were the
+    // tripwire ever to fail, the packet would still only go to 127.0.0.1 (a closed port).
+    const mappedLoopback: net.LookupFunction = (_host, opts, cb) =>
+      opts.all ? cb(null, [{ address: '::ffff:127.0.0.1', family: 6 }]) : cb(null, '::ffff:127.0.0.1', 6);
+    const errorOf = (emitter: NodeJS.EventEmitter) => new Promise<Error>((resolve) => emitter.once('error', resolve));
+
+    expect(() => net.connect({ host: '::ffff:127.0.0.1', port: CLOSED_PORT })).toThrow(/tripwire/);
+    expect(() => tls.connect({ host: '::ffff:127.0.0.1', port: CLOSED_PORT })).toThrow(/tripwire/);
+    // https agents pass `path: null` — the shape the guard's own requests have.
+    expect(() => https.request({ hostname: '::ffff:127.0.0.1', port: CLOSED_PORT, agent: false })).toThrow(/tripwire/);
+    const viaName = https.request({ hostname: 'probe.test', port: CLOSED_PORT, agent: false, lookup: mappedLoopback });
+    viaName.end();
+    expect((await errorOf(viaName)).message).toMatch(/tripwire/);
+    // Layer 3 alone: bypass the connect hook entirely.
+    const raw = realConnect.call(new net.Socket(), { host: 'probe.test', port: CLOSED_PORT, lookup: mappedLoopback });
+    expect((await errorOf(raw)).message).toMatch(/tripwire/);
+
+    expect(offLoopbackAttempts.splice(0)).toEqual([
+      'connect ::ffff:127.0.0.1',
+      'connect ::ffff:127.0.0.1',
+      'connect ::ffff:127.0.0.1',
+      'resolve probe.test -> ::ffff:127.0.0.1',
+      'dial probe.test -> ::ffff:127.0.0.1',
+    ]);
+  });
+});
+
+describe('isBlockedAddress', () => {
+  it('refuses loopback, private, link-local, CGNAT, unspecified, multicast, broadcast and reserved IPv4', () => {
+    const refused = [
+      '127.0.0.1', '127.255.255.254', '127.1.2.3',
+      '10.0.0.0', '10.0.0.5', '10.255.255.255',
+      '172.16.0.0', '172.20.1.1', '172.31.255.255',
+      '192.168.0.1', '192.168.1.1', '192.168.255.255',
+      '169.254.0.1', '169.254.255.255',
+      '100.64.0.0', '100.100.1.1', '100.127.255.255',
+      '0.0.0.0', '0.1.2.3',
+      '224.0.0.1', '239.255.255.250',
+      '255.255.255.255',
+      '240.0.0.1', '250.1.2.3',
+      '192.0.0.8', '192.0.2.1', '198.51.100.7', '203.0.113.9', '198.18.0.1', '198.19.255.255', '192.88.99.1',
+    ];
+    expect(refused.filter((ip) => !isBlockedAddress(ip))).toEqual([]);
+  });
+
+  it('refuses cloud metadata addresses, including those inside no private block', () => {
+    const metadata = [
+      '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean
+      '169.254.170.2', // AWS ECS
+      '100.100.100.200', // Alibaba
+      '168.63.129.16', // Azure WireServer — public address space
+      '192.0.0.192', // Oracle
+      'fd00:ec2::254', // AWS IPv6
+      'fd20:ce::254', // GCP IPv6
+    ];
+    expect(metadata.filter((ip) => !isBlockedAddress(ip))).toEqual([]);
+    expect(addressRefusal('168.63.129.16', false)).toBe('a cloud metadata address');
+    expect(addressRefusal('FD00:EC2:0:0:0:0:0:254', false)).toBe('a cloud metadata address');
+  });
+
+  it('refuses IPv6 loopback, unspecified, unique-local, link-local, multicast and all outside 2000::/3', () => {
+    const refused = [
+      '::1', '0:0:0:0:0:0:0:1', '::',
+      'fc00::1', 'fd12:3456::1', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      'fe80::1', 'FE80::ABCD', 'febf::1',
+      'ff02::1', 'ff05::1:3',
+      'fec0::1', // deprecated site-local
+      '100::1', // discard-only
+      '1fff:ffff::1', '4000::1', 'e000::1',
+      '2001:db8::1', '3fff::1', // documentation
+      '2001:2::1', // benchmarking (IETF protocol assignments)
+    ];
+    expect(refused.filter((ip) => !isBlockedAddress(ip))).toEqual([]);
+  });
+
+  it('refuses IPv4-mapped and IPv4-embedding IPv6 spellings of refused addresses', () => {
+    const refused = [
+      '::ffff:127.0.0.1', '::ffff:7f00:1', '::FFFF:7F00:0001', '0:0:0:0:0:ffff:127.0.0.1',
+      '::ffff:10.0.0.5', '::ffff:192.168.1.1', '::ffff:169.254.169.254', '::ffff:a9fe:a9fe',
+      '::ffff:100.100.100.200', '::ffff:0.0.0.0', '::ffff:255.255.255.255',
+      '::127.0.0.1', // deprecated IPv4-compatible
+      '::ffff:0:127.0.0.1', // IPv4-translated
+      '64:ff9b::169.254.169.254', '64:ff9b::a9fe:a9fe', '64:ff9b::8.8.8.8', // NAT64
+      '2002:a9fe:a9fe::1', // 6to4
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2', // Teredo
+    ];
+    expect(refused.filter((ip) => !isBlockedAddress(ip))).toEqual([]);
+  });
+
+  it('refuses anything that is not a plain IP address', () => {
+    const refused = [
+      '', 'localhost', 'idp.example.com', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.0.1.',
+      '[::1]', 'fe80::1%eth0', '2606:4700::1%1', ' 8.8.8.8', '8.8.8.8/32', '1.2.3.4.5', '::ffff:1.2.3.4.5',
+    ];
+    expect(refused.filter((ip) => !isBlockedAddress(ip))).toEqual([]);
+    expect(addressRefusal('127.1', true)).toBe('not an IP address');
+  });
+
+  it('allows public unicast addresses, including the first and last outside each refused block', () => {
+    const allowed = [
+      '93.184.216.34', '8.8.8.8', '1.1.1.1',
+      '9.255.255.255', '11.0.0.0',
+      '100.63.255.255', '100.128.0.0',
+      '126.255.255.255', '128.0.0.0',
+      '169.253.255.255', '169.255.0.0',
+      '172.15.255.255', '172.32.0.0',
+      '192.167.255.255', '192.169.0.0',
+      '198.17.255.255', '198.20.0.0',
+      '223.255.255.255', '1.0.0.0',
+      '::ffff:93.184.216.34', // mapped spelling of a public address dials that public address
+      '2606:4700:4700::1111', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '2000::1', '3ffe::1',
+    ];
+    expect(allowed.filter((ip) => isBlockedAddress(ip))).toEqual([]);
+  });
+
+  it('allowLoopback relaxes loopback, private and CGNAT only — never metadata, link-local or the rest', () => {
+    const relaxed = ['127.0.0.1', '::1', '::ffff:127.0.0.1', '10.0.0.5', '172.17.0.2', '192.168.1.1', 'fd12::1', '100.64.0.1'];
+    expect(relaxed.filter((ip) => addressRefusal(ip, true) !== null)).toEqual([]);
+    const stillRefused = [
+      '169.254.169.254', 'fd00:ec2::254', '100.100.100.200', '168.63.129.16', '::ffff:169.254.169.254',
+      '169.254.1.1', 'fe80::1', '0.0.0.0', '::', '224.0.0.1', '255.255.255.255', 'ff02::1', '64:ff9b::a9fe:a9fe',
+    ];
+    expect(stillRefused.filter((ip) => addressRefusal(ip, true) === null)).toEqual([]);
+  });
+});
+
+describe('refused before any connection (allowLoopback: false)', () => {
+  const fetch = strictFetch();
+
+  it('cloud metadata by IP literal: http(s)://169.254.169.254/latest/meta-data', async () => {
+    await expectFailure(fetch('https://169.254.169.254/latest/meta-data'), 'blocked_address', '169.254.169.254 is a cloud metadata address');
+    await expectFailure(fetch('http://169.254.169.254/latest/meta-data'), 'not_https', /must use https/);
+    // Even the local-testing switch does not open the metadata service.
+    const lenient = createOutboundFetch({ allowLoopback: true, lookup: unreachableLookup });
+    await expectFailure(lenient('http://169.254.169.254/latest/meta-data'), 'blocked_address', /cloud metadata/);
+    await expectFailure(lenient('http://[fd00:ec2::254]/latest/meta-data'), 'blocked_address', /cloud metadata/);
+    await expectFailure(lenient('http://100.100.100.200/latest/meta-data'), 'blocked_address', /cloud metadata/);
+    expect(unreachableLookup).not.toHaveBeenCalled();
+  });
+
+  it('loopback by IP literal: https://127.0.0.1/, https://[::1]/, https://[::ffff:127.0.0.1]/', async () => {
+    await expectFailure(fetch(`https://127.0.0.1:${HTTPS_PORT}/json`), 'blocked_address', '127.0.0.1 is a loopback address');
+    await expectFailure(fetch('https://[::1]/'), 'blocked_address', '::1 is a loopback address');
+    await expectFailure(fetch('https://[::ffff:127.0.0.1]/'), 'blocked_address', /is a loopback address/);
+    await expectFailure(fetch('https://[0:0:0:0:0:ffff:7f00:1]/'), 'blocked_address');
+    expect(served).toEqual([]);
+  });
+
+  it('loopback spelled as decimal, hex, octal, short, percent-encoded or full-width IPv4', async () => {
+    // WHATWG URL turns every one of these into 127.0.0.1 before we see it — but test it.
+    const spellings = [
+      'https://2130706433/', 'https://0x7f000001/', 'https://0x7f.1/', 'https://0177.0.0.1/',
+      'https://017700000001/', 'https://127.1/', 'https://127.0.0.1./', 'https://%31%32%37.0.0.1/', 'https://１２７.0.0.1/',
+    ];
+    for (const url of spellings) {
+      expect(new URL(url).hostname, url).toBe('127.0.0.1');
+      await expectFailure(fetch(url), 'blocked_address', '127.0.0.1 is a loopback address');
+    }
+    await expectFailure(fetch('https://0/'), 'blocked_address', '0.0.0.0 is an unspecified address');
+    await expectFailure(fetch('https://0xa9fea9fe/'), 'blocked_address', '169.254.169.254 is a cloud metadata address');
+  });
+
+  it('other refused IP literals: private, link-local, unspecified, IPv4-embedding IPv6', async () => {
+    const literals = [
+      'https://10.0.0.5/', 'https://192.168.1.1/', 'https://172.16.0.1/', 'https://100.64.0.1/', 'https://169.254.1.1/',
+      'https://0.0.0.0/', 'https://[::]/', 'https://[fe80::1]/', 'https://[fd00::1]/', 'https://[::ffff:169.254.169.254]/',
+      'https://[64:ff9b::a9fe:a9fe]/', 'https://[2002:7f00:1::]/', 'https://255.255.255.255/', 'https://224.0.0.1/',
+    ];
+    for (const url of literals) await expectFailure(fetch(url), 'blocked_address');
+    expect(unreachableLookup).not.toHaveBeenCalled();
+  });
+
+  it('DNS pointing at a private address: names the host, the address and why', async () => {
+    const lookup = answering('10.0.0.5');
+    const err = await expectFailure(strictFetch({ lookup })('https://idp.example.com/.well-known/openid-configuration'), 'blocked_address');
+    expect(err.message).toBe('idp.example.com resolves to 10.0.0.5, a private address');
+    expect(err.url).toBe('https://idp.example.com/.well-known/openid-configuration');
+    expect(lookup).toHaveBeenCalledWith('idp.example.com');
+  });
+
+  it('DNS pointing at metadata, mapped loopback, 192.168/16 or link-local IPv6', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['169.254.169.254', /resolves to 169\.254\.169\.254, a cloud metadata address/],
+      ['::ffff:127.0.0.1', /resolves to ::ffff:127\.0\.0\.1, a loopback address/],
+      ['192.168.1.1', /resolves to 192\.168\.1\.1, a private address/],
+      ['fe80::1', /resolves to fe80::1, a link-local address/],
+      ['fd00:ec2::254', /resolves to fd00:ec2::254, a cloud metadata address/],
+      ['127.0.0.1', /a loopback address/],
+      ['not-an-address', /resolves to not-an-address, not an IP address/],
+    ];
+    for (const [address, message] of cases) {
+      await expectFailure(strictFetch({ lookup: answering(address) })('https://internal.attacker.test/'), 'blocked_address', message);
+    }
+  });
+
+  it('DNS answer mixing a public and a private address is refused whole, without dialing either', async () => {
+    // Public first: a guard that only checked the first answer would dial — the tripwire stops it.
+    const lookup = answering('93.184.216.34', '10.0.0.5');
+    await expectFailure(strictFetch({ lookup })('https://internal.attacker.test/'), 'blocked_address', /resolves to 10\.0\.0\.5, a private address/);
+    const v6 = answering('2606:4700:4700::1111', '::1');
+    await expectFailure(strictFetch({ lookup: v6 })('https://internal.attacker.test/'), 'blocked_address', /::1, a loopback address/);
+  });
+
+  it('plain http to an IdP, refused before DNS', async () => {
+    await expectFailure(fetch('http://idp.example.com/.well-known/openid-configuration'), 'not_https', 'http://idp.example.com/.well-known/openid-configuration must use https (got http)');
+    expect(unreachableLookup).not.toHaveBeenCalled();
+  });
+
+  it('non-http schemes: file:, ftp:, gopher:, data:, javascript:', async () => {
+    for (const url of ['file:///etc/passwd', 'ftp://idp.example.com/', 'gopher://127.0.0.1:6379/_INFO', 'data:,hello', 'javascript:alert(1)']) {
+      await expectFailure(fetch(url), 'not_https');
+    }
+    // allowLoopback adds http, nothing else.
+    await expectFailure(loopbackFetch()('file:///etc/passwd'), 'not_https');
+  });
+
+  it('not a URL, or a URL carrying credentials', async () => {
+    await expectFailure(fetch('idp.example.com'), 'invalid_url', /not an absolute URL/);
+    await expectFailure(fetch(''), 'invalid_url');
+    await expectFailure(fetch('https://'), 'invalid_url');
+    await expectFailure(fetch('https://admin:secret@idp.example.com/'), 'invalid_url', /user name or password/);
+    const err = await failure(fetch('https://admin:secret@idp.example.com/'));
+    expect(err.message).not.toContain('secret');
+  });
+
+  it('a name that does not resolve, or resolves to nothing', async () => {
+    await expectFailure(strictFetch({ lookup: loopbackLookup })('https://nx.example.com/'), 'dns_failed', /nx\.example\.com could not be resolved.*ENOTFOUND/);
+    await expectFailure(strictFetch({ lookup: answering() })('https://empty.example.com/'), 'dns_failed', 'empty.example.com does not resolve to any address');
+  });
+
+  it('uses dns.promises.lookup by default, and refuses on its answer', async () => {
+    const spy = vi
+      .spyOn(dns.promises, 'lookup')
+      .mockResolvedValue([{ address: '10.1.2.3', family: 4 }] as never);
+    await expectFailure(createOutboundFetch({ allowLoopback: false })('https://idp.example.com/'), 'blocked_address', 'idp.example.com resolves to 10.1.2.3, a private address');
+    expect(spy).toHaveBeenCalledWith('idp.example.com', { all: true });
+  });
+
+  it('a resolver that never answers times out', async () => {
+    const stuck = createOutboundFetch({ allowLoopback: false, timeoutMs: 200, lookup: () => new Promise(() => {}) });
+    const started = Date.now();
+    await expectFailure(stuck('https://slow-dns.example.com/'), 'timeout', 'slow-dns.example.com did not answer within 200 ms');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe('a loopback test IdP (allowLoopback: true)', () => {
+  const fetch = loopbackFetch();
+
+  it('fetches JSON over http and https; json() throws "not JSON" on anything else', async () => {
+    const res = await fetch(`${HTTP}/json`);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(res.url).toBe(`${HTTP}/json`);
+    expect(res.json()).toEqual({ issuer: 'https://idp.test', ok: true });
+
+    const secure = await fetch(`https://idp.test:${HTTPS_PORT}/json`);
+    expect(secure.json()).toEqual({ issuer: 'https://idp.test', ok: true });
+
+    const html = await fetch(`${HTTP}/text`);
+    expect(html.body).toBe('<html>not json</html>');
+    expect(() => html.json()).toThrow(new SyntaxError('not JSON'));
+    expect(() => html.json()).not.toThrow(OutboundError);
+  });
+
+  it('dials exactly the address the guard checked: one lookup, and the IdP sees the name over TLS', async () => {
+    const lookup = vi.fn(loopbackLookup);
+    const res = await loopbackFetch({ lookup })(`https://idp.test:${HTTPS_PORT}/echo`);
+    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(lookup).toHaveBeenCalledWith('idp.test');
+    expect((res.json() as { headers: Record<string, string> }).headers.host).toBe(`idp.test:${HTTPS_PORT}`);
+  });
+
+  it('DNS rebinding: every request resolves afresh and re-checks the new answer', async () => {
+    let calls = 0;
+    const rebinding: LookupFn = async () => [{ address: calls++ === 0 ? '127.0.0.1' : '169.254.169.254', family: 4 }];
+    const rebound = loopbackFetch({ lookup: rebinding });
+    expect((await rebound(`https://idp.test:${HTTPS_PORT}/json`)).status).toBe(200);
+    await expectFailure(rebound(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', 'idp.test resolves to 169.254.169.254, a cloud metadata address');
+    expect(calls).toBe(2);
+  });
+
+  it('DNS answer with one allowed and one metadata address is refused whole', async () => {
+    const lookup = answering('127.0.0.1', '169.254.169.254');
+    await expectFailure(loopbackFetch({ lookup })(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', /169\.254\.169\.254, a cloud metadata address/);
+    expect(served).toEqual([]);
+  });
+
+  it('an IdP certificate that is not trusted is unreachable (TLS is verified)', async () => {
+    const untrusting = createOutboundFetch({ allowLoopback: true, lookup: loopbackLookup });
+    await expectFailure(untrusting(`https://idp.test:${HTTPS_PORT}/json`), 'unreachable', /idp\.test:\d+ is unreachable: .*certificate/);
+    // And a certificate for another name: the client checks the name it was asked for.
+    const lookup: LookupFn = async () => [{ address: '127.0.0.1', family: 4 }];
+    await expectFailure(loopbackFetch({ lookup })(`https://wrong-name.test:${HTTPS_PORT}/json`), 'unreachable', /altnames|Hostname/);
+    expect(served).toEqual([]);
+  });
+
+  it('a closed port is unreachable', async () => {
+    await expectFailure(fetch(`http://127.0.0.1:${CLOSED_PORT}/`), 'unreachable', /ECONNREFUSED/);
+  });
+
+  it('POSTs a form body with its headers (token endpoint)', async () => {
+    const form = 'grant_type=authorization_code&code=abc%2F123&redirect_uri=https%3A%2F%2Fgatehouse.test%2Fcb';
+    const res = await fetch(`${HTTP}/echo`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: 'Basic Y2xpZW50OnNlY3JldA==', Accept: 'application/json' },
+      body: form,
+    });
+    const echo = res.json() as { method: string; headers: Record<string, string>; body: string };
+    expect(echo.method).toBe('POST');
+    expect(echo.body).toBe(form);
+    expect(echo.headers).toMatchObject({
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: 'Basic Y2xpZW50OnNlY3JldA==',
+      accept: 'application/json',
+      'content-length': String(form.length),
+      'user-agent': 'Gatehouse',
+    });
+  });
+
+  it('follows a 302 chain (relative and absolute Location) to the final URL', async () => {
+    const hop2 = `${HTTP}/redirect?to=${encodeURIComponent(`${HTTP}/json`)}`;
+    const res = await fetch(`${HTTP}/redirect?to=${encodeURIComponent(`/redirect?to=${encodeURIComponent(hop2)}&status=301`)}`);
+    expect(res.status).toBe(200);
+    expect(res.url).toBe(`${HTTP}/json`);
+    expect(res.json()).toMatchObject({ ok: true });
+    expect(served.map((s) => s.url.split('?')[0])).toEqual(['/redirect', '/redirect', '/redirect', '/json']);
+  });
+
+  it('redirect loops: follows exactly maxRedirects, refuses one more', async () => {
+    const ok = await fetch(`${HTTP}/chain/5`);
+    expect(ok.body).toBe('end of chain');
+    expect(ok.url).toBe(`${HTTP}/chain/0`);
+    await expectFailure(fetch(`${HTTP}/chain/6`), 'too_many_redirects', /after 5 redirects/);
+    expect(served).toHaveLength(6 + 6); // 6 for the first, 6 before giving up on the second
+    await expectFailure(loopbackFetch({ maxRedirects: 0 })(`${HTTP}/chain/1`), 'too_many_redirects');
+  });
+
+  it('redirect to cloud metadata is refused on that hop, by literal or by name, without dialing', async () => {
+    const toMetadata = `${HTTP}/redirect?to=${encodeURIComponent('http://169.254.169.254/latest/meta-data/iam/security-credentials/')}`;
+    const err = await expectFailure(fetch(toMetadata), 'blocked_address', /^169\.254\.169\.254 is a cloud metadata address \(redirected from http:\/\/127\.0\.0\.1/);
+    expect(err.url).toBe('http://169.254.169.254/latest/meta-data/iam/security-credentials/');
+
+    // Two harmless hops first, then a name that resolves to the metadata service.
+    const lookup: LookupFn = async (host) =>
+      host === 'metadata.attacker.test' ? [{ address: '169.254.169.254', family: 4 }] : loopbackLookup(host);
+    const viaName = `${HTTP}/redirect?to=${encodeURIComponent(`/redirect?to=${encodeURIComponent('http://metadata.attacker.test/latest/meta-data')}`)}`;
+    await expectFailure(loopbackFetch({ lookup })(viaName), 'blocked_address', /metadata\.attacker\.test resolves to 169\.254\.169\.254, a cloud metadata address/);
+
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[::ffff:a9fe:a9fe]/')}`), 'blocked_address', /cloud metadata/);
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[fe80::1]/')}`), 'blocked_address', /link-local/);
+  });
+
+  it('redirect to a non-http scheme (file:, ftp:, gopher:, data:) is refused', async () => {
+    for (const target of ['file:///etc/passwd', 'ftp://127.0.0.1/', 'gopher://127.0.0.1:6379/_FLUSHALL', 'data:text/plain,hi', 'javascript:alert(1)']) {
+      await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent(target)}`), 'bad_redirect', /not an http\(s\) URL/);
+    }
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://a:b@127.0.0.1/')}`), 'bad_redirect', /user name or password/);
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[::1')}`), 'bad_redirect', /invalid URL/);
+  });
+
+  it('https → http downgrade is refused, even with allowLoopback, before the http hop is sent', async () => {
+    const target = `${HTTP}/echo?downgraded=1`;
+    await expectFailure(
+      fetch(`https://idp.test:${HTTPS_PORT}/redirect?to=${encodeURIComponent(target)}`),
+      'bad_redirect',
+      /a downgrade from https to http/,
+    );
+    expect(servedPaths()).toEqual([`https GET /redirect?to=${encodeURIComponent(target)}`]);
+  });
+
+  it('303 after a POST becomes a GET without the body; 307 keeps method and body', async () => {
+    const post = { method: 'POST' as const, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' };
+    const after303 = (await fetch(`${HTTP}/redirect?status=303&to=/echo`, post)).json() as { method: string; body: string; headers: Record<string, string> };
+    expect(after303).toMatchObject({ method: 'GET', body: '' });
+    expect(after303.headers['content-type']).toBeUndefined();
+    const after307 = (await fetch(`${HTTP}/redirect?status=307&to=/echo`, post)).json() as { method: string; body: string };
+    expect(after307).toMatchObject({ method: 'POST', body: 'a=1' });
+  });
+
+  it('a cross-origin redirect does not carry Authorization or Cookie along', async () => {
+    const headers = { authorization: 'Bearer access-token', cookie: 'sid=1', accept: 'application/json' };
+    const sameOrigin = (await fetch(`${HTTP}/redirect?to=/echo`, { headers })).json() as { headers: Record<string, string> };
+    expect(sameOrigin.headers).toMatchObject(headers);
+    const crossOrigin = (await fetch(`${HTTP}/redirect?to=${encodeURIComponent(`${OTHER}/echo`)}`, { headers })).json() as { headers: Record<string, string> };
+    expect(crossOrigin.headers.accept).toBe('application/json');
+    expect(crossOrigin.headers.authorization).toBeUndefined();
+    expect(crossOrigin.headers.cookie).toBeUndefined();
+  });
+
+  it('a Content-Length over the cap fails at once, before the body arrives', async () => {
+    const started = Date.now();
+    await expectFailure(fetch(`${HTTP}/announce-huge`), 'too_large', /announced a 10485760-byte body, over the 1048576-byte limit/);
+    expect(Date.now() - started).toBeLessThan(2_000); // not the 5 s timeout
+  });
+
+  it('an endless chunked body fails as soon as it passes the cap', async () => {
+    await expectFailure(loopbackFetch({ maxBytes: 100_000 })(`${HTTP}/endless`), 'too_large', /over the 100000-byte limit/);
+  });
+
+  it('the default cap is 1 MiB, with and without Content-Length', async () => {
+    for (const length of ['1', '0']) {
+      expect((await fetch(`${HTTP}/big?bytes=1048576&length=${length}`)).body).toHaveLength(1048576);
+      await expectFailure(fetch(`${HTTP}/big?bytes=1048577&length=${length}`), 'too_large');
+    }
+    const small = loopbackFetch({ maxBytes: 10 });
+    expect((await small(`${HTTP}/big?bytes=10`)).body).toBe('aaaaaaaaaa');
+    await expectFailure(small(`${HTTP}/big?bytes=11&length=1`), 'too_large', /announced/);
+    await expectFailure(small(`${HTTP}/big?bytes=11`), 'too_large', /sent a body/);
+  });
+
+  it('a server that never answers times out', async () => {
+    const started = Date.now();
+    await expectFailure(loopbackFetch({ timeoutMs: 300 })(`${HTTP}/hang`), 'timeout', /did not answer within 300 ms/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('a body dripped slowly still hits the one timeout for the whole exchange', async () => {
+    const started = Date.now();
+    await expectFailure(loopbackFetch({ timeoutMs: 300 })(`${HTTP}/redirect?to=/drip`), 'timeout');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
