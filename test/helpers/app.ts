@@ -52,6 +52,8 @@ export interface RequestOptions {
   origin?: string | null;
   headers?: Record<string, string>;
   ip?: string;
+  /** Extra cookies to send (e.g. the SSO browser cookie). */
+  cookies?: Record<string, string>;
 }
 
 export interface TestResponse {
@@ -60,6 +62,8 @@ export interface TestResponse {
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test convenience: envelope JSON
   text: string;
   cookie: string | null;
+  /** Every cookie the response set, by name. */
+  cookies: Record<string, string>;
 }
 
 /** A fresh Gatehouse on its own database (SQLite in memory, or a fresh PostgreSQL schema). */
@@ -90,7 +94,8 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
   async function request(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
-    if (opts.as) headers.cookie = `gatehouse_session=${opts.as.cookie}`;
+    const jar = { ...opts.cookies, ...(opts.as ? { gatehouse_session: opts.as.cookie } : {}) };
+    if (Object.keys(jar).length) headers.cookie = Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ');
     if (opts.apiKey) headers['x-api-key'] = opts.apiKey;
     if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
     const origin = opts.origin === undefined ? ORIGIN : opts.origin;
@@ -107,9 +112,12 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     } catch {
       body = null;
     }
-    const setCookie = res.headers.get('set-cookie');
-    const m = setCookie ? /gatehouse_session=([^;]*)/.exec(setCookie) : null;
-    return { status: res.status, headers: res.headers, body, text, cookie: m ? (m[1] ?? null) : null };
+    const cookies: Record<string, string> = {};
+    for (const line of res.headers.getSetCookie()) {
+      const m = /^([^=]+)=([^;]*)/.exec(line);
+      if (m) cookies[m[1]!] = m[2]!;
+    }
+    return { status: res.status, headers: res.headers, body, text, cookie: cookies.gatehouse_session || null, cookies };
   }
 
   let n = 0;
