@@ -39,7 +39,10 @@ function intEnv(name: string, fallback: number): number {
 }
 
 const DURATION = intEnv('BENCH_DURATION', 10); // seconds per measurement
-const WARMUP = intEnv('BENCH_WARMUP', 1); // seconds of discarded load before each measurement
+// Seconds of discarded load before each measurement. Each Gatehouse server is a fresh process and
+// at ~1-2k req/s V8 needs ~3 s of traffic to optimise the hot path (1 s left the first seconds
+// of the measurement visibly slower); the bare route is warm long before.
+const WARMUP = intEnv('BENCH_WARMUP', 3);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 50);
 const SIZES = (process.env.BENCH_SIZES || '1000,100000').split(',').map((s) => {
   const n = Number(s.trim());

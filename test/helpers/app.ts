@@ -7,6 +7,7 @@ import { createPasswordHasher } from '../../src/crypto/passwords.js';
 import type { Mail, Mailer } from '../../src/email/mailer.js';
 import type { LimitSettings } from '../../src/http/rate-limit.js';
 import { buildGatehouse, type Gatehouse } from '../../src/server.js';
+import type { OutboundFetch } from '../../src/sso/outbound.js';
 
 export const BASE_URL = 'http://localhost:3000';
 export const ORIGIN = BASE_URL;
@@ -25,6 +26,8 @@ export interface TestOptions {
   /** Share one database between several instances (multi-instance tests). */
   databaseUrl?: string;
   schema?: string;
+  /** Replace the SSRF-guarded client (e.g. one with a fake resolver). */
+  outbound?: OutboundFetch;
 }
 
 export interface TestGatehouse extends Gatehouse {
@@ -88,6 +91,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     mailer,
     passwords,
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+    ...(options.outbound ? { outbound: options.outbound } : {}),
     ...(schema ? { schema } : {}),
   });
 

@@ -96,7 +96,7 @@ export function createConnectionService(deps: {
     ok('issuer', `The IdP's issuer is ${doc.issuer}`);
     ok('endpoints', 'Authorization, token and JWKS endpoints are present');
     try {
-      const jwks = await deps.oidcMetadata.jwks(doc.jwks_uri, { refresh: true });
+      const jwks = await deps.oidcMetadata.jwks(doc.jwks_uri, { force: true });
       ok('jwks', `JWKS fetched from ${doc.jwks_uri}`);
       const n = signingKeys(jwks).length;
       checks.push(n > 0 ? { name: 'signing_key', ok: true, message: `${n} signing key(s) published` } : { name: 'signing_key', ok: false, message: 'The JWKS publishes no signing key' });

@@ -92,13 +92,16 @@ export function createOidcMetadata(deps: { outbound: OutboundFetch; clock: Clock
       return doc;
     },
 
-    /** The JWKS; `refresh` refetches unless the cached copy is under a minute old. */
-    async jwks(jwksUri: string, options: { refresh?: boolean } = {}): Promise<Jwks> {
+    /**
+     * The JWKS. `refresh` (an unknown kid at login) refetches unless the cached copy is under a
+     * minute old; `force` (an admin's test or save) always refetches.
+     */
+    async jwks(jwksUri: string, options: { refresh?: boolean; force?: boolean } = {}): Promise<Jwks> {
       const cached = jwksCache.get(jwksUri);
       const now = deps.clock.now().getTime();
       const fresh = cached && now - cached.fetchedAt < JWKS_TTL_MS;
       const mayRefetch = !cached || now - cached.fetchedAt >= JWKS_REFETCH_INTERVAL_MS;
-      if (cached && fresh && !(options.refresh && mayRefetch)) return cached;
+      if (cached && fresh && !options.force && !(options.refresh && mayRefetch)) return cached;
       const body = await fetchJson(jwksUri, 'The JWKS', 'jwks');
       const keys = body && typeof body === 'object' && Array.isArray((body as { keys?: unknown }).keys) ? ((body as { keys: JWK[] }).keys) : null;
       if (!keys) throw new MetadataError('jwks', `The JWKS at ${jwksUri} has no "keys" array`, 'no_keys');

@@ -1,0 +1,76 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createOutboundFetch, type LookupFn } from '../../src/sso/outbound.js';
+import { createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
+import { installTripwire, offLoopbackAttempts, uninstallTripwire } from '../helpers/tripwire.js';
+
+/**
+ * SSRF through a customer-supplied issuer URL, refused by Gatehouse itself (not just the client
+ * unit): the tripwire fails the file if anything is ever dialled off loopback.
+ */
+const fakeDns: Record<string, Array<{ address: string; family: 4 | 6 }>> = {
+  'internal.attacker.test': [{ address: '10.0.0.5', family: 4 }],
+  'metadata.attacker.test': [{ address: '169.254.169.254', family: 4 }],
+  'mixed.attacker.test': [{ address: '93.184.216.34', family: 4 }, { address: '192.168.1.10', family: 4 }],
+};
+const lookup: LookupFn = async (host) => {
+  const answer = fakeDns[host];
+  if (!answer) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+  return answer;
+};
+
+let t: TestGatehouse;
+let owner: TestUser;
+let orgId: string;
+beforeAll(async () => {
+  installTripwire();
+  t = await createTestGatehouse({ outbound: createOutboundFetch({ allowLoopback: false, lookup }) });
+  owner = await t.signUp('owner@ssrf.test');
+  orgId = await createOrg(t, owner, 'SSRF', 'ssrf');
+});
+afterEach(() => {
+  expect(offLoopbackAttempts.splice(0), 'connection attempts off loopback').toEqual([]);
+});
+afterAll(async () => {
+  await t.destroy();
+  uninstallTripwire();
+});
+
+const put = (issuerUrl: string) =>
+  t.request('PUT', `/api/user/organizations/${orgId}/settings/sso`, { as: owner, body: { provider: 'oidc', issuerUrl, clientId: 'c', clientSecret: 's' } });
+
+describe('SSRF guard on IdP URLs', () => {
+  it('refuses the cloud metadata address 169.254.169.254', async () => {
+    const res = await put('https://169.254.169.254/latest');
+    expect(res.status).toBe(422);
+    expect(res.body.details.checks[0]).toMatchObject({ name: 'discovery', ok: false });
+    expect(res.body.details.checks[0].message).toMatch(/metadata/);
+  });
+
+  it('refuses a loopback issuer (127.0.0.1) when loopback IdPs are not allowed', async () => {
+    const res = await put('https://127.0.0.1:8443');
+    expect(res.status).toBe(422);
+    expect(res.body.details.checks[0].message).toMatch(/loopback/);
+  });
+
+  it('refuses a name that resolves to a private 10.x address, after DNS resolution', async () => {
+    const res = await put('https://internal.attacker.test');
+    expect(res.status).toBe(422);
+    expect(res.body.details.checks[0].message).toMatch(/10\.0\.0\.5.*private/);
+  });
+
+  it('refuses a name whose answers mix a public and a private address', async () => {
+    const res = await put('https://mixed.attacker.test');
+    expect(res.status).toBe(422);
+    expect(res.body.details.checks[0].message).toMatch(/192\.168\.1\.10/);
+  });
+
+  it('refuses plain http issuers', async () => {
+    const res = await put('http://idp.example.com');
+    expect(res.status).toBe(400);
+    expect(res.body.details.issues[0].path).toBe('issuerUrl');
+  });
+
+  it('saves nothing after a refusal', async () => {
+    expect(await t.deps.db.selectFrom('sso_connections').select('id').execute()).toHaveLength(0);
+  });
+});
