@@ -20,6 +20,30 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Kysely prepares every query anew; on better-sqlite3 preparing costs more than running a short
+ * query. Statements are reusable, and Kysely runs one query at a time on its single SQLite
+ * connection, so a bounded cache keyed by SQL text is safe.
+ */
+function withStatementCache(client: BetterSqlite3.Database, max = 500): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const prepare = client.prepare.bind(client);
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') return Reflect.get(target, prop, receiver);
+      return (sqlText: string) => {
+        let stmt = cache.get(sqlText);
+        if (!stmt) {
+          stmt = prepare(sqlText);
+          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          cache.set(sqlText, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
+}
+
 export interface OpenOptions {
   /** PostgreSQL only: run every query in this schema (created when missing). Used to isolate test runs. */
   schema?: string;
@@ -34,7 +58,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     client.pragma('foreign_keys = ON');
     client.pragma('busy_timeout = 5000');
     client.pragma('synchronous = NORMAL');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: client }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(client) }) });
     return { db, engine: 'sqlite', schema: null, raw: { kind: 'sqlite', client }, close: () => db.destroy() };
   }
   const schema = options.schema;

@@ -104,6 +104,10 @@ export interface StartAdversarialIdpOptions {
   clientAuth?: 'client_secret_basic' | 'client_secret_post';
   /** Path part of the issuer, e.g. `/tenant-1/v2.0`. Default none. */
   pathPrefix?: string;
+  /** Sign in as the `login_hint` of the authorization request (sub = email = hint), when one is given. For load tests. */
+  userFromLoginHint?: boolean;
+  /** Keep no request log (long benchmark runs). */
+  noRequestLog?: boolean;
 }
 
 interface SigningKey {
@@ -280,7 +284,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
 
   function authorize(authorizationUrl: string): URL {
     const url = new URL(authorizationUrl);
-    requests.push({ path: `${url.pathname}${url.search}`, method: 'GET', headers: {}, body: '' });
+    if (!opts.noRequestLog) requests.push({ path: `${url.pathname}${url.search}`, method: 'GET', headers: {}, body: '' });
     if (`${url.origin}${url.pathname}` !== endpoint('authorize')) {
       throw new Error(`adversarial-idp: ${url.origin}${url.pathname} is not ${endpoint('authorize')}`);
     }
@@ -311,7 +315,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       codeChallenge,
       nonce: p.get('nonce') ?? undefined,
       scope,
-      user: { ...user },
+      user: opts.userFromLoginHint && p.get('login_hint') ? { sub: p.get('login_hint')!, email: p.get('login_hint')!, email_verified: true, name: p.get('login_hint')! } : { ...user },
       expiresAt: Date.now() + CODE_TTL_S * 1000,
     });
     back.searchParams.set('code', code);
@@ -406,7 +410,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const rawPath = req.url ?? '/';
-    requests.push({ path: rawPath, method: req.method ?? 'GET', headers: { ...req.headers }, body });
+    if (!opts.noRequestLog) requests.push({ path: rawPath, method: req.method ?? 'GET', headers: { ...req.headers }, body });
     const pathname = new URL(rawPath, origin).pathname;
     const route = pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : undefined;
 
@@ -422,7 +426,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       return send(res, 200, JSON.stringify(jwks()), { 'content-type': 'application/jwk-set+json' });
     }
     if (route === '/authorize' && req.method === 'GET') {
-      requests.pop(); // authorize() logs it
+      if (!opts.noRequestLog) requests.pop(); // authorize() logs it
       let location: URL;
       try {
         location = authorize(new URL(rawPath, origin).href);
