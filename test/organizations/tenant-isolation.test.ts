@@ -26,6 +26,12 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/api/user/organizations/{org}/invitations', minRole: 'admin' },
   { method: 'DELETE', path: `/api/user/organizations/{org}/invitations/${FAKE}`, minRole: 'admin' },
   { method: 'GET', path: '/api/user/organizations/{org}/audit-log', minRole: 'admin' },
+  { method: 'GET', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner' },
+  { method: 'PUT', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner', body: { provider: 'oidc', issuerUrl: 'https://idp.example.com', clientId: 'x', clientSecret: 'y' } },
+  { method: 'DELETE', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner' },
+  { method: 'POST', path: '/api/user/organizations/{org}/settings/sso/test', minRole: 'owner' },
+  { method: 'GET', path: '/api/user/organizations/{org}/sso/identities', minRole: 'admin' },
+  { method: 'DELETE', path: `/api/user/organizations/{org}/sso/identities/${FAKE}`, minRole: 'admin' },
 ];
 
 const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
