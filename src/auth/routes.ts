@@ -6,9 +6,8 @@ import { AppError } from '../http/errors.js';
 import { ok, responses } from '../http/envelope.js';
 import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { Email, Empty, Membership, Password, Session, User } from '../http/schemas.js';
-import { SESSION_ABSOLUTE_MS, SESSION_COOKIE } from '../sessions/service.js';
+import { SESSION_ABSOLUTE_MS, SESSION_COOKIE, sessionInfo } from '../sessions/service.js';
 import type { Services } from '../services.js';
-import type { SessionRow } from '../db/schema.js';
 import { userView } from '../users/service.js';
 
 const SignUpBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(200).optional() }).strict();
@@ -23,18 +22,6 @@ export function setSessionCookie(c: Context, config: Pick<Config, 'secureCookies
     path: '/',
     maxAge: Math.floor(SESSION_ABSOLUTE_MS / 1000),
   });
-}
-
-export function sessionInfo(s: SessionRow) {
-  return {
-    id: s.id,
-    authMethod: s.auth_method,
-    connectionId: s.connection_id,
-    organizationId: s.organization_id,
-    mfa: s.mfa_state,
-    createdAt: s.created_at,
-    expiresAt: s.expires_at < s.absolute_expires_at ? s.expires_at : s.absolute_expires_at,
-  };
 }
 
 export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services, config: Config) {

@@ -3,7 +3,7 @@ import type { Ctx, RequestMeta } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
-import { AppError, notFound } from '../http/errors.js';
+import { notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
@@ -39,7 +39,8 @@ export interface SessionView {
   current?: boolean;
 }
 
-export function sessionView(s: SessionRow, currentId?: string): SessionView {
+/** SPEC §11 `session` object of GET /api/auth/session. */
+export function sessionInfo(s: SessionRow) {
   return {
     id: s.id,
     authMethod: s.auth_method,
@@ -48,6 +49,13 @@ export function sessionView(s: SessionRow, currentId?: string): SessionView {
     mfa: s.mfa_state,
     createdAt: s.created_at,
     expiresAt: s.expires_at < s.absolute_expires_at ? s.expires_at : s.absolute_expires_at,
+  };
+}
+
+/** A session in the list of my sessions: the same, plus where and when it was last used. */
+export function sessionView(s: SessionRow, currentId?: string): SessionView {
+  return {
+    ...sessionInfo(s),
     lastSeenAt: s.last_seen_at,
     ip: s.ip,
     userAgent: s.user_agent,
@@ -130,7 +138,3 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;
-
-export function assertSession(p: { kind: string } | null): asserts p is { kind: 'session' } {
-  if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'This endpoint needs a session cookie');
-}
