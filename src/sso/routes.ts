@@ -11,10 +11,11 @@ import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { ssoErrorPage } from '../pages/sso-error.js';
 import type { Services } from '../services.js';
 import { SsoLoginError } from './errors.js';
+import { SLUG_PATTERN } from '../organizations/service.js';
 
 /** Random per-browser value; each flow stores its hash, and the callback must bring it back. */
 export const SSO_BROWSER_COOKIE = 'gatehouse_sso_browser';
-const SLUG = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/, 'unknown organization');
+const SLUG = z.string().regex(SLUG_PATTERN, 'unknown organization');
 
 const wantsJson = (c: Context) => /application\/json/i.test(c.req.header('accept') ?? '') && !/text\/html/i.test(c.req.header('accept') ?? '');
 

@@ -293,6 +293,8 @@ describe('provisioning rules (SPEC §4.5)', () => {
       const list = await t.request('GET', `/api/user/organizations/${orgId}/sso/identities`, { as: owner });
       expect(list.body.data.items).toHaveLength(1);
       expect(list.body.data.items[0].connection.active).toBe(false);
+      const old = await t.deps.db.selectFrom('sso_connections').selectAll().where('organization_id', '=', orgId).where('status', '=', 'replaced').executeTakeFirstOrThrow();
+      expect(old.secret_enc).toBeNull(); // the old IdP's client secret is erased
       // Same subject at the new IdP is a different identity: it does not inherit the old link.
       const run = await ssoLogin(t, '/api/auth/sso/replace-org/login', (u) => other.login(u, 'kim-sub'), { accept: 'application/json' });
       expect(run.callback!.body.code).toBe('SSO_ACCOUNT_LINK_REQUIRED');

@@ -166,7 +166,6 @@ export function createConnectionService(deps: {
           await updateConnection(tx, id, patch);
         } else {
           if (current) await markReplaced(tx, current.id, now);
-          if (current) await updateConnection(tx, current.id, { secret_enc: null });
           await insertConnection(tx, row);
         }
         await deps.audit.record(tx, ctx, {
@@ -191,7 +190,6 @@ export function createConnectionService(deps: {
         const current = await findActiveConnection(tx, organizationId);
         if (!current) throw notFound('SSO connection');
         await markReplaced(tx, current.id, now);
-        await updateConnection(tx, current.id, { secret_enc: null });
         await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id } });
         if (organization.auth_required === 'sso') {
           await updateOrganization(tx, organizationId, { auth_required: 'any', updated_at: now });

@@ -25,7 +25,10 @@ export async function updateConnection(db: Executor, id: string, patch: Updateab
   await db.updateTable('sso_connections').set(patch).where('id', '=', id).execute();
 }
 
-/** Replaced connections stay (their identities stay listed); nothing of them is used to sign in. */
+/**
+ * Replaced (or deleted) connections stay so their identities stay listed; nothing of them is used
+ * to sign in, and their secret is erased.
+ */
 export async function markReplaced(db: Executor, id: string, now: string): Promise<void> {
-  await db.updateTable('sso_connections').set({ status: 'replaced', enabled: 0, updated_at: now }).where('id', '=', id).execute();
+  await db.updateTable('sso_connections').set({ status: 'replaced', enabled: 0, secret_enc: null, updated_at: now }).where('id', '=', id).execute();
 }
