@@ -44,6 +44,12 @@ const DURATION = intEnv('BENCH_DURATION', 10); // seconds per measurement
 // of the measurement visibly slower); the bare route is warm long before.
 const WARMUP = intEnv('BENCH_WARMUP', 3);
 const CONNECTIONS = intEnv('BENCH_CONNECTIONS', 50);
+// Rounds per Gatehouse measurement, the dataset sizes alternating within each round; the median
+// round is reported. On this 2-core VM one 10 s run of the same server varied by up to ±30 %
+// even with no other process busy, which a single run per size cannot tell from a real change.
+const ROUNDS = intEnv('BENCH_ROUNDS', 3);
+/** Seconds of discarded load on the bare route before anything is measured (see main). */
+const PRIME = 10;
 const SIZES = (process.env.BENCH_SIZES || '1000,100000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n < 1) throw new Error('BENCH_SIZES must be a comma-separated list of positive integers');
@@ -69,6 +75,8 @@ interface Row {
   cpuPerRequestUs: number | null;
   /** CPU used by other processes on the machine during the measurement, in % of one core. */
   otherLoadPct: number | null;
+  /** Req/s of every round (the row itself is the median round). */
+  rounds: number[];
 }
 
 const TARGET_LABEL: Record<Target, string> = {
@@ -229,21 +237,24 @@ function row(target: Target, label: string, engine: Row['engine'], users: number
     requests: r.requests.total,
     cpuPerRequestUs: l.childSeconds !== null && r.requests.total > 0 ? (l.childSeconds / r.requests.total) * 1e6 : null,
     otherLoadPct: l.otherLoadPct,
+    rounds: [r.requests.average],
   };
 }
 
-function progress(r: Row) {
-  const where = r.engine ? ` [${r.engine}, ${r.users?.toLocaleString('en-US')} users]` : '';
+function progress(r: Row, round?: number) {
+  const where =
+    (r.engine ? ` [${r.engine}, ${r.users?.toLocaleString('en-US')} users]` : '') + (round !== undefined ? ` round ${round + 1}/${ROUNDS}` : '');
   const cpu = r.cpuPerRequestUs === null ? '' : `, server CPU ${Math.round(r.cpuPerRequestUs)} µs/req`;
   const other = r.otherLoadPct === null ? '' : `, other processes ${Math.round(r.otherLoadPct)} % of a core`;
   process.stderr.write(`  ${r.label}${where}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${cpu}${other}\n`);
 }
 
-async function measureBare(label: string): Promise<Row> {
+async function measureBare(label: string, primeSeconds = 0): Promise<Row> {
   const child = await startServer({ BENCH_TARGET: 'bare' });
   try {
     const url = `http://${HOST}:${child.info.port}/bare`;
     await check(url, {}, (b) => b?.ok === true);
+    if (primeSeconds) await autocannon({ url, connections: CONNECTIONS, duration: primeSeconds });
     const r = row('bare', label, null, null, await load(url, {}, child.pid));
     progress(r);
     return r;
@@ -252,7 +263,17 @@ async function measureBare(label: string): Promise<Row> {
   }
 }
 
-async function measureGatehouse(engine: 'sqlite' | 'postgres', users: number): Promise<Row[]> {
+interface GatehouseServer {
+  engine: 'sqlite' | 'postgres';
+  users: number;
+  child: Child;
+  base: string;
+  sessionHeaders: Record<string, string>;
+  keyHeaders: Record<string, string>;
+}
+
+/** A Gatehouse child on a fresh database populated with `users` users; checked, not yet measured. */
+async function startGatehouse(engine: 'sqlite' | 'postgres', users: number): Promise<GatehouseServer> {
   const env: Record<string, string> = {
     BENCH_TARGET: 'gatehouse',
     BENCH_USERS: String(users),
@@ -285,13 +306,44 @@ async function measureGatehouse(engine: 'sqlite' | 'postgres', users: number): P
     const keyHeaders = { 'x-api-key': info.apiKey! };
     await check(`${base}/api/auth/session`, sessionHeaders, (b) => b?.data?.user?.id === info.userId);
     await check(`${base}/api/user/me`, keyHeaders, (b) => b?.data?.id === info.userId);
-    const session = row('session', TARGET_LABEL.session, engine, users, await load(`${base}/api/auth/session`, sessionHeaders, child.pid));
-    progress(session);
-    const apiKey = row('apiKey', TARGET_LABEL.apiKey, engine, users, await load(`${base}/api/user/me`, keyHeaders, child.pid));
-    progress(apiKey);
-    return [session, apiKey];
-  } finally {
+    return { engine, users, child, base, sessionHeaders, keyHeaders };
+  } catch (e) {
     await child.stop();
+    throw e;
+  }
+}
+
+/** The median round (by req/s), carrying every round's req/s. */
+function median(runs: Row[]): Row {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, rounds: runs.map((r) => r.rps) };
+}
+
+/**
+ * One engine: every dataset size is populated first (each in its own server), then each target is
+ * measured on the sizes in alternation, ROUNDS times, so the sizes are compared under the same
+ * conditions (no bulk load between them, drift of the machine spread over both).
+ */
+async function measureEngine(engine: 'sqlite' | 'postgres'): Promise<Row[]> {
+  const servers: GatehouseServer[] = [];
+  try {
+    for (const users of SIZES) servers.push(await startGatehouse(engine, users));
+    const rows: Row[] = [];
+    for (const target of ['session', 'apiKey'] as const) {
+      const runs = new Map<GatehouseServer, Row[]>(servers.map((s) => [s, []]));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const s of servers) {
+          const [path, headers] = target === 'session' ? ['/api/auth/session', s.sessionHeaders] : ['/api/user/me', s.keyHeaders];
+          const r = row(target, TARGET_LABEL[target], engine, s.users, await load(`${s.base}${path}`, headers, s.child.pid));
+          progress(r, round);
+          runs.get(s)!.push(r);
+        }
+      }
+      for (const s of servers) rows.push(median(runs.get(s)!));
+    }
+    return rows;
+  } finally {
+    for (const s of servers) await s.child.stop();
   }
 }
 
@@ -329,14 +381,15 @@ const pct = (x: number) => `${Math.round(x * 100)} %`;
 
 function table(rows: Row[], bareRps: number): string {
   const lines = [
-    '| Target | Database | Users + sessions | Req/s | p50 ms | p99 ms | vs bare | Server CPU µs/req | Other load |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Target | Database | Users + sessions | Req/s | Rounds (req/s) | p50 ms | p99 ms | vs bare | Server CPU µs/req | Other load |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const cpu = r.cpuPerRequestUs === null ? '?' : fmtInt(r.cpuPerRequestUs);
     const other = r.otherLoadPct === null ? '?' : `${Math.round(r.otherLoadPct)} %${noisy(r) ? ' ⚠' : ''}`;
     lines.push(
-      `| ${r.label} | ${r.engine ?? '–'} | ${r.users === null ? '–' : fmtInt(r.users)} | ${fmtInt(r.rps)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${pct(r.rps / bareRps)} | ${cpu} | ${other} |`,
+      `| ${r.label} | ${r.engine ?? '–'} | ${r.users === null ? '–' : fmtInt(r.users)} | ${fmtInt(r.rps)} | ` +
+        `${r.rounds.length > 1 ? r.rounds.map(fmtInt).join(' / ') : '–'} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${pct(r.rps / bareRps)} | ${cpu} | ${other} |`,
     );
   }
   return lines.join('\n');
@@ -373,11 +426,15 @@ function evaluate(rows: Row[], bareRps: number): string[] {
         const cpu = a.cpuPerRequestUs !== null && b.cpuPerRequestUs !== null
           ? `; server CPU ${fmtInt(a.cpuPerRequestUs)} → ${fmtInt(b.cpuPerRequestUs)} µs/req`
           : '';
-        parts.push(`${engine}: ${fmtInt(a.rps)} → ${fmtInt(b.rps)} req/s, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %${cpu}`);
+        const overlap = a.rounds.length > 1 && Math.min(...b.rounds) <= Math.max(...a.rounds) && Math.max(...b.rounds) >= Math.min(...a.rounds);
+        parts.push(
+          `${engine}: ${fmtInt(a.rps)} → ${fmtInt(b.rps)} req/s, ${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)} %${cpu}` +
+            (overlap ? '; the rounds of the two sizes overlap' : ''),
+        );
       }
       const name = target === 'session' ? 'Session check' : 'API-key request';
       out.push(
-        `- ${name} no slower at ${fmtInt(large)} than at ${fmtInt(small)} users (within ${pct(SCALE_TOLERANCE)} noise): ` +
+        `- ${name} no slower at ${fmtInt(large)} than at ${fmtInt(small)} users (median req/s, within ${pct(SCALE_TOLERANCE)}): ` +
           `**${pass ? 'PASS' : 'FAIL'}** (${parts.join(' | ')}).${warn(involved)}`,
       );
     }
@@ -387,7 +444,7 @@ function evaluate(rows: Row[], bareRps: number): string[] {
 
 function command(): string {
   const vars: string[] = [];
-  for (const name of ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_SIZES']) {
+  for (const name of ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_CONNECTIONS', 'BENCH_SIZES', 'BENCH_ROUNDS']) {
     if (process.env[name]) vars.push(`${name}=${process.env[name]}`);
   }
   if (PG_URL) {
@@ -395,7 +452,8 @@ function command(): string {
     if (u.password) u.password = '***';
     vars.push(`BENCH_DATABASE_URL=${u.toString()}`);
   }
-  return [...vars, 'npm run bench'].join(' ');
+  const script = process.env.npm_lifecycle_event;
+  return [...vars, script ? `npm run ${script}` : 'node --import tsx bench/run.ts'].join(' ');
 }
 
 const START = '<!-- bench:results:start -->';
@@ -420,7 +478,7 @@ async function main() {
   const machine = `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version} (${os.platform()} ${os.arch()})`;
   const engines: Array<'sqlite' | 'postgres'> = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
   process.stderr.write(
-    `Gatehouse benchmark: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement, sizes ${SIZES.join(', ')}, ${engines.join(' + ')}\n${machine}\n`,
+    `Gatehouse benchmark: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement, ${ROUNDS} rounds, sizes ${SIZES.join(', ')}, ${engines.join(' + ')}\n${machine}\n`,
   );
   const started = new Date();
 
@@ -431,11 +489,11 @@ async function main() {
   process.stderr.write(`other processes before the run: ${Math.round(preLoad)} % of a core\n`);
   if (preLoad > 20) process.stderr.write('warning: the machine is busy; the figures will be low and noisy\n');
 
-  const bareStart = await measureBare('bare Hono route `GET /bare` (start)');
+  // The first load after the machine was idle ran slower (twice the server CPU per request) in
+  // about half of the trial runs, even with nothing else running: prime it on the bare route.
+  const bareStart = await measureBare('bare Hono route `GET /bare` (start)', PRIME);
   const measured: Row[] = [];
-  for (const engine of engines) {
-    for (const users of SIZES) measured.push(...(await measureGatehouse(engine, users)));
-  }
+  for (const engine of engines) measured.push(...(await measureEngine(engine)));
   const bareEnd = await measureBare('bare Hono route `GET /bare` (end)');
   // The ceiling: the faster of the two bare runs (other work on the machine can only lower it).
   const bareRps = Math.max(bareStart.rps, bareEnd.rps);
@@ -452,7 +510,10 @@ async function main() {
     `- Date: ${started.toISOString()}`,
     `- Command: \`${command()}\``,
     `- Method: each server in its own child process (\`bench/server.ts\`) on ${HOST}, random port; autocannon in the parent process, ` +
-      `${CONNECTIONS} connections, ${WARMUP} s warm-up (discarded) then ${DURATION} s. Req/s is the mean of autocannon's per-second samples; ` +
+      `${CONNECTIONS} connections, ${WARMUP} s warm-up (discarded) then ${DURATION} s; before the first measurement, ${PRIME} s of discarded load on the bare route. ` +
+      `Per engine, all dataset sizes are populated first (one server each), then each target is measured ${ROUNDS} times with the sizes alternating; ` +
+      'a Gatehouse row is the median of its rounds (all rounds listed). ' +
+      "Req/s is the mean of autocannon's per-second samples; " +
       'latency has 1 ms resolution. Only 2xx answers are accepted (any error or non-2xx aborts the run). ' +
       '"vs bare" divides by the faster of the two bare runs, the ceiling ' +
       `(${fmtInt(bareStart.rps)} and ${fmtInt(bareEnd.rps)} req/s, ${(drift * 100).toFixed(1)} % apart). ` +
