@@ -7,7 +7,7 @@ import { AppError, conflict, forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
-import { isUniqueViolation } from '../users/store.js';
+import { isUniqueViolation } from '../db/database.js';
 import { roleAllows, type Permission } from './permissions.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,

@@ -53,12 +53,12 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
   return {
     async start(
       connection: Connection,
-      spec: { returnTo: string; loginHint?: string | null; withPkce: boolean; browserBinding: string | null; handle?: string },
-    ): Promise<{ flow: FlowRow; handle: string; codeVerifier: string | null; nonce: string | null }> {
+      spec: { returnTo: string; loginHint?: string | null; browserBinding: string | null },
+    ): Promise<{ flow: FlowRow; handle: string; codeVerifier: string; nonce: string }> {
       const now = clock.now();
-      const handle = spec.handle ?? randomToken(32);
-      const codeVerifier = spec.withPkce ? randomToken(32) : null;
-      const nonce = spec.withPkce ? randomToken(24) : null;
+      const handle = randomToken(32);
+      const codeVerifier = randomToken(32);
+      const nonce = randomToken(24);
       const flow: FlowRow = {
         id: newId(),
         lookup_hash: sha256(handle),
@@ -92,11 +92,6 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
       if (flow.expires_at <= now) throw new FlowError('flow_expired', 'The sign-in took longer than 10 minutes. Start the sign-in again.');
       if (!(await markConsumed(db, flow.id, now))) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
       return { ...flow, consumed_at: now };
-    },
-
-    /** Look a flow up without consuming it (SAML: only a response that passes every check consumes). */
-    async peek(handle: string): Promise<FlowRow | undefined> {
-      return findFlow(db, sha256(handle));
     },
   };
 }

@@ -8,7 +8,8 @@ import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
-import { findUserByEmail, insertUser, isUniqueViolation, normalizeEmail, updateUser } from './store.js';
+import { isUniqueViolation } from '../db/database.js';
+import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
 
 export interface UserView {
   id: string;

@@ -32,10 +32,3 @@ export async function insertUser(
 export async function updateUser(db: Executor, id: string, patch: UserUpdate): Promise<void> {
   await db.updateTable('users').set(patch).where('id', '=', id).execute();
 }
-
-/** True when the error is a unique-constraint violation on either engine. */
-export function isUniqueViolation(e: unknown): boolean {
-  if (!e || typeof e !== 'object') return false;
-  const err = e as { code?: unknown; message?: unknown };
-  return err.code === '23505' || err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}

@@ -79,7 +79,7 @@ export function createOidcLogin(deps: {
   /** Create the flow and the authorization URL (code flow, PKCE S256, state, nonce). */
   async function begin(org: OrganizationRow, connection: Connection, returnTo: string, loginHint: string | null, browserBinding: string) {
     const discovery = await discover(connection);
-    const { handle, codeVerifier, nonce } = await deps.flows.start(connection, { returnTo, loginHint, withPkce: true, browserBinding });
+    const { handle, codeVerifier, nonce } = await deps.flows.start(connection, { returnTo, loginHint, browserBinding });
     const url = new URL(discovery.authorization_endpoint);
     const params: Record<string, string> = {
       response_type: 'code',
@@ -87,8 +87,8 @@ export function createOidcLogin(deps: {
       redirect_uri: redirectUri(),
       scope: connection.oidc!.scopes.join(' '),
       state: handle,
-      nonce: nonce!,
-      code_challenge: sha256Base64Url(codeVerifier!),
+      nonce,
+      code_challenge: sha256Base64Url(codeVerifier),
       code_challenge_method: 'S256',
     };
     if (loginHint) params.login_hint = loginHint;
