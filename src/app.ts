@@ -5,15 +5,20 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { ZodError } from 'zod';
 import { registerApiKeyRoutes } from './api-keys/routes.js';
 import { registerAuthRoutes } from './auth/routes.js';
+import { registerEmailLinkRoutes } from './auth/email-link-routes.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
-import { accessLog, authenticate, csrf, requestId, type AppEnv } from './http/middleware.js';
+import { accessLog, authenticate, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
+import { registerPolicyRoutes } from './policy/routes.js';
+import { registerDomainRoutes } from './domains/routes.js';
 import type { Deps, Services } from './services.js';
 import { registerSsoSettingsRoutes } from './sso/connections/routes.js';
 import { registerSsoLoginRoutes } from './sso/routes.js';
 import { registerUserRoutes } from './users/routes.js';
+import { registerMfaRoutes } from './mfa/routes.js';
+import { registerPageRoutes } from './pages/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -34,7 +39,7 @@ const TARGETS: Record<string, string> = { json: 'body', query: 'query', param: '
 
 /**
  * The HTTP application. Middleware, in order: request id → access log → security headers →
- * body cap → authentication → CSRF → routes; then the 404 and error handlers that keep every
+ * body cap → authentication → CSRF → MFA-pending gate → routes; then the 404 and error handlers that keep every
  * answer in the SPEC §3 envelope.
  */
 export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
@@ -66,14 +71,20 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   });
   app.use('/api/*', authenticate(services));
   app.use('/api/*', csrf(deps.config.trustedOrigins, isIdpPostEndpoint));
+  app.use('/api/*', mfaPendingGate());
 
   registerSystemRoutes(app, deps.db);
   registerAuthRoutes(app, services, deps.config);
+  registerEmailLinkRoutes(app, services, deps.config);
   registerUserRoutes(app, services);
+  registerMfaRoutes(app, services);
   registerApiKeyRoutes(app, services);
   registerOrganizationRoutes(app, services);
+  registerPolicyRoutes(app, services);
+  registerDomainRoutes(app, services);
   registerSsoSettingsRoutes(app, services);
   registerSsoLoginRoutes(app, services, deps.config);
+  registerPageRoutes(app, services, deps.config);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

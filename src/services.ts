@@ -14,12 +14,18 @@ import { createMemberService } from './organizations/members.js';
 import { createOrganizationService } from './organizations/service.js';
 import { createSessionService } from './sessions/service.js';
 import { createAccountService } from './users/service.js';
+import { createMfaService } from './mfa/service.js';
 import { createConnectionService } from './sso/connections/service.js';
 import { createFlowService } from './sso/flows.js';
 import { createIdentityService } from './sso/identities/service.js';
 import { createOidcMetadata } from './sso/oidc/metadata.js';
 import { createOidcLogin } from './sso/oidc/service.js';
 import { createProvisioning } from './sso/provisioning.js';
+import { createSamlLogin } from './sso/saml/service.js';
+import { createJoinRequestService } from './organizations/join-requests.js';
+import { createEmailLinkService } from './auth/email-links.js';
+import { createPolicyService } from './policy/service.js';
+import { createDomainService } from './domains/service.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -43,14 +49,20 @@ export function createServices(deps: Deps) {
   const members = createMemberService({ ...deps, audit, organizations });
   const invitations = createInvitationService({ ...deps, audit, organizations });
   const apiKeys = createApiKeyService({ ...deps, audit, organizations });
-  const accounts = createAccountService({ ...deps, audit, sessions });
+  const policy = createPolicyService({ ...deps, audit, organizations });
+  const joinRequests = createJoinRequestService({ ...deps, audit, organizations });
+  const emailLinks = createEmailLinkService({ ...deps, audit, sessions, policy, joinRequests });
+  const accounts = createAccountService({ ...deps, audit, sessions, policy, joinRequests });
   const oidcMetadata = createOidcMetadata(deps);
   const connections = createConnectionService({ ...deps, audit, organizations, oidcMetadata });
   const flows = createFlowService(deps);
-  const provisioning = createProvisioning({ ...deps, audit });
+  const provisioning = createProvisioning({ ...deps, audit, joinRequests });
   const identities = createIdentityService({ ...deps, audit, organizations });
   const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, provisioning, sessions, audit });
-  return { audit, sessions, organizations, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin };
+  const samlLogin = createSamlLogin({ ...deps, connections, flows, provisioning, sessions, audit });
+  const domains = createDomainService({ ...deps, audit, organizations });
+  const mfa = createMfaService({ ...deps, audit, sessions });
+  return { audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

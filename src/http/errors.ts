@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   DOMAIN_TAKEN: 409,
   GENERIC_DOMAIN: 422,
   INVALID_TOKEN: 400,
+  MFA_CODE_INVALID: 400,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;
@@ -63,6 +64,7 @@ export const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   DOMAIN_TAKEN: 'Another organization has verified this domain.',
   GENERIC_DOMAIN: 'A public suffix or free mailbox provider cannot be claimed.',
   INVALID_TOKEN: 'The token is unknown, used or expired.',
+  MFA_CODE_INVALID: 'The TOTP code or recovery code is wrong, outside the ±30 s window or already used; `details.reason` is `invalid` or `replayed`.',
   INTERNAL: 'Unexpected server error; the log has it under the request id.',
   SERVICE_UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };

@@ -138,3 +138,20 @@ export function requireAuth(c: Context<AppEnv>): Principal {
   if (!p) throw new AppError('UNAUTHENTICATED', 'Sign in or present an API key');
   return p;
 }
+
+/** What a session whose second factor is still pending may reach (SPEC §6). */
+const MFA_PENDING_ALLOWED = /^\/api\/auth\/(session|sign-out|mfa(\/.*)?)$/;
+
+/**
+ * SPEC §6: a user with a confirmed factor signs in to a session whose MFA is pending; until
+ * POST /api/auth/mfa/verify succeeds, only the session, the MFA endpoints and sign-out work.
+ */
+export function mfaPendingGate(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const p = c.get('principal');
+    if (p?.kind === 'session' && p.session.mfa_state === 'pending' && !MFA_PENDING_ALLOWED.test(c.req.path)) {
+      throw new AppError('MFA_REQUIRED', 'Finish signing in: verify your second factor first (POST /api/auth/mfa/verify)');
+    }
+    return next();
+  };
+}

@@ -21,6 +21,12 @@ const MemberParams = z.object({ organizationId: Ulid, userId: Ulid }).strict();
 const Invitation = z
   .object({ id: z.string(), organizationId: z.string(), email: z.string(), role: Role, invitedBy: z.string().nullable(), expiresAt: z.string(), createdAt: z.string() })
   .openapi('Invitation');
+const JoinRequest = z
+  .object({
+    id: z.string(), userId: z.string(), email: z.string(), name: z.string().nullable(), domainId: z.string().nullable(),
+    status: z.enum(['pending', 'approved', 'rejected']), decidedBy: z.string().nullable(), decidedAt: z.string().nullable(), createdAt: z.string(),
+  })
+  .openapi('JoinRequest');
 const AuditEvent = z
   .object({
     id: z.string(),
@@ -40,7 +46,7 @@ const ORG = '/api/user/organizations/{organizationId}';
 const tags = ['Organizations'];
 
 export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: Services) {
-  const { organizations, members, invitations, audit } = services;
+  const { organizations, members, invitations, audit, joinRequests } = services;
 
   app.openapi(
     createRoute({ method: 'get', path: '/api/user/organizations', tags, summary: 'My organizations with my role', responses: responses(z.object({ items: z.array(MyOrganization) }), 'Organizations', [401]) }),
@@ -143,6 +149,35 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
     }),
     async (c) => ok(c, await invitations.accept(ctxOf(c), c.req.valid('param').token), { message: 'Invitation accepted' }),
   );
+
+  // ---- join requests (auto-join with approval, SPEC §7)
+  const JoinRequestParams = z.object({ organizationId: Ulid, requestId: Ulid }).strict();
+  app.openapi(
+    createRoute({
+      method: 'get', path: `${ORG}/members/requests`, tags: ['Members'], summary: 'Join requests from auto-join with approval (owner, admin); pending by default',
+      request: { params: OrgParams, query: pageQuery.extend({ status: z.enum(['pending', 'approved', 'rejected', 'all']).default('pending') }) },
+      responses: responses(pageOf(JoinRequest), 'Join requests', [400, 401, 403, 404]),
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return ok(c, await joinRequests.list(ctxOf(c), c.req.valid('param').organizationId, q.status === 'all' ? null : q.status, pageParams(q)));
+    },
+  );
+  for (const decision of ['approve', 'reject'] as const) {
+    app.openapi(
+      createRoute({
+        method: 'post', path: `${ORG}/members/requests/{requestId}/${decision}`, tags: ['Members'],
+        summary: decision === 'approve' ? "Approve a join request: the user joins with the domain's role (owner, admin)" : 'Reject a join request (owner, admin)',
+        request: { params: JoinRequestParams },
+        responses: responses(z.object({ id: z.string(), status: z.enum(['approved', 'rejected']), userId: z.string(), role: Role.optional() }), decision === 'approve' ? 'Approved' : 'Rejected', [400, 401, 403, 404, 409]),
+      }),
+      async (c) => {
+        const { organizationId, requestId } = c.req.valid('param');
+        const result = await joinRequests[decision](ctxOf(c), organizationId, requestId);
+        return ok(c, result, { message: decision === 'approve' ? 'Join request approved' : 'Join request rejected' });
+      },
+    );
+  }
 
   // ---- audit log
   app.openapi(

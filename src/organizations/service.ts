@@ -8,6 +8,7 @@ import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import { isUniqueViolation } from '../db/database.js';
+import { enforceOrganizationPolicy } from '../policy/enforce.js';
 import { roleAllows, type Permission } from './permissions.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
@@ -60,7 +61,8 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
 
   /**
    * Tenant access, in this order: authenticated → API key pin (403 elsewhere) → membership
-   * (404 for non-members, never revealing existence) → role permission (403). Superadmins pass.
+   * (404 for non-members, never revealing existence) → role permission (403) → the organization's
+   * sign-in policy for session callers (SPEC §6: SSO_REQUIRED, MFA_REQUIRED). Superadmins pass.
    */
   async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission): Promise<Access> {
     const p = requirePrincipal(ctx);
@@ -75,6 +77,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     if (!superadmin && !(role && roleAllows(role, permission))) {
       throw forbidden(`Your role (${role}) does not allow this`);
     }
+    await enforceOrganizationPolicy(db, p, organization);
     return { organization, role };
   }
 

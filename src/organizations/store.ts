@@ -1,6 +1,6 @@
 import type { Executor } from '../db/database.js';
-import type { InvitationRow, MemberRow, OrganizationRow, OrganizationsTable, Role } from '../db/schema.js';
-import type { Updateable } from 'kysely';
+import type { InvitationRow, JoinRequestStatus, JoinRequestsTable, MemberRow, OrganizationRow, OrganizationsTable, Role } from '../db/schema.js';
+import { sql, type Insertable, type Updateable } from 'kysely';
 
 export async function insertOrganization(db: Executor, row: OrganizationRow): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
@@ -144,6 +144,52 @@ export async function markInvitationAccepted(db: Executor, id: string, userId: s
     .where('accepted_at', 'is', null)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', now)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** Add a member unless already one (a concurrent auto-join is not an error, and never aborts the transaction). */
+export async function insertMemberIfAbsent(db: Executor, row: MemberRow): Promise<boolean> {
+  const res = await db.insertInto('members').values(row).onConflict((oc) => oc.columns(['organization_id', 'user_id']).doNothing()).executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function findAnyJoinRequest(db: Executor, organizationId: string, userId: string) {
+  return db.selectFrom('join_requests').selectAll().where('organization_id', '=', organizationId).where('user_id', '=', userId).executeTakeFirst();
+}
+
+/** Insert a pending join request unless one is already pending (the partial unique index settles races). */
+export async function insertJoinRequestIfAbsent(db: Executor, row: Insertable<JoinRequestsTable>): Promise<boolean> {
+  const res = await db
+    .insertInto('join_requests')
+    .values(row)
+    .onConflict((oc) => oc.columns(['organization_id', 'user_id']).where('status', '=', sql.lit('pending')).doNothing()) // literal: must match the partial index
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+export async function findJoinRequest(db: Executor, organizationId: string, id: string) {
+  return db.selectFrom('join_requests').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function listJoinRequests(db: Executor, organizationId: string, status: JoinRequestStatus | null, page: { limit: number; cursor: string | null }) {
+  let q = db
+    .selectFrom('join_requests as r')
+    .innerJoin('users as u', 'u.id', 'r.user_id')
+    .select(['r.id', 'r.user_id', 'u.email', 'u.name', 'r.domain_id', 'r.status', 'r.decided_by', 'r.decided_at', 'r.created_at'])
+    .where('r.organization_id', '=', organizationId);
+  if (status) q = q.where('r.status', '=', status);
+  if (page.cursor) q = q.where('r.id', '>', page.cursor);
+  return q.orderBy('r.id', 'asc').limit(page.limit + 1).execute();
+}
+
+/** Decide a pending request; false when it was no longer pending (decided concurrently). */
+export async function decideJoinRequest(db: Executor, id: string, status: Exclude<JoinRequestStatus, 'pending'>, by: string | null, now: string): Promise<boolean> {
+  const res = await db
+    .updateTable('join_requests')
+    .set({ status, decided_by: by, decided_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }

@@ -4,6 +4,7 @@ import type { Executor } from '../db/database.js';
 import type { OrganizationRow, UserRow } from '../db/schema.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
+import type { JoinRequestService } from '../organizations/join-requests.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
 import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
 import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
@@ -34,7 +35,7 @@ const emailDomain = (email: string) => email.slice(email.lastIndexOf('@') + 1).t
  * SPEC §4.5, the one place that decides who an SSO login is, for OIDC and SAML alike.
  * Runs inside the caller's transaction.
  */
-export function createProvisioning(deps: { clock: Clock; audit: AuditService }) {
+export function createProvisioning(deps: { clock: Clock; audit: AuditService; joinRequests: JoinRequestService }) {
   function checkAllowedDomain(connection: Connection, email: string | null) {
     if (!connection.allowedDomains) return;
     if (!email || !connection.allowedDomains.includes(emailDomain(email))) {
@@ -59,62 +60,69 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService }) 
   }
 
   return {
+    /** Provision, then SPEC §7 auto-join (an SSO login is a sign-in like any other). */
     async provision(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult> {
-      const now = deps.clock.now().toISOString();
-      const email = profile.email ? normalizeEmail(profile.email) : null;
-      const cached = JSON.stringify(profile.claims);
-
-      // 1. A known identity (connection, subject) is that user.
-      const identity = await findIdentity(tx, connection.id, profile.subject);
-      if (identity) {
-        checkAllowedDomain(connection, email);
-        const user = await findUserById(tx, identity.user_id);
-        if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
-        await ensureMembership(tx, ctx, connection, org, user, now);
-        await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now });
-        return { user, identityId: identity.id, outcome: 'existing_identity' };
-      }
-
-      // 2. Otherwise the email decides, and it is required.
-      if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
-        throw new SsoLoginError('email_missing', 'The IdP did not send an email address for this user: release the "email" claim (OIDC) or map an email attribute (SAML)');
-      }
-      checkAllowedDomain(connection, email);
-      const domainVerified = await isDomainVerifiedBy(tx, org.id, emailDomain(email));
-
-      let user = await findUserByEmail(tx, email);
-      let outcome: ProvisionResult['outcome'];
-      if (user) {
-        // 3. Link an existing account only on this organization's verified domain and an email the IdP does not disown.
-        if (!domainVerified || profile.emailVerified === false) {
-          throw new SsoLoginError(
-            'account_link_required',
-            `An account for ${email} already exists and cannot be linked automatically (${!domainVerified ? `${emailDomain(email)} is not a verified domain of ${org.name}` : 'the IdP marks the email as unverified'}). An admin must link it, or verify the domain.`,
-            { code: 'SSO_ACCOUNT_LINK_REQUIRED' },
-          );
-        }
-        outcome = 'linked';
-      } else {
-        // 4. A new person: JIT, or an invitation, or nothing.
-        const invited = await findPendingInvitationByEmail(tx, org.id, email, now);
-        if (!connection.allowJitProvisioning && !invited) {
-          throw new SsoLoginError('user_not_provisioned', `${email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
-        }
-        user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: domainVerified, now });
-        await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
-        outcome = 'created';
-      }
-      await ensureMembership(tx, ctx, connection, org, user, now);
-      if (domainVerified && user.email_verified !== 1) {
-        await updateUser(tx, user.id, { email_verified: 1, updated_at: now });
-        user = { ...user, email_verified: 1 };
-      }
-      const identityId = newId();
-      await insertIdentity(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now });
-      await deps.audit.record(tx, ctx, { action: outcome === 'linked' ? 'sso.identity_linked' : 'sso.identity_created', organizationId: org.id, target: { type: 'sso_identity', id: identityId }, metadata: { userId: user.id, connectionId: connection.id, subject: profile.subject } });
-      return { user, identityId, outcome };
+      const result = await provisionUser(tx, ctx, connection, org, profile);
+      await deps.joinRequests.autoJoin(tx, ctx, result.user);
+      return result;
     },
   };
+
+  async function provisionUser(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult> {
+    const now = deps.clock.now().toISOString();
+    const email = profile.email ? normalizeEmail(profile.email) : null;
+    const cached = JSON.stringify(profile.claims);
+
+    // 1. A known identity (connection, subject) is that user.
+    const identity = await findIdentity(tx, connection.id, profile.subject);
+    if (identity) {
+      checkAllowedDomain(connection, email);
+      const user = await findUserById(tx, identity.user_id);
+      if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+      await ensureMembership(tx, ctx, connection, org, user, now);
+      await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now });
+      return { user, identityId: identity.id, outcome: 'existing_identity' };
+    }
+
+    // 2. Otherwise the email decides, and it is required.
+    if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
+      throw new SsoLoginError('email_missing', 'The IdP did not send an email address for this user: release the "email" claim (OIDC) or map an email attribute (SAML)');
+    }
+    checkAllowedDomain(connection, email);
+    const domainVerified = await isDomainVerifiedBy(tx, org.id, emailDomain(email));
+
+    let user = await findUserByEmail(tx, email);
+    let outcome: ProvisionResult['outcome'];
+    if (user) {
+      // 3. Link an existing account only on this organization's verified domain and an email the IdP does not disown.
+      if (!domainVerified || profile.emailVerified === false) {
+        throw new SsoLoginError(
+          'account_link_required',
+          `An account for ${email} already exists and cannot be linked automatically (${!domainVerified ? `${emailDomain(email)} is not a verified domain of ${org.name}` : 'the IdP marks the email as unverified'}). An admin must link it, or verify the domain.`,
+          { code: 'SSO_ACCOUNT_LINK_REQUIRED' },
+        );
+      }
+      outcome = 'linked';
+    } else {
+      // 4. A new person: JIT, or an invitation, or nothing.
+      const invited = await findPendingInvitationByEmail(tx, org.id, email, now);
+      if (!connection.allowJitProvisioning && !invited) {
+        throw new SsoLoginError('user_not_provisioned', `${email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
+      }
+      user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: domainVerified, now });
+      await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
+      outcome = 'created';
+    }
+    await ensureMembership(tx, ctx, connection, org, user, now);
+    if (domainVerified && user.email_verified !== 1) {
+      await updateUser(tx, user.id, { email_verified: 1, updated_at: now });
+      user = { ...user, email_verified: 1 };
+    }
+    const identityId = newId();
+    await insertIdentity(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now });
+    await deps.audit.record(tx, ctx, { action: outcome === 'linked' ? 'sso.identity_linked' : 'sso.identity_created', organizationId: org.id, target: { type: 'sso_identity', id: identityId }, metadata: { userId: user.id, connectionId: connection.id, subject: profile.subject } });
+    return { user, identityId, outcome };
+  }
 }
 
 export type Provisioning = ReturnType<typeof createProvisioning>;

@@ -12,6 +12,7 @@ import { ssoErrorPage } from '../pages/sso-error.js';
 import type { Services } from '../services.js';
 import { SsoLoginError } from './errors.js';
 import { SLUG_PATTERN } from '../organizations/service.js';
+import { MAX_RESPONSE_BYTES as SAML_MAX_BODY_BYTES } from './saml/acs-checks.js';
 
 /** Random per-browser value; each flow stores its hash, and the callback must bring it back. */
 export const SSO_BROWSER_COOKIE = 'gatehouse_sso_browser';
@@ -56,13 +57,57 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
     async (c) => {
       try {
         const q = c.req.valid('query');
-        const { url } = await services.oidcLogin.startLogin(c.req.valid('param').slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));
+        const { slug } = c.req.valid('param');
+        if ((await services.connections.protocolForSlug(slug)) === 'saml') {
+          // SAML: HTTP-Redirect (302) or HTTP-POST (an auto-submitting form) AuthnRequest.
+          const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint });
+          if (start.kind === 'redirect') return c.redirect(start.url, 302);
+          c.header('cache-control', 'no-store');
+          return c.html(start.html, 200);
+        }
+        const { url } = await services.oidcLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));
         return c.redirect(url, 302);
       } catch (e) {
         return ssoFailure(c, e);
       }
     },
   );
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: '/api/auth/sso/{slug}/saml/metadata', tags, summary: "The organization's SAML SP metadata (XML)",
+      request: { params: z.object({ slug: SLUG }) },
+      responses: { 200: { description: 'SP metadata', content: { 'application/samlmetadata+xml': { schema: z.string() } } }, 400: html },
+    }),
+    async (c) => {
+      try {
+        const xml = await services.samlLogin.metadata(c.req.valid('param').slug);
+        return c.body(xml, 200, { 'content-type': 'application/samlmetadata+xml; charset=utf-8' });
+      } catch (e) {
+        return ssoFailure(c, e);
+      }
+    },
+  );
+
+  // The SAML ACS: an IdP's cross-site form POST (no JSON, no CSRF Origin, no SameSite=Lax cookie).
+  // The body is measured before it is decoded; the checks live in saml/acs-checks.ts.
+  app.post('/api/auth/sso/:slug/saml/acs', async (c) => {
+    try {
+      const slug = SLUG.safeParse(c.req.param('slug'));
+      const declared = Number(c.req.header('content-length') ?? '0');
+      if (declared > SAML_MAX_BODY_BYTES) throw new SsoLoginError('response_too_large', `The SAML response is larger than ${SAML_MAX_BODY_BYTES / 1024} KiB and was not read`);
+      const raw = await c.req.text();
+      const rawLength = Buffer.byteLength(raw, 'utf8');
+      if (!slug.success) throw new SsoLoginError('connection_not_found', 'Unknown organization');
+      const form = rawLength > SAML_MAX_BODY_BYTES ? new URLSearchParams() : new URLSearchParams(raw);
+      const one = (k: string) => form.get(k) ?? undefined;
+      const result = await services.samlLogin.acs(slug.data, { rawLength, SAMLResponse: one('SAMLResponse'), RelayState: one('RelayState') }, ctxOf(c));
+      setSessionCookie(c, config, result.token);
+      return c.redirect(result.returnTo, 302);
+    } catch (e) {
+      return ssoFailure(c, e);
+    }
+  });
 
   const initiate = async (c: Context<AppEnv>, slug: string, input: Record<string, unknown>) => {
     try {

@@ -8,6 +8,8 @@ import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
+import type { JoinRequestService } from '../organizations/join-requests.js';
+import type { PolicyService } from '../policy/service.js';
 import { isUniqueViolation } from '../db/database.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
 
@@ -39,12 +41,16 @@ export function createAccountService(deps: {
   rateLimits: RateLimits;
   audit: AuditService;
   sessions: SessionService;
+  policy: PolicyService;
+  joinRequests: JoinRequestService;
 }) {
   const { db, clock } = deps;
   return {
     async signUp(meta: RequestMeta, input: { email: string; password: string; name?: string | undefined }) {
       await deps.rateLimits.consume('sign-up:ip', meta.ip ?? 'unknown');
       const email = normalizeEmail(input.email);
+      // SPEC §4.1: an organization that verified this domain and requires SSO owns these sign-ups.
+      await deps.policy.assertNoSsoRequirement(db, { email });
       if (await findUserByEmail(db, email)) throw conflict('An account with this email already exists', { field: 'email' });
       const passwordHash = await deps.passwords.hash(input.password);
       const now = clock.now().toISOString();
@@ -85,8 +91,21 @@ export function createAccountService(deps: {
         throw invalidCredentials();
       }
       await deps.rateLimits.reset('sign-in:account', email);
+      // SSO enforcement is checked only after the password proved who this is, so an anonymous
+      // caller cannot learn someone's memberships. Superadmins keep the password path (SPEC §6:
+      // they must always be able to lower a policy).
+      if (user.is_superadmin !== 1) {
+        try {
+          await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
+        } catch (e) {
+          await deps.audit.record(db, { ...meta, principal: null }, { action: 'user.sign_in_refused', target: { type: 'user', id: user.id }, metadata: { method: 'password', reason: 'sso_required' } });
+          throw e;
+        }
+      }
       return db.transaction().execute(async (tx) => {
-        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState: 'none' }, meta);
+        const mfaState = await deps.policy.initialMfaState(tx, user.id);
+        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState }, meta);
+        await deps.joinRequests.autoJoin(tx, { ...meta, principal: { kind: 'session', user, session } }, user);
         await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
           action: 'user.signed_in',
           target: { type: 'user', id: user.id },

@@ -31,7 +31,18 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'DELETE', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner' },
   { method: 'POST', path: '/api/user/organizations/{org}/settings/sso/test', minRole: 'owner' },
   { method: 'GET', path: '/api/user/organizations/{org}/sso/identities', minRole: 'admin' },
+  { method: 'GET', path: '/api/user/organizations/{org}/settings/security', minRole: 'owner' },
+  { method: 'PUT', path: '/api/user/organizations/{org}/settings/security', minRole: 'owner', body: { authRequired: 'mfa', requireMfa: true } },
+  { method: 'GET', path: '/api/user/organizations/{org}/members/requests', minRole: 'admin' },
+  { method: 'POST', path: `/api/user/organizations/{org}/members/requests/${FAKE}/approve`, minRole: 'admin' },
+  { method: 'POST', path: `/api/user/organizations/{org}/members/requests/${FAKE}/reject`, minRole: 'admin' },
   { method: 'DELETE', path: `/api/user/organizations/{org}/sso/identities/${FAKE}`, minRole: 'admin' },
+  { method: 'POST', path: '/api/user/organizations/{org}/domains', minRole: 'admin', body: { domain: 'evil.test' } },
+  { method: 'GET', path: '/api/user/organizations/{org}/domains', minRole: 'admin' },
+  { method: 'GET', path: `/api/user/organizations/{org}/domains/${FAKE}`, minRole: 'admin' },
+  { method: 'DELETE', path: `/api/user/organizations/{org}/domains/${FAKE}`, minRole: 'admin' },
+  { method: 'POST', path: `/api/user/organizations/{org}/domains/${FAKE}/verify`, minRole: 'admin' },
+  { method: 'PUT', path: `/api/user/organizations/{org}/domains/${FAKE}/settings`, minRole: 'admin', body: { autoJoin: true, role: 'admin' } },
 ];
 
 const RANK: Record<Role, number> = { member: 0, admin: 1, owner: 2 };

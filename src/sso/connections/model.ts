@@ -18,7 +18,31 @@ const oidcConfig = z.object({
 });
 export type OidcConfig = z.infer<typeof oidcConfig>;
 
-const connectionConfig = z.discriminatedUnion('protocol', [oidcConfig]);
+export const SAML_MAPPED_FIELDS = ['email', 'firstName', 'lastName', 'name', 'groups'] as const;
+export type SamlMappedField = (typeof SAML_MAPPED_FIELDS)[number];
+export type AttributeMapping = Partial<Record<SamlMappedField, string[]>>;
+
+/** The non-secret SAML settings kept in `sso_connections.config` (the SP private key is in `secret_enc`). */
+const samlConfig = z.object({
+  protocol: z.literal('saml'),
+  idpEntityId: z.string(),
+  idpSsoUrl: z.string(),
+  /** Pinned IdP signing certificates (PEM); several during a rotation. */
+  idpCertificates: z.array(z.string()).min(1),
+  /** null: the default `{base}/api/auth/sso/{slug}/saml/metadata`. */
+  spEntityId: z.string().nullable(),
+  /** Per field, the attribute names to read (first present wins); a field left out uses SPEC §11 defaults. */
+  attributeMapping: z.partialRecord(z.enum(SAML_MAPPED_FIELDS), z.array(z.string())),
+  signAuthnRequests: z.boolean(),
+  authnRequestBinding: z.enum(['redirect', 'post']),
+  /** The organization's SP certificate (public); its private key is sealed in `secret_enc`. */
+  spCertificate: z.string(),
+  /** Where the IdP metadata was fetched from, when it was. */
+  idpMetadataUrl: z.string().nullable(),
+});
+export type SamlConfig = z.infer<typeof samlConfig>;
+
+const connectionConfig = z.discriminatedUnion('protocol', [oidcConfig, samlConfig]);
 
 /** A connection as the rest of the code sees it: parsed once, here. */
 export interface Connection {
@@ -32,6 +56,7 @@ export interface Connection {
   /** The issuer the IdP announces in discovery (may hold Entra's `{tenantid}` template). */
   issuer: string;
   oidc: OidcConfig | null;
+  saml: SamlConfig | null;
   hasSecret: boolean;
   secretSealed: string | null;
   allowJitProvisioning: boolean;
@@ -54,6 +79,7 @@ export function parseConnection(row: ConnectionRow): Connection {
     configVersion: row.config_version,
     issuer: row.issuer,
     oidc: config.protocol === 'oidc' ? config : null,
+    saml: config.protocol === 'saml' ? config : null,
     hasSecret: row.secret_enc !== null,
     secretSealed: row.secret_enc,
     allowJitProvisioning: row.allow_jit === 1,

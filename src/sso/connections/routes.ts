@@ -4,15 +4,14 @@ import { ctxOf, type AppEnv } from '../../http/middleware.js';
 import { pageParams, pageQuery } from '../../http/pagination.js';
 import { Empty, OrgParams, Ulid } from '../../http/schemas.js';
 import type { Services } from '../../services.js';
-import { OIDC_PROVIDERS, SAML_PROVIDERS, type OidcProvider } from './model.js';
+import { OIDC_PROVIDERS, SAML_MAPPED_FIELDS, SAML_PROVIDERS } from './model.js';
 
 const Domain = z.string().trim().min(1).max(253).regex(/^@?[A-Za-z0-9.-]+\.?$/, 'must be a domain such as example.com');
 
 const OidcSettings = z
   .object({
-    provider: z.enum([...OIDC_PROVIDERS, ...SAML_PROVIDERS]).refine((p): p is OidcProvider => (OIDC_PROVIDERS as readonly string[]).includes(p), {
-      message: 'SAML connections are not available in this version; use an OIDC provider (okta, azure, google, auth0, oidc)',
-    }),
+    protocol: z.literal('oidc').openapi({ description: 'Optional: implied by an OIDC provider' }),
+    provider: z.enum(OIDC_PROVIDERS, { message: `an OIDC provider is one of ${OIDC_PROVIDERS.join(', ')}; for SAML use ${SAML_PROVIDERS.join(' or ')} (or "protocol": "saml")` }),
     issuerUrl: z.url({ message: 'must be an absolute URL such as https://your-org.okta.com' }).max(2048),
     clientId: z.string().trim().min(1).max(512),
     clientSecret: z.string().min(1).max(4096).optional().openapi({ description: 'Omit to keep the stored secret' }),
@@ -25,12 +24,59 @@ const OidcSettings = z
   })
   .strict();
 
+const required = (what: string) => ({ message: `${what} is required for a SAML connection (or give idpMetadataXml / idpMetadataUrl)` });
+const AttributeNames = z.union([z.string().trim().min(1).max(512), z.array(z.string().trim().min(1).max(512)).min(1).max(10)]);
+const SamlSettings = z
+  .object({
+    protocol: z.literal('saml').openapi({ description: 'Optional with provider onelogin or saml; required with any other provider name' }),
+    provider: z.string().trim().min(1).max(64).regex(/^[a-z0-9_-]+$/i, 'letters, digits, - and _ only'),
+    idpEntityId: z.string(required('idpEntityId')).trim().min(1).max(1024).optional(),
+    idpSsoUrl: z.url(required('idpSsoUrl')).max(2048).optional(),
+    idpCertificate: z
+      .union([z.string().min(1).max(100_000), z.array(z.string().min(1).max(20_000)).min(1).max(10)])
+      .optional()
+      .openapi({ description: 'PEM; several PEM blocks in one string or an array for a rotation' }),
+    idpMetadataXml: z.string().min(1).max(500_000).optional().openapi({ description: 'Pasted IdP metadata instead of the three IdP fields' }),
+    idpMetadataUrl: z.url().max(2048).optional().openapi({ description: 'IdP metadata URL, fetched once at save time (https, SSRF-guarded)' }),
+    spEntityId: z.string().trim().min(1).max(1024).optional().openapi({ description: 'Default {base}/api/auth/sso/{slug}/saml/metadata' }),
+    attributeMapping: z.partialRecord(z.enum(SAML_MAPPED_FIELDS), AttributeNames).optional().openapi({ description: 'email, firstName, lastName, name, groups → IdP attribute name(s)' }),
+    signAuthnRequests: z.boolean().optional(),
+    authnRequestBinding: z.enum(['redirect', 'post']).optional(),
+    enabled: z.boolean().optional(),
+    allowJitProvisioning: z.boolean().optional(),
+    defaultRole: z.enum(['admin', 'member']).optional(),
+    allowedDomains: z.array(Domain).max(100).nullable().optional(),
+    allowIdpInitiated: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.idpMetadataXml || v.idpMetadataUrl) return;
+    for (const key of ['idpEntityId', 'idpSsoUrl', 'idpCertificate'] as const) {
+      if (v[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: required(key).message });
+    }
+  });
+
+/** The body names its protocol, or the provider implies it (onelogin and saml are SAML). */
+const SsoSettingsBody = z.preprocess(
+  (v) => {
+    if (!v || typeof v !== 'object' || Array.isArray(v) || 'protocol' in v) return v;
+    const provider = (v as { provider?: unknown }).provider;
+    return { ...v, protocol: (SAML_PROVIDERS as readonly unknown[]).includes(provider) ? 'saml' : 'oidc' };
+  },
+  z.discriminatedUnion('protocol', [OidcSettings, SamlSettings]),
+);
+
 const Settings = z
   .object({
     id: z.string(), protocol: z.enum(['oidc', 'saml']), provider: z.string(), issuerUrl: z.string().nullable(), issuer: z.string(),
     clientId: z.string().nullable(), clientSecret: z.string().nullable(), hasClientSecret: z.boolean(), scopes: z.string().nullable(),
     enabled: z.boolean(), allowJitProvisioning: z.boolean(), defaultRole: z.string(), allowedDomains: z.array(z.string()).nullable(),
     allowIdpInitiated: z.boolean(), configVersion: z.number(), redirectUri: z.string(), loginUrl: z.string(), initiateLoginUri: z.string(),
+    idpEntityId: z.string().optional(), idpSsoUrl: z.string().optional(),
+    idpCertificates: z.array(z.object({ fingerprintSha256: z.string(), subject: z.string(), notAfter: z.string() })).optional(),
+    idpMetadataUrl: z.string().nullable().optional(), spEntityId: z.string().optional(), acsUrl: z.string().optional(), spMetadataUrl: z.string().optional(),
+    spCertificate: z.string().optional(), attributeMapping: z.record(z.string(), z.array(z.string())).optional(),
+    signAuthnRequests: z.boolean().optional(), authnRequestBinding: z.enum(['redirect', 'post']).optional(),
     createdAt: z.string(), updatedAt: z.string(),
   })
   .openapi('SsoSettings');
@@ -56,11 +102,18 @@ export function registerSsoSettingsRoutes(app: OpenAPIHono<AppEnv>, services: Se
 
   app.openapi(
     createRoute({
-      method: 'put', path: `${ORG}/settings/sso`, tags, summary: 'Configure (replace) the SSO connection (owner); checked against the IdP’s discovery',
-      request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: OidcSettings } } } },
+      method: 'put', path: `${ORG}/settings/sso`, tags, summary: 'Configure (replace) the SSO connection (owner); OIDC is checked against the IdP’s discovery, SAML certificates and URLs are validated',
+      request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: SsoSettingsBody } } } },
       responses: responses(Settings, 'Saved', [400, 401, 403, 404, 422]),
     }),
-    async (c) => ok(c, await services.connections.putOidc(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { message: 'SSO connection saved' }),
+    async (c) => {
+      const { organizationId } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const saved = body.protocol === 'saml'
+        ? await services.connections.putSaml(ctxOf(c), organizationId, body)
+        : await services.connections.putOidc(ctxOf(c), organizationId, body);
+      return ok(c, saved, { message: 'SSO connection saved' });
+    },
   );
 
   app.openapi(

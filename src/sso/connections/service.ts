@@ -11,8 +11,15 @@ import type { AuditService } from '../../audit/service.js';
 import type { OrganizationService } from '../../organizations/service.js';
 import { updateOrganization } from '../../organizations/store.js';
 import { MetadataError, signingKeys, type OidcMetadata } from '../oidc/metadata.js';
-import { DEFAULT_SCOPES, normalizeIssuerUrl, parseConnection, type Connection, type OidcProvider } from './model.js';
+import type { OutboundFetch } from '../outbound.js';
+import { generateSpKeyPair, parseCertificate } from '../saml/certs.js';
+import { samlUrls } from '../saml/urls.js';
+import { normalizeMapping, resolveIdp, samlChecks, type SamlCheck, type SamlSettingsInput } from '../saml/settings.js';
+import { findOrganizationBySlug } from '../../organizations/store.js';
+import { DEFAULT_SCOPES, normalizeIssuerUrl, parseConnection, type Connection, type OidcProvider, type SamlConfig } from './model.js';
 import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
+
+export type { SamlSettingsInput };
 
 export interface OidcSettingsInput {
   provider: OidcProvider;
@@ -44,6 +51,7 @@ export function createConnectionService(deps: {
   audit: AuditService;
   organizations: OrganizationService;
   oidcMetadata: OidcMetadata;
+  outbound: OutboundFetch;
 }) {
   const { db, clock, keyring } = deps;
 
@@ -55,7 +63,30 @@ export function createConnectionService(deps: {
     };
   }
 
+  function samlView(c: Connection, slug: string) {
+    const saml = c.saml;
+    if (!saml) return {};
+    const urls = samlUrls(deps.config.baseUrl, slug, saml.spEntityId);
+    return {
+      idpEntityId: saml.idpEntityId,
+      idpSsoUrl: saml.idpSsoUrl,
+      idpCertificates: saml.idpCertificates.map((pem) => {
+        const info = parseCertificate(pem);
+        return { fingerprintSha256: info.fingerprintSha256, subject: info.subject, notAfter: info.notAfter };
+      }),
+      idpMetadataUrl: saml.idpMetadataUrl,
+      spEntityId: urls.spEntityId,
+      acsUrl: urls.acsUrl,
+      spMetadataUrl: urls.spMetadataUrl,
+      spCertificate: saml.spCertificate,
+      attributeMapping: saml.attributeMapping,
+      signAuthnRequests: saml.signAuthnRequests,
+      authnRequestBinding: saml.authnRequestBinding,
+    };
+  }
+
   function view(c: Connection, slug: string) {
+    const isSaml = c.protocol === 'saml';
     return {
       id: c.id,
       protocol: c.protocol,
@@ -63,8 +94,8 @@ export function createConnectionService(deps: {
       issuerUrl: c.oidc?.issuerUrl ?? null,
       issuer: c.issuer,
       clientId: c.oidc?.clientId ?? null,
-      clientSecret: c.hasSecret ? REDACTED : null,
-      hasClientSecret: c.hasSecret,
+      clientSecret: c.hasSecret && !isSaml ? REDACTED : null,
+      hasClientSecret: c.hasSecret && !isSaml,
       scopes: c.oidc?.scopes.join(' ') ?? null,
       enabled: c.enabled,
       allowJitProvisioning: c.allowJitProvisioning,
@@ -73,6 +104,7 @@ export function createConnectionService(deps: {
       allowIdpInitiated: c.allowIdpInitiated,
       configVersion: c.configVersion,
       ...urls(slug),
+      ...samlView(c, slug),
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,
     };
@@ -183,6 +215,86 @@ export function createConnectionService(deps: {
       });
     },
 
+    /**
+     * Replace the organization's connection with a SAML one. Same IdP entity ID: updated in
+     * place. Another IdP: a new connection (identities of the old one cannot sign in through it).
+     * The organization's SP key pair is created with its first SAML connection and carried over
+     * (re-sealed to the new row) when the IdP changes.
+     */
+    async putSaml(ctx: Ctx, organizationId: string, input: SamlSettingsInput) {
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const now = clock.now();
+      const idp = await resolveIdp(input, { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now });
+      const attributeMapping = normalizeMapping(input.attributeMapping);
+      const spEntityId = input.spEntityId?.trim() || null;
+      const stamp = now.toISOString();
+      return db.transaction().execute(async (tx) => {
+        const current = await findActiveConnection(tx, organizationId);
+        const currentSaml = current && current.protocol === 'saml' ? parseConnection(current) : null;
+        const sameIdp = currentSaml !== null && current!.issuer === idp.idpEntityId;
+        const id = sameIdp ? current!.id : newId();
+        let keyPem: string;
+        let certificatePem: string;
+        if (currentSaml?.saml && currentSaml.secretSealed) {
+          keyPem = keyring.decrypt(currentSaml.secretSealed, sealContext(SECRET_CONTEXT, currentSaml.id));
+          certificatePem = currentSaml.saml.spCertificate;
+        } else {
+          ({ privateKeyPem: keyPem, certificatePem } = generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now));
+        }
+        const config: SamlConfig = {
+          protocol: 'saml',
+          idpEntityId: idp.idpEntityId,
+          idpSsoUrl: idp.idpSsoUrl,
+          idpCertificates: idp.certificates.map((c) => c.pem),
+          spEntityId,
+          attributeMapping,
+          signAuthnRequests: input.signAuthnRequests ?? false,
+          authnRequestBinding: input.authnRequestBinding ?? 'redirect',
+          spCertificate: certificatePem,
+          idpMetadataUrl: idp.idpMetadataUrl,
+        };
+        const row: ConnectionRow = {
+          id,
+          organization_id: organizationId,
+          protocol: 'saml',
+          provider: input.provider,
+          status: 'active',
+          enabled: input.enabled === false ? 0 : 1,
+          config_version: (current?.config_version ?? 0) + 1,
+          issuer: idp.idpEntityId,
+          config: JSON.stringify(config),
+          secret_enc: keyring.encrypt(keyPem, sealContext(SECRET_CONTEXT, id)),
+          allow_jit: input.allowJitProvisioning === false ? 0 : 1,
+          default_role: input.defaultRole ?? 'member',
+          allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
+          allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
+          created_at: sameIdp ? current!.created_at : stamp,
+          updated_at: stamp,
+        };
+        if (sameIdp) {
+          const { id: _id, created_at: _c, ...patch } = row;
+          await updateConnection(tx, id, patch);
+        } else {
+          if (current) await markReplaced(tx, current.id, stamp);
+          await insertConnection(tx, row);
+        }
+        await deps.audit.record(tx, ctx, {
+          action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
+          organizationId,
+          target: { type: 'sso_connection', id },
+          metadata: {
+            protocol: 'saml', provider: input.provider, idpEntityId: idp.idpEntityId, idpSsoUrl: idp.idpSsoUrl,
+            idpCertificateFingerprints: idp.certificates.map((c) => c.fingerprintSha256), spEntityId, attributeMapping,
+            signAuthnRequests: config.signAuthnRequests, authnRequestBinding: config.authnRequestBinding, enabled: row.enabled === 1,
+            allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
+            allowIdpInitiated: row.allow_idp_initiated === 1, configVersion: row.config_version,
+            ...(current && !sameIdp ? { replacedConnectionId: current.id } : {}),
+          },
+        });
+        return view(parseConnection(row), organization.slug);
+      });
+    },
+
     async remove(ctx: Ctx, organizationId: string): Promise<void> {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
       const now = clock.now().toISOString();
@@ -204,15 +316,34 @@ export function createConnectionService(deps: {
     },
 
     async test(ctx: Ctx, organizationId: string) {
-      await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
       const row = await findActiveConnection(db, organizationId);
       if (!row) throw new AppError('SSO_NOT_CONFIGURED', 'This organization has no SSO connection to test');
       const c = parseConnection(row);
+      if (c.saml) {
+        const urls = samlUrls(deps.config.baseUrl, organization.slug, c.saml.spEntityId);
+        const samlResult: SamlCheck[] = samlChecks(c.saml, urls, { allowLoopbackIdps: deps.config.allowLoopbackIdps, now: clock.now() });
+        if (samlResult.some((x) => !x.ok)) throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks: samlResult });
+        return { success: true, message: 'SSO configuration is valid', checks: samlResult };
+      }
       const { checks } = await runChecks(c.oidc!.issuerUrl);
       if (checks.some((x) => !x.ok)) {
         throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks });
       }
       return { success: true, message: 'SSO configuration is valid', checks };
+    },
+
+    /** The organization's SP private key (PEM) of a SAML connection (only the SAML login path calls this). */
+    spPrivateKey(c: Connection): string {
+      if (!c.saml || !c.secretSealed) throw new Error(`connection ${c.id} has no SP key`);
+      return keyring.decrypt(c.secretSealed, sealContext(SECRET_CONTEXT, c.id));
+    },
+
+    /** Which protocol the active connection behind a login URL speaks (null: none). */
+    async protocolForSlug(slug: string): Promise<'oidc' | 'saml' | null> {
+      const org = await findOrganizationBySlug(db, slug);
+      const row = org ? await findActiveConnection(db, org.id) : undefined;
+      return row ? row.protocol : null;
     },
 
     /** The decrypted client secret of a connection (only the login path calls this). */

@@ -1,0 +1,333 @@
+import { DAY, MINUTE, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Ctx, RequestMeta } from '../context.js';
+import { isUniqueViolation, type Db, type Executor } from '../db/database.js';
+import type { OneTimeTokenPurpose, SessionRow, UserRow } from '../db/schema.js';
+import { randomToken, sha256 } from '../crypto/tokens.js';
+import type { PasswordHasher } from '../crypto/passwords.js';
+import type { AuditService } from '../audit/service.js';
+import type { Mail, Mailer } from '../email/mailer.js';
+import { emailVerificationMail, magicLinkMail, passwordResetMail, passwordResetSsoMail } from '../email/templates.js';
+import { AppError } from '../http/errors.js';
+import type { RateLimits } from '../http/rate-limit.js';
+import { checkReturnTo } from '../http/return-to.js';
+import { newId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { findOrganization } from '../organizations/store.js';
+import type { PolicyService } from '../policy/service.js';
+import type { SessionService } from '../sessions/service.js';
+import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
+import { consumeOneTimeToken, findUsableToken, insertOneTimeToken, invalidateUserTokens } from './one-time-tokens.js';
+
+/** SPEC §4.1: magic links and reset links live 15 minutes, verification links 24 hours. */
+export const MAGIC_LINK_TTL_MS = 15 * MINUTE;
+export const PASSWORD_RESET_TTL_MS = 15 * MINUTE;
+export const EMAIL_VERIFY_TTL_MS = DAY;
+
+/** 32 random bytes = 256 bits, base64url (43 characters). */
+const TOKEN_BYTES = 32;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,128}$/;
+
+export const magicLinkVerifyPath = '/api/auth/magic-link/verify';
+export const emailVerifyPath = '/api/auth/email/verify';
+/** The small server-rendered page that posts the reset token and the new password to the API. */
+export const resetPasswordPagePath = '/reset-password';
+
+/** The same answer for every accepted request, whether or not the email has an account (no enumeration). */
+export const MAGIC_LINK_SENT = 'If this email address can receive mail, a sign-in link is on its way. It expires in 15 minutes.';
+export const RESET_REQUESTED = 'If an account uses this email address, we sent it instructions to reset the password. Links expire in 15 minutes.';
+
+const invalidToken = (what: string) => new AppError('INVALID_TOKEN', `This ${what} link is invalid, already used or expired. Ask for a new one.`);
+
+interface JoinRequestsPort {
+  autoJoin(exec: Executor, ctx: Ctx, user: UserRow): Promise<void>;
+}
+
+export interface EmailLinkDeps {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
+  mailer: Mailer;
+  logger: Logger;
+  passwords: PasswordHasher;
+  rateLimits: RateLimits;
+  audit: AuditService;
+  sessions: SessionService;
+  policy: Pick<PolicyService, 'assertNoSsoRequirement' | 'initialMfaState'>;
+  joinRequests: JoinRequestsPort;
+}
+
+export interface MagicLinkSignIn {
+  user: UserRow;
+  session: SessionRow;
+  /** The session cookie value (shown once). */
+  token: string;
+  returnTo: string;
+  created: boolean;
+}
+
+/**
+ * Sign-in by emailed link, password reset by email and email verification (SPEC §4.1, §6, §7, §11).
+ * Every link carries a random 256-bit token stored only as its SHA-256, of one purpose, used once
+ * (conditional UPDATE), with an expiry read from the injected clock.
+ */
+export function createEmailLinkService(deps: EmailLinkDeps) {
+  const { db, clock, config } = deps;
+  const pending = new Set<Promise<void>>();
+
+  /**
+   * Deliver without making the HTTP answer wait for SMTP: an anonymous caller must not be able to
+   * tell from the response time whether a mail was sent (i.e. whether the account exists).
+   * A failed delivery is logged (without the body: it holds the link).
+   */
+  function deliverDetached(mail: Mail, kind: string): void {
+    const p = deps.mailer
+      .send(mail)
+      .catch((err: unknown) => deps.logger.error({ err, mail: { kind, subject: mail.subject } }, 'email delivery failed'))
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  }
+
+  async function issueToken(exec: Executor, input: { purpose: OneTimeTokenPurpose; email: string; userId: string | null; ttlMs: number; data?: Record<string, unknown> }) {
+    const token = randomToken(TOKEN_BYTES);
+    const now = clock.now();
+    await insertOneTimeToken(exec, {
+      id: newId(),
+      token_hash: sha256(token),
+      purpose: input.purpose,
+      user_id: input.userId,
+      email: input.email,
+      data: input.data ? JSON.stringify(input.data) : null,
+      expires_at: new Date(now.getTime() + input.ttlMs).toISOString(),
+      used_at: null,
+      created_at: now.toISOString(),
+    });
+    return token;
+  }
+
+  const anonymous = (meta: RequestMeta): Ctx => ({ principal: null, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId });
+  const wellFormed = (token: string | undefined): token is string => typeof token === 'string' && TOKEN_SHAPE.test(token);
+
+  function storedReturnTo(data: string | null): string {
+    try {
+      const parsed: unknown = data ? JSON.parse(data) : null;
+      const value = parsed && typeof parsed === 'object' && 'returnTo' in parsed ? (parsed as { returnTo: unknown }).returnTo : null;
+      // Re-checked against today's trusted origins; a target no longer trusted falls back to '/'.
+      return typeof value === 'string' ? checkReturnTo(value, config.trustedOrigins) : '/';
+    } catch {
+      return '/';
+    }
+  }
+
+  async function createVerification(user: UserRow): Promise<Mail> {
+    const token = await issueToken(db, { purpose: 'email_verify', email: user.email, userId: user.id, ttlMs: EMAIL_VERIFY_TTL_MS });
+    const link = `${config.baseUrl}${emailVerifyPath}?token=${token}`;
+    return { to: user.email, ...emailVerificationMail({ link, baseUrl: config.baseUrl, expiresInMinutes: EMAIL_VERIFY_TTL_MS / MINUTE }) };
+  }
+
+  async function verifyMagicLinkOnce(ctx: Ctx, token: string): Promise<MagicLinkSignIn> {
+    const nowIso = clock.now().toISOString();
+    return db.transaction().execute(async (tx) => {
+      const row = await consumeOneTimeToken(tx, sha256(token), 'magic_link', nowIso);
+      if (!row) throw invalidToken('sign-in');
+      const existing = await findUserByEmail(tx, row.email);
+      // The holder of the mailbox has proved the address: memberships now count too (SPEC §6).
+      await deps.policy.assertNoSsoRequirement(tx, existing ? { email: row.email, userId: existing.id } : { email: row.email });
+
+      let user: UserRow;
+      let created = false;
+      if (!existing) {
+        user = await insertUser(tx, { id: newId(), email: row.email, name: null, passwordHash: null, emailVerified: true, now: nowIso });
+        created = true;
+      } else if (existing.email_verified !== 1) {
+        // Pre-account-takeover defence: an unverified account may have been registered by someone
+        // else with this address and a password they know. The mailbox owner is signing in now,
+        // so a password set before the address was proven, and sessions opened with it, go.
+        const hadPassword = existing.password_hash !== null;
+        await updateUser(tx, existing.id, { email_verified: 1, password_hash: null, updated_at: nowIso });
+        const revoked = await deps.sessions.revokeAllForUser(tx, existing.id);
+        user = { ...existing, email_verified: 1, password_hash: null, updated_at: nowIso };
+        await deps.audit.record(tx, ctx, {
+          action: 'user.email_verified',
+          target: { type: 'user', id: user.id },
+          metadata: { method: 'magic_link', unverifiedPasswordCleared: hadPassword, sessionsRevoked: revoked },
+        });
+      } else {
+        user = existing;
+      }
+
+      const mfaState = await deps.policy.initialMfaState(tx, user.id);
+      const { token: cookie, session } = await deps.sessions.create(tx, user, { authMethod: 'magic_link', mfaState }, ctx);
+      const signedIn: Ctx = { ...ctx, principal: { kind: 'session', user, session } };
+      if (created) {
+        await deps.audit.record(tx, signedIn, { action: 'user.signed_up', target: { type: 'user', id: user.id }, metadata: { method: 'magic_link' } });
+      }
+      await deps.audit.record(tx, signedIn, { action: 'user.signed_in', target: { type: 'user', id: user.id }, metadata: { method: 'magic_link' } });
+      await deps.joinRequests.autoJoin(tx, signedIn, user);
+      return { user, session, token: cookie, returnTo: storedReturnTo(row.data), created };
+    });
+  }
+
+  return {
+    /**
+     * POST /api/auth/magic-link. returnTo is checked first (400 before anything else); a domain
+     * that requires SSO is refused (the domain is public, memberships are not revealed). Known and
+     * unknown emails get the same answer; both get a link (verifying it creates the account).
+     */
+    async requestMagicLink(meta: RequestMeta, input: { email: string; returnTo?: string | undefined }): Promise<void> {
+      const returnTo = checkReturnTo(input.returnTo, config.trustedOrigins);
+      const email = normalizeEmail(input.email);
+      await deps.rateLimits.consume('magic-link:ip', meta.ip ?? 'unknown');
+      await deps.rateLimits.consume('magic-link:account', email);
+      await deps.policy.assertNoSsoRequirement(db, { email });
+      const user = await findUserByEmail(db, email);
+      const token = await db.transaction().execute(async (tx) => {
+        const t = await issueToken(tx, { purpose: 'magic_link', email, userId: user?.id ?? null, ttlMs: MAGIC_LINK_TTL_MS, data: { returnTo } });
+        if (user) {
+          await deps.audit.record(tx, anonymous(meta), { action: 'user.magic_link_requested', target: { type: 'user', id: user.id } });
+        }
+        return t;
+      });
+      const link = `${config.baseUrl}${magicLinkVerifyPath}?token=${token}`;
+      deliverDetached({ to: email, ...magicLinkMail({ link, baseUrl: config.baseUrl, expiresInMinutes: MAGIC_LINK_TTL_MS / MINUTE }) }, 'magic_link');
+    },
+
+    /** GET /api/auth/magic-link/verify: consume the link, sign in (creating the user if unknown). */
+    async verifyMagicLink(ctx: Ctx, token: string | undefined): Promise<MagicLinkSignIn> {
+      if (!wellFormed(token)) throw invalidToken('sign-in');
+      try {
+        return await verifyMagicLinkOnce(ctx, token);
+      } catch (e) {
+        // Two links for the same new address used at the same moment: the loser's transaction
+        // rolled back (its token unconsumed); once more finds the user the winner created.
+        if (isUniqueViolation(e)) return verifyMagicLinkOnce(ctx, token);
+        throw e;
+      }
+    },
+
+    /**
+     * POST /api/auth/password/forgot. Same answer for known and unknown emails; unknown ones get
+     * no mail. A known user whom an organization requires to use SSO (by membership) gets a mail
+     * pointing to the SSO login and no reset token.
+     */
+    async forgotPassword(meta: RequestMeta, input: { email: string }): Promise<void> {
+      const email = normalizeEmail(input.email);
+      await deps.rateLimits.consume('password-reset:ip', meta.ip ?? 'unknown');
+      await deps.rateLimits.consume('password-reset:account', email);
+      await deps.policy.assertNoSsoRequirement(db, { email });
+      const user = await findUserByEmail(db, email);
+      if (!user) return;
+      try {
+        await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
+      } catch (e) {
+        if (!(e instanceof AppError) || e.code !== 'SSO_REQUIRED') throw e;
+        const ssoPath = typeof e.details?.ssoUrl === 'string' ? e.details.ssoUrl : '/sign-in';
+        const orgId = typeof e.details?.organizationId === 'string' ? e.details.organizationId : null;
+        const org = orgId ? await findOrganization(db, orgId) : undefined;
+        await deps.audit.record(db, anonymous(meta), {
+          action: 'user.password_reset_refused',
+          organizationId: orgId,
+          target: { type: 'user', id: user.id },
+          metadata: { reason: 'sso_required' },
+        });
+        const ssoUrl = /^https?:\/\//.test(ssoPath) ? ssoPath : `${config.baseUrl}${ssoPath}`;
+        deliverDetached({ to: email, ...passwordResetSsoMail({ ssoUrl, organizationName: org?.name ?? null, baseUrl: config.baseUrl }) }, 'password_reset_sso');
+        return;
+      }
+      const token = await db.transaction().execute(async (tx) => {
+        const t = await issueToken(tx, { purpose: 'password_reset', email, userId: user.id, ttlMs: PASSWORD_RESET_TTL_MS });
+        await deps.audit.record(tx, anonymous(meta), { action: 'user.password_reset_requested', target: { type: 'user', id: user.id } });
+        return t;
+      });
+      const link = `${config.baseUrl}${resetPasswordPagePath}?token=${token}`;
+      deliverDetached({ to: email, ...passwordResetMail({ link, baseUrl: config.baseUrl, expiresInMinutes: PASSWORD_RESET_TTL_MS / MINUTE }) }, 'password_reset');
+    },
+
+    /**
+     * POST /api/auth/password/reset: consume the token, re-check SSO (now with memberships), set the
+     * new password, mark the email verified, revoke every session. Does not sign in.
+     */
+    async resetPassword(meta: RequestMeta, input: { token: string; password: string }): Promise<void> {
+      if (!wellFormed(input.token)) throw invalidToken('password reset');
+      const tokenHash = sha256(input.token);
+      // Hash (deliberately slow) only for a token that exists, so garbage tokens cost no argon2 run.
+      if (!(await findUsableToken(db, tokenHash, 'password_reset', clock.now().toISOString()))) throw invalidToken('password reset');
+      const passwordHash = await deps.passwords.hash(input.password);
+      const nowIso = clock.now().toISOString();
+      const email = await db.transaction().execute(async (tx) => {
+        const row = await consumeOneTimeToken(tx, tokenHash, 'password_reset', nowIso);
+        if (!row || !row.user_id) throw invalidToken('password reset');
+        const user = await findUserById(tx, row.user_id);
+        // The account's address changed since the link was sent: the link no longer proves it.
+        if (!user || user.email !== row.email) throw invalidToken('password reset');
+        await deps.policy.assertNoSsoRequirement(tx, { email: user.email, userId: user.id });
+        await updateUser(tx, user.id, { password_hash: passwordHash, email_verified: 1, updated_at: nowIso });
+        const revoked = await deps.sessions.revokeAllForUser(tx, user.id);
+        await invalidateUserTokens(tx, user.id, 'password_reset', nowIso);
+        await deps.audit.record(tx, anonymous(meta), {
+          action: 'user.password_reset',
+          target: { type: 'user', id: user.id },
+          metadata: { sessionsRevoked: revoked },
+        });
+        return user.email;
+      });
+      // The mailbox owner just proved themselves: forget failed sign-in attempts on the account.
+      await deps.rateLimits.reset('sign-in:account', email);
+    },
+
+    /** POST /api/auth/email/verify-request: send a verification link unless already verified. */
+    async requestEmailVerification(ctx: Ctx, user: UserRow): Promise<{ alreadyVerified: boolean }> {
+      if (user.email_verified === 1) return { alreadyVerified: true };
+      const mail = await createVerification(user);
+      await deps.audit.record(db, ctx, { action: 'user.email_verification_requested', target: { type: 'user', id: user.id } });
+      try {
+        await deps.mailer.send(mail);
+      } catch (err) {
+        deps.logger.error({ err, mail: { kind: 'email_verify', subject: mail.subject } }, 'email delivery failed');
+        throw new AppError('SERVICE_UNAVAILABLE', 'The verification email could not be sent; try again later');
+      }
+      return { alreadyVerified: false };
+    },
+
+    /**
+     * Sent at sign-up (called by the account service). Never throws: the account exists either way,
+     * and a failed delivery is logged; the user can ask again with POST /api/auth/email/verify-request.
+     */
+    async sendEmailVerification(meta: RequestMeta, user: UserRow): Promise<void> {
+      if (user.email_verified === 1) return;
+      try {
+        const mail = await createVerification(user);
+        await deps.audit.record(db, { ...anonymous(meta) }, { action: 'user.email_verification_requested', target: { type: 'user', id: user.id } });
+        deliverDetached(mail, 'email_verify');
+      } catch (err) {
+        deps.logger.error({ err, userId: user.id }, 'could not create the email verification link');
+      }
+    },
+
+    /** GET /api/auth/email/verify: mark the address verified, then auto-join (SPEC §7). */
+    async verifyEmail(ctx: Ctx, token: string | undefined): Promise<UserRow> {
+      if (!wellFormed(token)) throw invalidToken('verification');
+      const nowIso = clock.now().toISOString();
+      return db.transaction().execute(async (tx) => {
+        const row = await consumeOneTimeToken(tx, sha256(token), 'email_verify', nowIso);
+        if (!row || !row.user_id) throw invalidToken('verification');
+        const found = await findUserById(tx, row.user_id);
+        if (!found || found.email !== row.email) throw invalidToken('verification');
+        const user: UserRow = found.email_verified === 1 ? found : { ...found, email_verified: 1, updated_at: nowIso };
+        if (found.email_verified !== 1) {
+          await updateUser(tx, user.id, { email_verified: 1, updated_at: nowIso });
+          await deps.audit.record(tx, ctx, { action: 'user.email_verified', target: { type: 'user', id: user.id }, metadata: { method: 'link' } });
+        }
+        await deps.joinRequests.autoJoin(tx, ctx, user);
+        return user;
+      });
+    },
+
+    /** Resolves once every mail handed to the mailer so far has been delivered or has failed (tests, shutdown). */
+    async idle(): Promise<void> {
+      while (pending.size) await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+export type EmailLinkService = ReturnType<typeof createEmailLinkService>;

@@ -1,0 +1,94 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { getCookie } from 'hono/cookie';
+import type { Config } from '../config.js';
+import { AppError } from '../http/errors.js';
+import { checkReturnTo } from '../http/return-to.js';
+import { ctxOf, type AppEnv } from '../http/middleware.js';
+import { Email } from '../http/schemas.js';
+import type { Services } from '../services.js';
+import { SESSION_COOKIE } from '../sessions/service.js';
+import { loadAssets } from './assets.js';
+import { sendPage } from './layout.js';
+import { refusedReturnToPage, signInPage, type SignInView } from './sign-in.js';
+import { signUpPage } from './sign-up.js';
+
+/** Paths of the hosted pages (outside /api: no JSON envelope, no API middleware). */
+export const PAGE_PATHS = { signIn: '/sign-in', signUp: '/sign-up', assets: '/assets' } as const;
+
+const text = (v: string | undefined, max: number) => (v ?? '').trim().slice(0, max);
+
+/**
+ * The hosted sign-in and sign-up pages (SPEC §5) and their static assets. Each page validates
+ * `returnTo` first (SPEC §11): an untrusted one is a 400 page, never silently replaced.
+ */
+export function registerPageRoutes(app: OpenAPIHono<AppEnv>, services: Services, config: Config) {
+  const assets = loadAssets();
+
+  app.get(`${PAGE_PATHS.assets}/:file`, (c) => {
+    const asset = assets.get(c.req.param('file'));
+    if (!asset) throw new AppError('NOT_FOUND', 'No such asset');
+    c.header('ETag', asset.etag);
+    // Revalidate every time: a deploy changes a script at once, and a 304 costs one round trip.
+    c.header('Cache-Control', 'no-cache');
+    if (c.req.header('if-none-match') === asset.etag) return c.body(null, 304);
+    c.header('Content-Type', asset.contentType);
+    return c.body(asset.body);
+  });
+
+  /** The validated returnTo, or the 400 page for an untrusted one. */
+  const returnToOr400 = (raw: string | undefined, title: string): { ok: true; returnTo: string } | { ok: false; page: ReturnType<typeof refusedReturnToPage> } => {
+    try {
+      return { ok: true, returnTo: checkReturnTo(raw, config.trustedOrigins) };
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      return { ok: false, page: refusedReturnToPage(title, e.message) };
+    }
+  };
+
+  app.get(PAGE_PATHS.signIn, async (c) => {
+    const checked = returnToOr400(c.req.query('returnTo'), 'Sign in');
+    if (!checked.ok) return sendPage(c, checked.page, 400);
+    const { returnTo } = checked;
+
+    // Already signed in: straight on; a session still waiting for its second factor gets the MFA step.
+    const token = getCookie(c, SESSION_COOKIE);
+    const current = token ? await services.sessions.authenticate(token) : null;
+    if (current && current.session.mfa_state !== 'pending') {
+      c.header('Cache-Control', 'no-store');
+      return c.redirect(returnTo, 302);
+    }
+    if (current) return sendPage(c, signInPage({ returnTo, email: current.user.email, step: 'mfa' }));
+
+    // An email in the URL (the script-less email step, or an app passing what it knows): discover on the server.
+    const view: SignInView = { returnTo, email: text(c.req.query('email'), 254), step: 'email' };
+    if (view.email) {
+      const email = Email.safeParse(view.email);
+      if (!email.success) {
+        view.error = 'Enter a valid email address, such as name@company.com.';
+      } else {
+        try {
+          const found = await services.policy.discover(ctxOf(c), email.data);
+          if (found.method === 'sso') {
+            view.step = 'sso';
+            view.sso = { url: found.url, organizationName: found.organization.name };
+          } else {
+            view.step = 'password';
+          }
+        } catch (e) {
+          if (!(e instanceof AppError) || e.code !== 'RATE_LIMITED') throw e;
+          const wait = typeof e.details?.retryAfter === 'number' ? e.details.retryAfter : null;
+          if (wait) c.header('Retry-After', String(wait));
+          view.error = `Too many attempts. ${wait ? `Try again in ${Math.ceil(wait / 60)} minute${Math.ceil(wait / 60) === 1 ? '' : 's'}.` : 'Wait a little and try again.'}`;
+          return sendPage(c, signInPage(view), 429);
+        }
+      }
+    }
+    return sendPage(c, signInPage(view), view.error ? 400 : 200);
+  });
+
+  app.get(PAGE_PATHS.signUp, (c) => {
+    const checked = returnToOr400(c.req.query('returnTo'), 'Create an account');
+    if (!checked.ok) return sendPage(c, checked.page, 400);
+    return sendPage(c, signUpPage({ returnTo: checked.returnTo, email: text(c.req.query('email'), 254), name: text(c.req.query('name'), 200) }));
+  });
+}

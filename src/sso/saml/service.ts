@@ -1,0 +1,183 @@
+import { MINUTE, type Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import type { Ctx, RequestMeta } from '../../context.js';
+import type { Db } from '../../db/database.js';
+import type { OrganizationRow, SessionRow, UserRow } from '../../db/schema.js';
+import { sha256 } from '../../crypto/tokens.js';
+import { checkReturnTo } from '../../http/return-to.js';
+import type { AuditService } from '../../audit/service.js';
+import { findOrganizationBySlug } from '../../organizations/store.js';
+import type { SessionService } from '../../sessions/service.js';
+import { parseConnection, type Connection, type SamlConfig } from '../connections/model.js';
+import type { ConnectionService } from '../connections/service.js';
+import { findActiveConnection } from '../connections/store.js';
+import { SsoLoginError } from '../errors.js';
+import { FlowError, type FlowService } from '../flows.js';
+import type { Provisioning, SsoProfile } from '../provisioning.js';
+import * as acs from './acs-checks.js';
+import { profileFromAssertion } from './attributes.js';
+import { autoPostForm, buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
+import { samlUrls } from './urls.js';
+import { findFlowByHash, isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
+
+
+/** AuthnRequest IDs are `_` + the flow handle (an xs:ID must not start with a digit or `-`). */
+const REQUEST_ID_PREFIX = '_';
+
+export type SamlLoginStart = { kind: 'redirect'; url: string } | { kind: 'post'; html: string };
+
+export function createSamlLogin(deps: {
+  db: Db;
+  clock: Clock;
+  config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
+  connections: ConnectionService;
+  flows: FlowService;
+  provisioning: Provisioning;
+  sessions: SessionService;
+  audit: AuditService;
+}) {
+  const { db, clock } = deps;
+  let lastPurge = 0;
+
+  async function activeSamlConnection(slug: string): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
+    const org = await findOrganizationBySlug(db, slug);
+    const row = org ? await findActiveConnection(db, org.id) : undefined;
+    const connection = row ? parseConnection(row) : null;
+    if (!org || !connection || !connection.saml) throw new SsoLoginError('connection_not_found', `No SAML connection is configured for "${slug.slice(0, 64)}"`);
+    if (!connection.enabled) throw new SsoLoginError('connection_disabled', `SSO for ${org.name} is disabled by its administrator`);
+    return { org, connection, saml: connection.saml };
+  }
+
+  function sp(org: OrganizationRow, connection: Connection, saml: SamlConfig): SpDescriptor {
+    const urls = samlUrls(deps.config.baseUrl, org.slug, saml.spEntityId);
+    return { spEntityId: urls.spEntityId, acsUrl: urls.acsUrl, certificatePem: saml.spCertificate, privateKeyPem: deps.connections.spPrivateKey(connection), signAuthnRequests: saml.signAuthnRequests };
+  }
+
+  /** The checks of acs-checks.ts in order; returns the verified values. */
+  async function verify(body: { SAMLResponse?: string | undefined }, x: acs.AcsExpectations) {
+    const decoded = acs.decodeResponse(body.SAMLResponse);
+    let parsed = acs.parseResponse(decoded);
+    acs.checkStatus(parsed);
+    parsed = acs.checkAssertionCount(parsed);
+    parsed = await acs.decryptAssertion(parsed, x.spPrivateKeyPem);
+    acs.refuseWeakAlgorithms(parsed);
+    const signed = acs.requireSignature(parsed);
+    const signedXml = await acs.verifySignature(parsed, signed, x);
+    const assertion = acs.readSignedAssertion(signedXml);
+    acs.checkIssuer(parsed, assertion, x);
+    acs.checkDestination(parsed, signed.responseSigned, x);
+    const confirmation = acs.checkRecipient(assertion, x);
+    acs.checkAudience(assertion, x);
+    const validUntil = acs.checkTimes(assertion, confirmation, x);
+    const subject = acs.readSubject(assertion);
+    return {
+      assertionId: acs.assertionId(assertion),
+      inResponseTo: acs.readInResponseTo(parsed, confirmation),
+      validUntil,
+      nameId: subject.nameId,
+      nameIdFormat: subject.nameIdFormat,
+      attributes: acs.readAttributes(assertion),
+    };
+  }
+
+  /** SP-initiated (a pending flow of this connection and config version) or IdP-initiated (allowed, no InResponseTo). */
+  async function resolveRequest(connection: Connection, inResponseTo: string | null, relayState: string | undefined, now: Date): Promise<{ handle: string | null; returnTo: string; idpInitiated: boolean }> {
+    if (!inResponseTo) {
+      if (!connection.allowIdpInitiated) {
+        throw new SsoLoginError('unsolicited_not_allowed', 'The IdP sent a sign-in Gatehouse did not ask for (IdP-initiated), and this connection does not allow IdP-initiated sign-in: start from the login URL, or turn on allowIdpInitiated');
+      }
+      let returnTo = '/';
+      try {
+        returnTo = checkReturnTo(relayState || undefined, deps.config.trustedOrigins, 'RelayState');
+      } catch {
+        returnTo = '/';
+      }
+      return { handle: null, returnTo, idpInitiated: true };
+    }
+    const unknown = () => new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (unknown, already used, expired, or started before the SSO settings changed): start the sign-in again');
+    if (!inResponseTo.startsWith(REQUEST_ID_PREFIX)) throw unknown();
+    const handle = inResponseTo.slice(REQUEST_ID_PREFIX.length);
+    const flow = await findFlowByHash(db, sha256(handle));
+    if (!flow || flow.protocol !== 'saml' || flow.connection_id !== connection.id || flow.organization_id !== connection.organizationId || flow.config_version !== connection.configVersion || flow.consumed_at || flow.expires_at <= now.toISOString()) throw unknown();
+    return { handle, returnTo: flow.return_to, idpInitiated: false };
+  }
+
+  return {
+    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined }): Promise<SamlLoginStart> {
+      const returnTo = checkReturnTo(input.returnTo, deps.config.trustedOrigins);
+      const { org, connection, saml } = await activeSamlConnection(slug);
+      const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: null });
+      const request = await buildAuthnRequest(sp(org, connection, saml), { ssoUrl: saml.idpSsoUrl, certificates: saml.idpCertificates }, saml.authnRequestBinding, REQUEST_ID_PREFIX + handle);
+      return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields) };
+    },
+
+    async metadata(slug: string): Promise<string> {
+      const { org, connection, saml } = await activeSamlConnection(slug);
+      return spMetadataXml(sp(org, connection, saml));
+    },
+
+    /**
+     * The ACS: every check of acs-checks.ts in order, then the replay cache and the flow (both
+     * atomic, both only for a response that passed every check), provisioning and the session.
+     */
+    async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined }, meta: RequestMeta): Promise<{ token: string; session: SessionRow; user: UserRow; returnTo: string; organizationId: string }> {
+      let organizationId: string | null = null;
+      let connectionId: string | null = null;
+      try {
+        acs.checkSize(body.rawLength);
+        const { org, connection, saml } = await activeSamlConnection(slug);
+        organizationId = org.id;
+        connectionId = connection.id;
+        const now = clock.now();
+        const spd = sp(org, connection, saml);
+        const verified = await verify(body, { idpEntityId: saml.idpEntityId, idpCertificates: saml.idpCertificates, spEntityId: spd.spEntityId, acsUrl: spd.acsUrl, spPrivateKeyPem: spd.privateKeyPem, now });
+
+        const replayKey = `saml:${connection.id}:${verified.assertionId}`;
+        if (await isReplayKeyLive(db, replayKey, now.toISOString())) throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
+        const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, now);
+
+        // Every check passed: record the assertion and consume the request, each atomically.
+        if (now.getTime() - lastPurge > 10 * MINUTE) {
+          lastPurge = now.getTime();
+          await purgeExpiredReplayKeys(db, now.toISOString());
+        }
+        if (!(await recordReplayKey(db, replayKey, verified.validUntil.toISOString(), now.toISOString()))) {
+          throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
+        }
+        if (request.handle) {
+          try {
+            await deps.flows.consume(request.handle);
+          } catch (e) {
+            if (e instanceof FlowError) throw new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (already used or expired): start the sign-in again');
+            throw e;
+          }
+        }
+
+        const profile: SsoProfile = profileFromAssertion(saml.attributeMapping, verified);
+        return await db.transaction().execute(async (tx) => {
+          const ctx: Ctx = { ...meta, principal: null };
+          const { user, identityId, outcome } = await deps.provisioning.provision(tx, ctx, connection, org, profile);
+          const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
+          await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
+            action: 'sso.login_succeeded',
+            organizationId: org.id,
+            target: { type: 'sso_identity', id: identityId },
+            metadata: { connectionId: connection.id, protocol: 'saml', outcome, subject: profile.subject, idpInitiated: request.idpInitiated },
+          });
+          return { token, session, user, returnTo: request.returnTo, organizationId: org.id };
+        });
+      } catch (e) {
+        if (e instanceof SsoLoginError) {
+          await deps.audit.record(db, { ...meta, principal: null }, {
+            action: 'sso.login_failed',
+            organizationId,
+            metadata: { protocol: 'saml', reason: e.reason, code: e.code, message: e.message, ...(connectionId ? { connectionId } : {}) },
+          });
+        }
+        throw e;
+      }
+    },
+  };
+}
+
+export type SamlLogin = ReturnType<typeof createSamlLogin>;

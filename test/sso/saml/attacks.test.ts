@@ -1,0 +1,445 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BASE_URL, createOrg, createTestGatehouse, type TestGatehouse, type TestResponse, type TestUser } from '../../helpers/app.js';
+import {
+  ALG,
+  ATTACKER_KEYS,
+  EVIL,
+  IDP_KEYS,
+  XSW_DESCRIPTIONS,
+  XSW_VARIANTS,
+  applyXsw,
+  billionLaughs,
+  decodeRedirect,
+  forgeResponse,
+  hasValidSignature,
+  injectIntoNameId,
+  postForm,
+  responseFields,
+  signElement,
+  signedAssertion,
+  stripSignatures,
+  withDoctype,
+  buildResponse,
+  samlId,
+  xswSigns,
+  type ForgeOptions,
+  type ResponseFields,
+} from '../../helpers/saml-forge.js';
+
+/**
+ * Forged and tampered SAML responses posted to the ACS, each test named after the attack it
+ * stops. The IdP is test/helpers/saml-forge.ts: it signs with the pinned test certificate
+ * (test/fixtures/saml/idp.crt) exactly as a real IdP would, then tampers with the signed XML
+ * the way an attacker holding one genuine response would. Every refusal must be a 400
+ * SSO_LOGIN_FAILED with its stable reason, no session cookie, no SSO session row, and an audit
+ * record of the reason. Every test runs on a fresh Gatehouse (so no replay cache carries over).
+ *
+ * Nothing here leaves the process: the IdP's SSO URL is a loopback address nobody listens on and
+ * is only ever a redirect target.
+ */
+const IDP_ENTITY_ID = 'https://idp.customer.example/saml/metadata';
+const IDP_SSO_URL = 'http://127.0.0.1:9/saml/sso';
+const IDP_ORIGIN = 'https://idp.customer.example';
+const ALICE = 'alice@customer.example';
+
+let t: TestGatehouse;
+let owner: TestUser;
+let orgA: string;
+
+interface SpInfo {
+  slug: string;
+  acsUrl: string;
+  spEntityId: string;
+}
+let spA: SpInfo;
+
+async function configureSaml(orgId: string, slug: string, extra: Record<string, unknown> = {}): Promise<SpInfo> {
+  const put = await t.request('PUT', `/api/user/organizations/${orgId}/settings/sso`, {
+    as: owner,
+    body: { provider: 'saml', idpEntityId: IDP_ENTITY_ID, idpSsoUrl: IDP_SSO_URL, idpCertificate: IDP_KEYS.cert, ...extra },
+  });
+  if (put.status !== 200) throw new Error(`PUT settings/sso (SAML) failed: ${put.status} ${put.text}`);
+  const get = await t.request('GET', `/api/user/organizations/${orgId}/settings/sso`, { as: owner });
+  const data = get.body?.data ?? put.body.data;
+  return {
+    slug,
+    acsUrl: data.acsUrl ?? `${BASE_URL}/api/auth/sso/${slug}/saml/acs`,
+    spEntityId: data.spEntityId ?? `${BASE_URL}/api/auth/sso/${slug}/saml/metadata`,
+  };
+}
+
+beforeEach(async () => {
+  t = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true' } });
+  owner = await t.signUp('owner@saas.example');
+  orgA = await createOrg(t, owner, 'Acme', 'acme');
+  spA = await configureSaml(orgA, 'acme');
+});
+afterEach(async () => {
+  await t.destroy();
+});
+
+/** SP-initiated start: the AuthnRequest Gatehouse sent (decoded from the redirect). */
+async function startLogin(sp: SpInfo = spA, query = '') {
+  const res = await t.request('GET', `/api/auth/sso/${sp.slug}/login${query}`);
+  expect(res.status, res.text).toBe(302);
+  return decodeRedirect(res.headers.get('location')!);
+}
+
+/** A genuine response's fields for `sp`, answering `inResponseTo`. */
+function fieldsFor(sp: SpInfo, inResponseTo: string | null, overrides: Partial<ResponseFields> = {}, email = ALICE): ResponseFields {
+  return responseFields({ acsUrl: sp.acsUrl, spEntityId: sp.spEntityId, idpEntityId: IDP_ENTITY_ID, inResponseTo, now: t.clock.now(), email }, overrides);
+}
+
+/** A signed response to a fresh SP-initiated login at `sp`. */
+async function genuine(sp: SpInfo = spA, overrides: Partial<ResponseFields> = {}, opts: ForgeOptions = {}) {
+  const req = await startLogin(sp);
+  const xml = forgeResponse(fieldsFor(sp, req.id, overrides), opts);
+  return { xml, relayState: req.relayState, requestId: req.id };
+}
+
+/** POST the HTTP-POST binding form to the ACS, as the IdP's page would (cross-site, no cookies). */
+function postAcs(xml: string, relayState: string | null = null, sp: SpInfo = spA): Promise<TestResponse> {
+  return postRaw(postForm(xml, relayState), sp);
+}
+function postRaw(body: string, sp: SpInfo = spA): Promise<TestResponse> {
+  return t.request('POST', `/api/auth/sso/${sp.slug}/saml/acs`, {
+    rawBody: body,
+    origin: IDP_ORIGIN,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+  });
+}
+
+const ssoSessions = () => t.deps.db.selectFrom('sessions').select(['id', 'user_id']).where('auth_method', '=', 'sso').execute();
+
+async function expectRefused(res: TestResponse, reason: string | readonly string[]) {
+  const reasons = typeof reason === 'string' ? [reason] : reason;
+  expect(res.status, res.text).toBe(400);
+  expect(res.body, res.text).toMatchObject({ success: false, status: 400, code: 'SSO_LOGIN_FAILED' });
+  expect(reasons, `reason given: ${res.body.details?.reason}`).toContain(res.body.details?.reason);
+  expect(res.cookie).toBeNull();
+  expect(await ssoSessions()).toHaveLength(0);
+  const failures = await t.deps.db.selectFrom('audit_events').select(['metadata']).where('action', '=', 'sso.login_failed').execute();
+  expect(failures.some((f) => f.metadata?.includes(`"reason":"${res.body.details.reason}"`)), 'the audit log records the reason').toBe(true);
+}
+
+/** The attacker's identity got nothing: no user, no identity, no session. */
+async function expectNotImpersonated(nameId: string = EVIL.nameId) {
+  expect(await t.deps.db.selectFrom('users').select('id').where('email', '=', nameId.toLowerCase()).execute()).toHaveLength(0);
+  expect(await t.deps.db.selectFrom('sso_identities').select('id').where('subject', '=', nameId).execute()).toHaveLength(0);
+}
+
+/** 302 with a session cookie whose session belongs to `email` and came from SSO. */
+async function expectSignedIn(res: TestResponse, email: string, landing = '/') {
+  expect(res.status, res.text).toBe(302);
+  expect(res.cookie).toBeTruthy();
+  expect(new URL(res.headers.get('location')!, BASE_URL).href).toBe(new URL(landing, BASE_URL).href);
+  const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
+  expect(session.status, session.text).toBe(200);
+  expect(session.body.data.user.email).toBe(email);
+  expect(session.body.data.session.authMethod).toBe('sso');
+  expect(session.body.data.session.organizationId).toBe(orgA);
+}
+
+describe('control: genuine responses sign in', () => {
+  it('signs in with a correctly signed SP-initiated response (assertion signed)', async () => {
+    const g = await genuine();
+    expect(hasValidSignature(g.xml)).toBe(true);
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+  });
+
+  it('signs in with a response signed on both the Response and the Assertion', async () => {
+    const g = await genuine(spA, {}, { signResponse: true });
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+  });
+
+  it('signs in with a response whose Response alone is signed (the baseline of XSW1/XSW2)', async () => {
+    const g = await genuine(spA, {}, { signAssertion: false, signResponse: true });
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+  });
+
+  it('lands on the returnTo the login started with', async () => {
+    const req = await startLogin(spA, '?returnTo=%2Fapp%2Fsettings');
+    const xml = forgeResponse(fieldsFor(spA, req.id));
+    await expectSignedIn(await postAcs(xml, req.relayState), ALICE, '/app/settings');
+  });
+});
+
+describe('XML Signature Wrapping (Somorovsky et al. 2012, SAML Raider numbering)', () => {
+  for (const variant of XSW_VARIANTS) {
+    it(`rejects ${variant} wrapped ${xswSigns(variant)}: ${XSW_DESCRIPTIONS[variant]}`, async () => {
+      const signed = xswSigns(variant) === 'response' ? { signAssertion: false, signResponse: true } : { signAssertion: true, signResponse: false };
+      const g = await genuine(spA, {}, signed);
+      const forged = applyXsw(g.xml, variant);
+      // The premise of the attack: the IdP's signature still verifies over the original element.
+      expect(hasValidSignature(forged)).toBe(true);
+      expect(forged).toContain(`>${EVIL.nameId}<`);
+      const res = await postAcs(forged, g.relayState);
+      await expectRefused(res, XSW_REASONS[variant]);
+      await expectNotImpersonated();
+    });
+  }
+});
+
+/** The reasons Gatehouse gives for each wrapping (both are defensible: see the report). */
+const XSW_REASONS: Record<(typeof XSW_VARIANTS)[number], readonly string[]> = {
+  XSW1: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW2: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW3: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW4: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW5: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW6: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW7: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW8: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+};
+
+describe('signatures', () => {
+  it('rejects a response whose signature was stripped', async () => {
+    const g = await genuine();
+    await expectRefused(await postAcs(stripSignatures(g.xml), g.relayState), 'signature_missing');
+  });
+
+  it("rejects a response signed by an attacker's key with the attacker's certificate in KeyInfo", async () => {
+    const req = await startLogin();
+    const xml = forgeResponse(fieldsFor(spA, req.id, {}, EVIL.nameId), { keys: ATTACKER_KEYS, keyInfo: true });
+    expect(hasValidSignature(xml, ATTACKER_KEYS.cert)).toBe(true);
+    await expectRefused(await postAcs(xml, req.relayState), 'signature_invalid');
+    await expectNotImpersonated();
+  });
+
+  it('rejects an RSA-SHA1 signature (SHA-1 signature method)', async () => {
+    const g = await genuine(spA, {}, { signatureAlgorithm: ALG.rsaSha1 });
+    expect(g.xml).toContain(ALG.rsaSha1);
+    await expectRefused(await postAcs(g.xml, g.relayState), 'algorithm_refused');
+  });
+
+  it('rejects a SHA-1 reference digest under an RSA-SHA256 signature', async () => {
+    const g = await genuine(spA, {}, { digestAlgorithm: ALG.sha1 });
+    expect(g.xml).toContain(`DigestMethod Algorithm="${ALG.sha1}"`);
+    await expectRefused(await postAcs(g.xml, g.relayState), 'algorithm_refused');
+  });
+
+  it('rejects #WithComments canonicalization', async () => {
+    const g = await genuine(spA, {}, { canonicalization: ALG.excC14nWithComments });
+    expect(g.xml).toContain(ALG.excC14nWithComments);
+    await expectRefused(await postAcs(g.xml, g.relayState), 'algorithm_refused');
+  });
+
+  it('rejects a SHA-1 digest on the Response signature when the Assertion signature is fine', async () => {
+    const req = await startLogin();
+    const f = fieldsFor(spA, req.id);
+    const xml = signElement(signElement(buildResponse(f), f.assertionId), f.responseId, { digestAlgorithm: ALG.sha1 });
+    await expectRefused(await postAcs(xml, req.relayState), 'algorithm_refused');
+  });
+});
+
+describe('NameID truncation through canonicalization (CVE-2017-11427 family)', () => {
+  // The attacker owns admin@victim.example.evil.test at the IdP, gets a genuine signed response,
+  // and inserts markup after "admin@victim.example". Exclusive c14n drops the comment, so the
+  // signature still verifies; a parser reading the first text node sees admin@victim.example.
+  const REAL = 'admin@victim.example.evil.test';
+
+  async function attempt(markup: string) {
+    const req = await startLogin();
+    const signed = forgeResponse(fieldsFor(spA, req.id, { attributes: {} }, REAL));
+    const forged = injectIntoNameId(signed, EVIL.nameId, markup);
+    expect(forged).toContain(`${EVIL.nameId}${markup}.evil.test`);
+    return { forged, res: await postAcs(forged, req.relayState) };
+  }
+
+  async function expectNotTruncated(res: TestResponse) {
+    await expectNotImpersonated();
+    if (res.status === 302) {
+      // Accepted: then only as the full, canonical value.
+      const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
+      expect(session.body.data.user.email).toBe(REAL);
+      const identities = await t.deps.db.selectFrom('sso_identities').select('subject').execute();
+      expect(identities.map((i) => i.subject)).toEqual([REAL]);
+    } else {
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.code).toBe('SSO_LOGIN_FAILED');
+      expect(res.cookie).toBeNull();
+    }
+  }
+
+  it('does not sign in as the truncated identity: comment inside NameID (admin@victim.example<!---->.evil.test)', async () => {
+    const { forged, res } = await attempt('<!---->');
+    expect(hasValidSignature(forged)).toBe(true);
+    await expectNotTruncated(res);
+  });
+
+  it('does not sign in as the truncated identity: processing instruction inside NameID', async () => {
+    const { res } = await attempt('<?gh x?>');
+    await expectNotTruncated(res);
+  });
+});
+
+describe('audience, destination, recipient, issuer, status', () => {
+  it('rejects an assertion for another service provider (wrong Audience)', async () => {
+    const g = await genuine(spA, { audience: 'https://other-sp.example/saml/metadata' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'audience_mismatch');
+  });
+
+  it('rejects an Audience that only starts with ours (prefix match)', async () => {
+    const g = await genuine(spA, { audience: `${spA.spEntityId}.evil.example` });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'audience_mismatch');
+  });
+
+  it('rejects a response sent to another ACS (wrong Destination)', async () => {
+    const g = await genuine(spA, { destination: 'https://other-sp.example/acs' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'destination_mismatch');
+  });
+
+  it('rejects a subject confirmation for another ACS (wrong Recipient)', async () => {
+    const g = await genuine(spA, { recipient: 'https://other-sp.example/acs' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'recipient_mismatch');
+  });
+
+  it('rejects a response from another IdP signed with the pinned key (wrong Issuer)', async () => {
+    const g = await genuine(spA, { issuer: 'https://impostor-idp.example/metadata' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'issuer_mismatch');
+  });
+
+  it('rejects an assertion whose Issuer alone is wrong', async () => {
+    const g = await genuine(spA, { assertionIssuer: 'https://impostor-idp.example/metadata' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'issuer_mismatch');
+  });
+
+  it('rejects a response whose Status is not Success even with a signed assertion', async () => {
+    const g = await genuine(spA, { statusCode: 'urn:oasis:names:tc:SAML:2.0:status:Requester' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'status_not_success');
+  });
+
+  it('rejects a response with two signed assertions', async () => {
+    const req = await startLogin();
+    const first = fieldsFor(spA, req.id);
+    const second = fieldsFor(spA, req.id, {}, EVIL.nameId);
+    const xml = buildResponse(first, [signedAssertion(first), signedAssertion(second)]);
+    expect(hasValidSignature(xml)).toBe(true);
+    await expectRefused(await postAcs(xml, req.relayState), 'assertion_count');
+    await expectNotImpersonated();
+  });
+});
+
+describe('validity window (60 s skew)', () => {
+  const at = (seconds: number) => new Date(t.clock.now().getTime() + seconds * 1000);
+
+  it('rejects an expired assertion (NotOnOrAfter 120 s ago, beyond the skew)', async () => {
+    const g = await genuine(spA, { issueInstant: at(-600), authnInstant: at(-600), notBefore: at(-600), notOnOrAfter: at(-120), subjectNotOnOrAfter: at(-120) });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'expired');
+  });
+
+  it('rejects an assertion that is not yet valid (NotBefore in 120 s, beyond the skew)', async () => {
+    const g = await genuine(spA, { notBefore: at(120), notOnOrAfter: at(600), subjectNotOnOrAfter: at(600) });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'not_yet_valid');
+  });
+
+  it('accepts an assertion that expired 30 s ago (within the skew)', async () => {
+    const g = await genuine(spA, { issueInstant: at(-300), authnInstant: at(-300), notBefore: at(-300), notOnOrAfter: at(-30), subjectNotOnOrAfter: at(-30) });
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+  });
+
+  it('accepts an assertion valid from 30 s in the future (within the skew)', async () => {
+    const g = await genuine(spA, { notBefore: at(30), notOnOrAfter: at(600), subjectNotOnOrAfter: at(600) });
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+  });
+});
+
+describe('XML parsing', () => {
+  it('rejects a DOCTYPE, even an empty one in an otherwise valid response', async () => {
+    const g = await genuine();
+    await expectRefused(await postAcs(withDoctype(g.xml), g.relayState), 'doctype_refused');
+  });
+
+  it('rejects entity expansion (billion laughs)', async () => {
+    const g = await genuine();
+    await expectRefused(await postAcs(billionLaughs(g.xml), g.relayState), 'doctype_refused');
+  });
+
+  it('rejects a response over 512 KiB before decoding it', async () => {
+    const g = await genuine(spA, { attributes: { email: ALICE, padding: 'x'.repeat(600 * 1024) } });
+    expect(hasValidSignature(g.xml)).toBe(true);
+    const body = postForm(g.xml, g.relayState);
+    expect(body.length).toBeGreaterThan(512 * 1024);
+    await expectRefused(await postRaw(body), 'response_too_large');
+  });
+
+  it('rejects a SAMLResponse that is not XML', async () => {
+    await expectRefused(await postRaw(new URLSearchParams({ SAMLResponse: Buffer.from('not xml at all').toString('base64') }).toString()), 'malformed');
+  });
+});
+
+describe('request binding and replay', () => {
+  it('rejects a replayed response (same response posted twice)', async () => {
+    const g = await genuine();
+    await expectSignedIn(await postAcs(g.xml, g.relayState), ALICE);
+    const again = await postAcs(g.xml, g.relayState);
+    expect(again.status).toBe(400);
+    expect(['replayed', 'in_response_to_unknown']).toContain(again.body.details.reason);
+    expect(again.cookie).toBeNull();
+    expect(await ssoSessions()).toHaveLength(1);
+  });
+
+  it('rejects a replayed IdP-initiated response (assertion ID cache)', async () => {
+    await configureSaml(orgA, 'acme', { allowIdpInitiated: true });
+    const xml = forgeResponse(fieldsFor(spA, null));
+    await expectSignedIn(await postAcs(xml), ALICE);
+    const again = await postAcs(xml);
+    expect(again.status).toBe(400);
+    expect(again.body.details.reason).toBe('replayed');
+    expect(again.cookie).toBeNull();
+    expect(await ssoSessions()).toHaveLength(1);
+  });
+
+  it('rejects a new response reusing an accepted assertion ID', async () => {
+    await configureSaml(orgA, 'acme', { allowIdpInitiated: true });
+    const first = fieldsFor(spA, null);
+    await expectSignedIn(await postAcs(forgeResponse(first)), ALICE);
+    const second = forgeResponse(fieldsFor(spA, null, { assertionId: first.assertionId }));
+    const res = await postAcs(second);
+    expect(res.status).toBe(400);
+    expect(res.body.details.reason).toBe('replayed');
+    expect(res.cookie).toBeNull();
+  });
+
+  it('rejects InResponseTo of a request that was never issued', async () => {
+    const xml = forgeResponse(fieldsFor(spA, samlId('_never_issued')));
+    await expectRefused(await postAcs(xml), 'in_response_to_unknown');
+  });
+
+  it('rejects InResponseTo of a request issued for another organization (B) posted to A', async () => {
+    const orgB = await createOrg(t, owner, 'Beta', 'beta');
+    const spB = await configureSaml(orgB, 'beta');
+    const reqB = await startLogin(spB);
+    const xml = forgeResponse(fieldsFor(spA, reqB.id));
+    await expectRefused(await postAcs(xml, reqB.relayState, spA), 'in_response_to_unknown');
+  });
+
+  it("rejects organization A's response posted to organization B's ACS (same IdP)", async () => {
+    const orgB = await createOrg(t, owner, 'Beta', 'beta');
+    const spB = await configureSaml(orgB, 'beta', { allowIdpInitiated: true });
+    const g = await genuine(spA);
+    const res = await postAcs(g.xml, g.relayState, spB);
+    await expectRefused(res, ['destination_mismatch', 'recipient_mismatch', 'audience_mismatch', 'in_response_to_unknown']);
+  });
+});
+
+describe('IdP-initiated (unsolicited) responses', () => {
+  it('rejects an unsolicited response when IdP-initiated login is not allowed', async () => {
+    const xml = forgeResponse(fieldsFor(spA, null));
+    await expectRefused(await postAcs(xml, '/dashboard'), 'unsolicited_not_allowed');
+  });
+
+  it('accepts an unsolicited response when allowed and lands on a trusted RelayState', async () => {
+    await configureSaml(orgA, 'acme', { allowIdpInitiated: true });
+    await expectSignedIn(await postAcs(forgeResponse(fieldsFor(spA, null)), '/dashboard?tab=sso'), ALICE, '/dashboard?tab=sso');
+    await expectSignedIn(await postAcs(forgeResponse(fieldsFor(spA, null)), `${BASE_URL}/welcome`), ALICE, '/welcome');
+  });
+
+  it('lands on / for an untrusted RelayState (no open redirect)', async () => {
+    await configureSaml(orgA, 'acme', { allowIdpInitiated: true });
+    for (const relay of ['https://evil.example/phish', '//evil.example/x', 'javascript:alert(1)', '/\\evil.example']) {
+      const res = await postAcs(forgeResponse(fieldsFor(spA, null)), relay);
+      await expectSignedIn(res, ALICE, '/');
+    }
+  });
+});
