@@ -52,7 +52,7 @@ export function createServices(deps: Deps) {
   const policy = createPolicyService({ ...deps, audit, organizations });
   const joinRequests = createJoinRequestService({ ...deps, audit, organizations });
   const emailLinks = createEmailLinkService({ ...deps, audit, sessions, policy, joinRequests });
-  const accounts = createAccountService({ ...deps, audit, sessions, policy, joinRequests });
+  const accounts = createAccountService({ ...deps, audit, sessions, policy, joinRequests, emailLinks });
   const oidcMetadata = createOidcMetadata(deps);
   const connections = createConnectionService({ ...deps, audit, organizations, oidcMetadata });
   const flows = createFlowService(deps);

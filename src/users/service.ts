@@ -10,6 +10,7 @@ import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
 import type { PolicyService } from '../policy/service.js';
+import type { EmailLinkService } from '../auth/email-links.js';
 import { isUniqueViolation } from '../db/database.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
 
@@ -43,6 +44,7 @@ export function createAccountService(deps: {
   sessions: SessionService;
   policy: PolicyService;
   joinRequests: JoinRequestService;
+  emailLinks: Pick<EmailLinkService, 'sendEmailVerification'>;
 }) {
   const { db, clock } = deps;
   return {
@@ -54,8 +56,9 @@ export function createAccountService(deps: {
       if (await findUserByEmail(db, email)) throw conflict('An account with this email already exists', { field: 'email' });
       const passwordHash = await deps.passwords.hash(input.password);
       const now = clock.now().toISOString();
+      let created;
       try {
-        return await db.transaction().execute(async (tx) => {
+        created = await db.transaction().execute(async (tx) => {
           const user = await insertUser(tx, { id: newId(), email, name: input.name?.trim() || null, passwordHash, emailVerified: false, now });
           const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState: 'none' }, meta);
           await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
@@ -68,6 +71,9 @@ export function createAccountService(deps: {
         if (isUniqueViolation(e)) throw conflict('An account with this email already exists', { field: 'email' });
         throw e;
       }
+      // SPEC §4.1: the verification link is also sent at sign-up (a delivery failure is logged, not fatal).
+      await deps.emailLinks.sendEmailVerification(meta, created.user);
+      return created;
     },
 
     /**
