@@ -286,6 +286,8 @@ describe('a user with a confirmed factor always gets a second step', () => {
       expect(r.status, `${method} ${p}`).toBe(403);
       expect(r.body.code).toBe('MFA_REQUIRED');
     }
+    // Starting over another way stays possible: the anonymous sign-in entry points never use the pending session's rights.
+    expect((await t.request('POST', '/api/auth/sign-in/discover', { as: { cookie }, body: { email: u.email } })).status).toBe(200);
     // The MFA endpoints are reachable (the verify answer itself is the MFA feature's business).
     const verify = await t.request('POST', '/api/auth/mfa/verify', { as: { cookie }, body: { code: '000000' } });
     expect(verify.body.code).not.toBe('MFA_REQUIRED');
