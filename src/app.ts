@@ -15,7 +15,7 @@ import { registerPolicyRoutes } from './policy/routes.js';
 import { registerDomainRoutes } from './domains/routes.js';
 import type { Deps, Services } from './services.js';
 import { registerSsoSettingsRoutes } from './sso/connections/routes.js';
-import { registerSsoLoginRoutes } from './sso/routes.js';
+import { registerSsoLoginRoutes, samlAcsSizeGuard } from './sso/routes.js';
 import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
@@ -60,6 +60,8 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
       throw new AppError('PAYLOAD_TOO_LARGE', `The body exceeds ${MAX_BODY_BYTES} bytes`);
     },
   });
+  // The SAML ACS has its own, smaller cap, answered as an SSO failure (before the generic 1 MiB one).
+  app.use('/api/auth/sso/:slug/saml/acs', samlAcsSizeGuard(services));
   app.use('/api/*', (c, next) => (['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) ? next() : capBody(c, next)));
   app.use('/api/*', async (c, next) => {
     // JSON in: a body on a write must be declared as JSON (except the form posts IdPs make).

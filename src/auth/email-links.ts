@@ -17,7 +17,9 @@ import { findOrganization } from '../organizations/store.js';
 import type { PolicyService } from '../policy/service.js';
 import type { SessionService } from '../sessions/service.js';
 import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
-import { consumeOneTimeToken, findUsableToken, insertOneTimeToken, invalidateUserTokens } from './one-time-tokens.js';
+import {
+  consumeOneTimeToken, findUsableToken, insertOneTimeToken, invalidateUserTokens, serializeTokenData, tokenData, type OneTimeTokenRow, type TokenData,
+} from './one-time-tokens.js';
 
 /** SPEC §4.1: magic links and reset links live 15 minutes, verification links 24 hours. */
 export const MAGIC_LINK_TTL_MS = 15 * MINUTE;
@@ -88,7 +90,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     pending.add(p);
   }
 
-  async function issueToken(exec: Executor, input: { purpose: OneTimeTokenPurpose; email: string; userId: string | null; ttlMs: number; data?: Record<string, unknown> }) {
+  async function issueToken(exec: Executor, input: { purpose: OneTimeTokenPurpose; email: string; userId: string | null; ttlMs: number; data?: TokenData }) {
     const token = randomToken(TOKEN_BYTES);
     const now = clock.now();
     await insertOneTimeToken(exec, {
@@ -97,7 +99,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       purpose: input.purpose,
       user_id: input.userId,
       email: input.email,
-      data: input.data ? JSON.stringify(input.data) : null,
+      data: input.data ? serializeTokenData(input.data) : null,
       expires_at: new Date(now.getTime() + input.ttlMs).toISOString(),
       used_at: null,
       created_at: now.toISOString(),
@@ -108,19 +110,22 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
   const anonymous = (meta: RequestMeta): Ctx => ({ principal: null, ip: meta.ip, userAgent: meta.userAgent, requestId: meta.requestId });
   const wellFormed = (token: string | undefined): token is string => typeof token === 'string' && TOKEN_SHAPE.test(token);
 
-  function storedReturnTo(data: string | null): string {
+  /** The returnTo kept with the link, re-checked against today's trusted origins (no longer trusted → '/'). */
+  function storedReturnTo(row: Pick<OneTimeTokenRow, 'data'>): string {
     try {
-      const parsed: unknown = data ? JSON.parse(data) : null;
-      const value = parsed && typeof parsed === 'object' && 'returnTo' in parsed ? (parsed as { returnTo: unknown }).returnTo : null;
-      // Re-checked against today's trusted origins; a target no longer trusted falls back to '/'.
-      return typeof value === 'string' ? checkReturnTo(value, config.trustedOrigins) : '/';
+      return checkReturnTo(tokenData(row).returnTo, config.trustedOrigins);
     } catch {
       return '/';
     }
   }
 
-  async function createVerification(user: UserRow): Promise<Mail> {
-    const token = await issueToken(db, { purpose: 'email_verify', email: user.email, userId: user.id, ttlMs: EMAIL_VERIFY_TTL_MS });
+  /** A verification token and its audit record, in one transaction; returns the mail to send. */
+  async function createVerification(ctx: Ctx, user: UserRow): Promise<Mail> {
+    const token = await db.transaction().execute(async (tx) => {
+      const t = await issueToken(tx, { purpose: 'email_verify', email: user.email, userId: user.id, ttlMs: EMAIL_VERIFY_TTL_MS });
+      await deps.audit.record(tx, ctx, { action: 'user.email_verification_requested', target: { type: 'user', id: user.id } });
+      return t;
+    });
     const link = `${config.baseUrl}${emailVerifyPath}?token=${token}`;
     return { to: user.email, ...emailVerificationMail({ link, baseUrl: config.baseUrl, expiresInMinutes: EMAIL_VERIFY_TTL_MS / MINUTE }) };
   }
@@ -164,7 +169,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       }
       await deps.audit.record(tx, signedIn, { action: 'user.signed_in', target: { type: 'user', id: user.id }, metadata: { method: 'magic_link' } });
       await deps.joinRequests.autoJoin(tx, signedIn, user);
-      return { user, session, token: cookie, returnTo: storedReturnTo(row.data), created };
+      return { user, session, token: cookie, returnTo: storedReturnTo(row), created };
     });
   }
 
@@ -278,8 +283,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     /** POST /api/auth/email/verify-request: send a verification link unless already verified. */
     async requestEmailVerification(ctx: Ctx, user: UserRow): Promise<{ alreadyVerified: boolean }> {
       if (user.email_verified === 1) return { alreadyVerified: true };
-      const mail = await createVerification(user);
-      await deps.audit.record(db, ctx, { action: 'user.email_verification_requested', target: { type: 'user', id: user.id } });
+      const mail = await createVerification(ctx, user);
       try {
         await deps.mailer.send(mail);
       } catch (err) {
@@ -296,8 +300,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     async sendEmailVerification(meta: RequestMeta, user: UserRow): Promise<void> {
       if (user.email_verified === 1) return;
       try {
-        const mail = await createVerification(user);
-        await deps.audit.record(db, { ...anonymous(meta) }, { action: 'user.email_verification_requested', target: { type: 'user', id: user.id } });
+        const mail = await createVerification(anonymous(meta), user);
         deliverDetached(mail, 'email_verify');
       } catch (err) {
         deps.logger.error({ err, userId: user.id }, 'could not create the email verification link');

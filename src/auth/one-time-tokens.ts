@@ -1,9 +1,27 @@
 import type { Selectable } from 'kysely';
+import { z } from 'zod';
 import type { Executor } from '../db/database.js';
 import type { OneTimeTokenPurpose, OneTimeTokensTable } from '../db/schema.js';
 
 /** SQL of the `one_time_tokens` table (magic links, password resets, email verification). */
 export type OneTimeTokenRow = Selectable<OneTimeTokensTable>;
+
+/** What a token may carry besides its purpose: the `data` JSON column, parsed only here. */
+const TokenData = z.object({ returnTo: z.string().max(2048).optional() });
+export type TokenData = z.infer<typeof TokenData>;
+
+export const serializeTokenData = (data: TokenData): string => JSON.stringify(TokenData.parse(data));
+
+/** The token's data; an absent or unreadable value reads as none. */
+export function tokenData(row: Pick<OneTimeTokenRow, 'data'>): TokenData {
+  if (!row.data) return {};
+  try {
+    const parsed = TokenData.safeParse(JSON.parse(row.data));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
 
 export async function insertOneTimeToken(exec: Executor, row: OneTimeTokenRow): Promise<void> {
   await exec.insertInto('one_time_tokens').values(row).execute();

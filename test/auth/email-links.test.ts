@@ -32,7 +32,7 @@ afterEach(async () => {
   await t.destroy();
 });
 
-const mailTo = (address: string, subject: RegExp) => smtp.waitFor((m) => m.to.includes(address) && subject.test(m.subject));
+const mailTo = (address: string, subject: RegExp) => smtp.waitFor((m) => m.to.includes(address.toLowerCase()) && subject.test(m.subject));
 
 async function requestMagicLink(email: string, returnTo?: string) {
   const res = await t.request('POST', '/api/auth/magic-link', { body: { email, ...(returnTo !== undefined ? { returnTo } : {}) }, ip: ip() });
@@ -144,6 +144,15 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const api = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
     expect(api.status).toBe(400);
     expect(api.body).toMatchObject({ success: false, status: 400, code: 'INVALID_TOKEN' });
+  });
+
+  it('two simultaneous uses of one magic link create one session (race on the single use)', async () => {
+    const { link } = await magicLinkFor('race@example.com');
+    const results = await Promise.all([1, 2, 3].map(() => t.request('GET', pathOf(link), { headers: JSON_ACCEPT })));
+    expect(results.map((r) => r.status).sort()).toEqual([302, 400, 400]);
+    const user = await userRow('race@example.com');
+    const sessions = await t.deps.db.selectFrom('sessions').select('id').where('user_id', '=', user!.id).execute();
+    expect(sessions).toHaveLength(1);
   });
 
   it('magic link expires after 15 minutes', async () => {
@@ -306,6 +315,17 @@ describe('password reset (mail over real SMTP)', () => {
     expect(again.body.code).toBe('INVALID_TOKEN');
     const signIn = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'reuse@example.com', password: 'new password 2' }, ip: ip() });
     expect(signIn.status).toBe(200);
+  });
+
+  it('two simultaneous resets with one token: exactly one succeeds (race on the single use)', async () => {
+    await t.signUp('race-reset@example.com', 'old password 1');
+    const { link } = await resetLinkFor('race-reset@example.com');
+    const results = await Promise.all(['first pass 1', 'second pass 2'].map((password) => t.request('POST', '/api/auth/password/reset', { body: { token: tokenOf(link), password } })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
+    const winner = results[0]!.status === 200 ? 'first pass 1' : 'second pass 2';
+    const loser = winner === 'first pass 1' ? 'second pass 2' : 'first pass 1';
+    expect((await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'race-reset@example.com', password: winner }, ip: ip() })).status).toBe(200);
+    expect((await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'race-reset@example.com', password: loser }, ip: ip() })).status).toBe(401);
   });
 
   it('reset token expires after 15 minutes', async () => {

@@ -227,6 +227,8 @@ describe('one verified owner per domain', () => {
       const c = await addOk(orgC, domain, ownerC);
       // Both organizations publish their record: both checks succeed; the database picks one.
       dns.setTxt(challenge(domain), [b.verification.value, c.verification.value]);
+      // Neither gets its DNS answer before both have asked: both pass the early check and race to the UPDATE.
+      dns.barrier(challenge(domain), 2);
       const results = await Promise.all([verify(orgB, b.id, ownerB), verify(orgC, c.id, ownerC)]);
       expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
       expect(results.find((r) => r.status === 409)?.body.code).toBe('DOMAIN_TAKEN');

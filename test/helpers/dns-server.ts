@@ -8,7 +8,8 @@ import dnsPacket, { type Answer, type Packet, type TxtAnswer } from 'dns-packet'
  *  - the TXT records of a name (truncated over UDP past 512 bytes, so the client retries over TCP);
  *  - NOERROR with no answer for a name that exists without TXT records (`addName`);
  *  - NXDOMAIN for any other name;
- *  - nothing at all for names (or everything) it is told to ignore, to test timeouts.
+ *  - nothing at all for names (or everything) it is told to ignore, to test timeouts;
+ *  - for a name behind a barrier, nothing until N queries have arrived, then all answers at once.
  * Every query it receives is recorded, so a test can prove the lookup went here.
  */
 
@@ -32,6 +33,8 @@ export interface TestDnsServer {
   unignore(name: string): void;
   /** Answer SERVFAIL for this name. */
   fail(name: string): void;
+  /** Hold the answers for this name until `count` queries for it have arrived, then answer them all (makes races deterministic). */
+  barrier(name: string, count: number): void;
   close(): Promise<void>;
 }
 
@@ -43,9 +46,10 @@ export async function startDnsServer(attempt = 0): Promise<TestDnsServer> {
   const names = new Set<string>();
   const ignored = new Set<string>();
   const failing = new Set<string>();
+  const barriers = new Map<string, { count: number; held: Array<() => void> }>();
   const queries: DnsQuery[] = [];
 
-  function answer(query: Packet, transport: 'udp' | 'tcp'): Buffer | null {
+  function build(query: Packet, transport: 'udp' | 'tcp'): Buffer | null {
     const q = query.questions?.[0];
     if (!q) return null;
     const name = key(q.name);
@@ -72,6 +76,20 @@ export async function startDnsServer(attempt = 0): Promise<TestDnsServer> {
     return full;
   }
 
+  /** Answer now, or — for a name behind a barrier — once `count` queries for it have arrived. */
+  function respond(query: Packet, transport: 'udp' | 'tcp', send: (res: Buffer) => void): void {
+    const res = build(query, transport);
+    if (!res) return;
+    const name = key(query.questions?.[0]?.name ?? '');
+    const barrier = barriers.get(name);
+    if (!barrier) return send(res);
+    barrier.held.push(() => send(res));
+    if (barrier.held.length >= barrier.count) {
+      barriers.delete(name);
+      for (const release of barrier.held) release();
+    }
+  }
+
   const udp: Socket = createSocket('udp4');
   udp.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
     let query: Packet;
@@ -80,8 +98,7 @@ export async function startDnsServer(attempt = 0): Promise<TestDnsServer> {
     } catch {
       return;
     }
-    const res = answer(query, 'udp');
-    if (res) udp.send(res, rinfo.port, rinfo.address);
+    respond(query, 'udp', (res) => udp.send(res, rinfo.port, rinfo.address));
   });
 
   const sockets = new Set<TcpSocket>();
@@ -104,12 +121,11 @@ export async function startDnsServer(attempt = 0): Promise<TestDnsServer> {
           sock.destroy();
           return;
         }
-        const res = answer(query, 'tcp');
-        if (res) {
+        respond(query, 'tcp', (res) => {
           const frame = Buffer.alloc(2);
           frame.writeUInt16BE(res.length);
-          sock.write(Buffer.concat([frame, res]));
-        }
+          if (!sock.destroyed) sock.write(Buffer.concat([frame, res]));
+        });
       }
     });
   });
@@ -151,6 +167,7 @@ export async function startDnsServer(attempt = 0): Promise<TestDnsServer> {
     ignore: (name) => void ignored.add(name === '*' ? '*' : key(name)),
     unignore: (name) => void ignored.delete(name === '*' ? '*' : key(name)),
     fail: (name) => void failing.add(key(name)),
+    barrier: (name, count) => void barriers.set(key(name), { count, held: [] }),
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all([

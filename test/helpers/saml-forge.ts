@@ -402,6 +402,17 @@ export function injectIntoNameId(xml: string, prefix: string, markup: string): s
   return xml.replace(re, `$1$2${markup}`);
 }
 
+/**
+ * Set (or add) an attribute on the root Response element after signing. When only the assertion
+ * is signed, the Response element is not covered by any signature, so this keeps every signature
+ * valid: e.g. an attacker-chosen Response InResponseTo on an unsolicited signed assertion.
+ */
+export function setResponseAttribute(xml: string, name: string, value: string): string {
+  const doc = parse(xml);
+  doc.documentElement!.setAttribute(name, value);
+  return serialize(doc);
+}
+
 /** Put a DOCTYPE (an internal subset if given) in front of the document. */
 export function withDoctype(xml: string, internalSubset = ''): string {
   return `<!DOCTYPE samlp:Response${internalSubset ? ` [${internalSubset}]` : ''}>${xml}`;

@@ -93,6 +93,8 @@ export interface SimpleSamlPhpIdp {
   idpInitiatedUrl(spEntityId: string, relayState?: string): string;
   /** SimpleSAMLphp's own log plus the PHP server's output, for troubleshooting a failing test. */
   logs(): string;
+  /** The whole SimpleSAMLphp log (debug level); slice from an earlier length to see one request's lines. */
+  simpleSamlLog(): string;
   close(): Promise<void>;
 }
 
@@ -413,13 +415,15 @@ export async function startSimpleSamlPhp(options: StartSimpleSamlPhpOptions = {}
     rmSync(dir, { recursive: true, force: true });
   };
 
-  const logs = () => {
-    let ssp = '';
+  const simpleSamlLog = () => {
     try {
-      ssp = readFileSync(join(dir, 'log', 'simplesamlphp.log'), 'utf8');
+      return readFileSync(join(dir, 'log', 'simplesamlphp.log'), 'utf8');
     } catch {
-      ssp = '(no simplesamlphp.log)';
+      return '';
     }
+  };
+  const logs = () => {
+    const ssp = simpleSamlLog() || '(no simplesamlphp.log)';
     return `--- simplesamlphp.log ---\n${ssp.slice(-20_000)}\n--- php -S output ---\n${output.slice(-20_000)}`;
   };
 
@@ -494,6 +498,7 @@ export async function startSimpleSamlPhp(options: StartSimpleSamlPhpOptions = {}
       return u.toString();
     },
     logs,
+    simpleSamlLog,
     close,
   };
 }

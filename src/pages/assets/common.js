@@ -100,9 +100,9 @@ export function clearMessages(...regions) {
 }
 
 /** Show a status (success) message in a polite live region and move focus to it. */
-export function showStatus(region, heading, text) {
+export function showStatus(region, heading, text, moveFocus = true) {
   region.replaceChildren(el('p', {}, [el('strong', {}, [heading + ' ']), text]));
-  region.focus();
+  if (moveFocus) region.focus();
 }
 
 /** Words for the error codes the pages can meet (SPEC §3); anything else shows the server's message. */

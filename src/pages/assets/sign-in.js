@@ -29,7 +29,7 @@ let step = root.dataset.step || 'email';
 let usingRecovery = false;
 
 function fail(result) {
-  markInvalid(form, result);
+  if (result.code === 'VALIDATION_FAILED') markInvalid(form, result);
   showError(errorRegion, describe(result, target));
 }
 
@@ -67,11 +67,10 @@ function showSso(discovery, automatic) {
     ? `${name} manages sign-in for this email address. You will be sent to its sign-in page.`
     : 'Your organization manages sign-in for this email address. You will be sent to its sign-in page.';
   ssoStep.hidden = false;
+  if (automatic) showStatus(statusRegion, 'Redirecting…', `Taking you to ${name || 'your organization'}'s sign-in page.`, false);
+  // Focus stays on the button: if the redirect does not happen, Enter takes the user there.
   ssoLink.focus();
-  if (automatic) {
-    showStatus(statusRegion, 'Redirecting…', `Taking you to ${name || 'your organization'}'s sign-in page.`);
-    window.location.assign(ssoLink.href);
-  }
+  if (automatic) window.location.assign(ssoLink.href);
 }
 
 function showMfaStep() {
@@ -80,7 +79,7 @@ function showMfaStep() {
   if (signUpLink) signUpLink.hidden = true;
   mfaForm.hidden = false;
   clearMessages(errorRegion);
-  showStatus(statusRegion, 'One more step.', 'Enter the 6-digit code from your authenticator app.');
+  showStatus(statusRegion, 'One more step.', 'Enter the 6-digit code from your authenticator app.', false);
   code.focus();
 }
 

@@ -332,12 +332,21 @@ export function readAttributes(assertion: Element): Record<string, string[]> {
   return out;
 }
 
-/** The InResponseTo of the signed bearer confirmation, else of the response; the two must agree. */
-export function readInResponseTo(p: ParsedResponse, confirmation: Element): string | null {
+/**
+ * The request this response answers. The signed bearer SubjectConfirmationData's InResponseTo
+ * counts; the Response's own InResponseTo counts only when the Response signature was verified
+ * (an unsigned Response attribute is the attacker's to write: it must not turn an unsolicited
+ * assertion into an answer to someone's pending request). Both present: they must agree.
+ */
+export function readInResponseTo(p: ParsedResponse, confirmation: Element, responseSigned: boolean): string | null {
   const signed = attr(confirmation, 'InResponseTo');
   const outer = attr(p.response, 'InResponseTo');
   if (signed && outer && signed !== outer) throw fail('in_response_to_unknown', 'The response and its assertion answer different requests');
-  return signed || outer || null;
+  if (signed) return signed;
+  if (outer && !responseSigned) {
+    throw fail('in_response_to_unknown', 'Only the unsigned Response names the request it answers; the signed assertion does not (SubjectConfirmationData has no InResponseTo)');
+  }
+  return outer || null;
 }
 
 export function assertionId(assertion: Element): string {

@@ -72,7 +72,7 @@ export function createSamlLogin(deps: {
     const subject = acs.readSubject(assertion);
     return {
       assertionId: acs.assertionId(assertion),
-      inResponseTo: acs.readInResponseTo(parsed, confirmation),
+      inResponseTo: acs.readInResponseTo(parsed, confirmation, signed.responseSigned),
       validUntil,
       nameId: subject.nameId,
       nameIdFormat: subject.nameIdFormat,

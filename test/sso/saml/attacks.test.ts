@@ -1,10 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as acs from '../../../src/sso/saml/acs-checks.js';
+import { SsoLoginError } from '../../../src/sso/errors.js';
 import { BASE_URL, createOrg, createTestGatehouse, type TestGatehouse, type TestResponse, type TestUser } from '../../helpers/app.js';
 import {
   ALG,
   ATTACKER_KEYS,
   EVIL,
   IDP_KEYS,
+  NS,
   XSW_DESCRIPTIONS,
   XSW_VARIANTS,
   applyXsw,
@@ -21,6 +24,7 @@ import {
   withDoctype,
   buildResponse,
   samlId,
+  setResponseAttribute,
   xswSigns,
   type ForgeOptions,
   type ResponseFields,
@@ -180,16 +184,43 @@ describe('XML Signature Wrapping (Somorovsky et al. 2012, SAML Raider numbering)
   }
 });
 
+describe('XML Signature Wrapping behind the assertion count (defence in depth)', () => {
+  // The ACS refuses any document with more than one Assertion before it verifies a signature.
+  // These tests skip that check on purpose and hand the signature step the assertion a naive SP
+  // would read (the first in document order): what comes back as signed content must be the
+  // IdP's original assertion, or nothing.
+  for (const variant of XSW_VARIANTS) {
+    it(`signature verification of ${variant} never yields the attacker's assertion`, async () => {
+      const signed = xswSigns(variant) === 'response' ? { signAssertion: false, signResponse: true } : { signAssertion: true, signResponse: false };
+      const forged = applyXsw(forgeResponse(fieldsFor(spA, samlId()), signed), variant);
+      expect(hasValidSignature(forged)).toBe(true);
+      const parsed = acs.parseResponse(acs.decodeResponse(Buffer.from(forged).toString('base64')));
+      const naive = parsed.doc.getElementsByTagNameNS(NS.saml, 'Assertion').item(0);
+      const expectations: acs.AcsExpectations = { idpEntityId: IDP_ENTITY_ID, idpCertificates: [IDP_KEYS.cert], spEntityId: spA.spEntityId, acsUrl: spA.acsUrl, spPrivateKeyPem: ATTACKER_KEYS.key, now: t.clock.now() };
+      let nameId: string | null = null;
+      try {
+        const p = { ...parsed, assertion: naive };
+        const xml = await acs.verifySignature(p, acs.requireSignature(p), expectations);
+        nameId = acs.readSubject(acs.readSignedAssertion(xml)).nameId;
+      } catch (e) {
+        expect(e).toBeInstanceOf(SsoLoginError);
+        expect(['signature_invalid', 'signature_missing']).toContain((e as SsoLoginError).reason);
+      }
+      if (nameId !== null) expect(nameId).toBe(ALICE);
+    });
+  }
+});
+
 /** The reasons Gatehouse gives for each wrapping (both are defensible: see the report). */
 const XSW_REASONS: Record<(typeof XSW_VARIANTS)[number], readonly string[]> = {
-  XSW1: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW2: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW3: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW4: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW5: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW6: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW7: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
-  XSW8: ['assertion_count', 'signature_invalid', 'signature_missing', 'malformed'],
+  XSW1: ['assertion_count'],
+  XSW2: ['assertion_count'],
+  XSW3: ['assertion_count'],
+  XSW4: ['assertion_count'],
+  XSW5: ['assertion_count'],
+  XSW6: ['assertion_count'],
+  XSW7: ['assertion_count'],
+  XSW8: ['assertion_count'],
 };
 
 describe('signatures', () => {
@@ -265,11 +296,16 @@ describe('NameID truncation through canonicalization (CVE-2017-11427 family)', (
     const { forged, res } = await attempt('<!---->');
     expect(hasValidSignature(forged)).toBe(true);
     await expectNotTruncated(res);
+    // Gatehouse's choice: the signature is valid, so it signs in, as the full canonical value.
+    expect(res.status).toBe(302);
   });
 
   it('does not sign in as the truncated identity: processing instruction inside NameID', async () => {
-    const { res } = await attempt('<?gh x?>');
+    const { forged, res } = await attempt('<?gh x?>');
+    // c14n keeps processing instructions, so inserting one breaks the IdP's signature.
+    expect(hasValidSignature(forged)).toBe(false);
     await expectNotTruncated(res);
+    expect(res.body?.details?.reason).toBe('signature_invalid');
   });
 });
 
@@ -419,7 +455,34 @@ describe('request binding and replay', () => {
     const spB = await configureSaml(orgB, 'beta', { allowIdpInitiated: true });
     const g = await genuine(spA);
     const res = await postAcs(g.xml, g.relayState, spB);
-    await expectRefused(res, ['destination_mismatch', 'recipient_mismatch', 'audience_mismatch', 'in_response_to_unknown']);
+    await expectRefused(res, 'destination_mismatch');
+  });
+});
+
+describe('connection and request state', () => {
+  it('rejects a response to a request issued before the SSO settings changed', async () => {
+    const g = await genuine();
+    await configureSaml(orgA, 'acme', { defaultRole: 'admin' });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'in_response_to_unknown');
+  });
+
+  it('rejects a response posted to an organization that has no SAML connection', async () => {
+    const orgC = await createOrg(t, owner, 'Gamma', 'gamma');
+    expect(orgC).toBeTruthy();
+    const res = await postAcs(forgeResponse(fieldsFor(spA, null)), null, { slug: 'gamma', acsUrl: '', spEntityId: '' });
+    expect(res.status).toBe(400);
+    expect(res.body.details.reason).toBe('connection_not_found');
+    expect(res.cookie).toBeNull();
+  });
+
+  it('rejects a response posted to a disabled connection', async () => {
+    const g = await genuine();
+    await configureSaml(orgA, 'acme', { enabled: false });
+    const res = await postAcs(g.xml, g.relayState);
+    expect(res.status).toBe(400);
+    expect(res.body.details.reason).toBe('connection_disabled');
+    expect(res.cookie).toBeNull();
+    expect(await ssoSessions()).toHaveLength(0);
   });
 });
 
@@ -427,6 +490,18 @@ describe('IdP-initiated (unsolicited) responses', () => {
   it('rejects an unsolicited response when IdP-initiated login is not allowed', async () => {
     const xml = forgeResponse(fieldsFor(spA, null));
     await expectRefused(await postAcs(xml, '/dashboard'), 'unsolicited_not_allowed');
+  });
+
+  it('rejects an unsolicited signed assertion given an unsigned Response InResponseTo of a pending request (policy bypass)', async () => {
+    // The attacker holds a genuine IdP-initiated response (signed assertion, no InResponseTo) and
+    // starts a login to get a pending request ID. Only the assertion is signed, so the Response
+    // element's InResponseTo is the attacker's to write; it must not turn the unsolicited
+    // assertion into an answer to that request.
+    const req = await startLogin();
+    const unsolicited = forgeResponse(fieldsFor(spA, null));
+    const dressed = setResponseAttribute(unsolicited, 'InResponseTo', req.id);
+    expect(hasValidSignature(dressed)).toBe(true);
+    await expectRefused(await postAcs(dressed, req.relayState), ['unsolicited_not_allowed', 'in_response_to_unknown']);
   });
 
   it('accepts an unsolicited response when allowed and lands on a trusted RelayState', async () => {

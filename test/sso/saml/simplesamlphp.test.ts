@@ -263,6 +263,17 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     return get.body.data as { id: string; acsUrl: string; spEntityId: string; spMetadataUrl: string; loginUrl: string };
   }
 
+  /**
+   * A user new to Gatehouse, in a domain of its own (`user@<slug>.test`), made the IdP's only
+   * user; returns [username, password] for idp.login. (Signing a user created in one organization
+   * into another one is rightly refused as SSO_ACCOUNT_LINK_REQUIRED: the domain is not verified.)
+   */
+  function fresh(slug: string): [string, string] {
+    const email = `user@${slug}.test`;
+    idp.setUsers([{ username: email, password: 'user-pass', attributes: { uid: `uid-${slug}`, email, givenName: 'Una', sn: 'User', displayName: 'Una User' } }]);
+    return [email, 'user-pass'];
+  }
+
   function pinnedBody() {
     return { idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: idp.certificatePem };
   }
@@ -328,7 +339,7 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(s2.user.id).toBe(s.user.id);
     const identities = await gh.request('GET', `/api/user/organizations/${orgId}/sso/identities`, { cookie: ownerCookie });
     expect(identities.status, identities.text).toBe(200);
-    const list = identities.body.data as Array<Record<string, unknown>>;
+    const list = identities.body.data.items as Array<Record<string, unknown>>;
     const alices = list.filter((i) => JSON.stringify(i).includes('alice-0001'));
     expect(alices, JSON.stringify(list)).toHaveLength(1);
     expect(JSON.stringify(alices[0])).toContain('Alice Anders-Smith');
@@ -348,6 +359,10 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     const s = await session(acs.cookies.gatehouse_session!);
     expect(s.user.email).toBe('bob@acme.test');
     expect(s.session).toMatchObject({ authMethod: 'sso', connectionId: conn.id, organizationId: orgId });
+    // An unsolicited response has no request to consume: replaying it is stopped by the assertion-ID cache.
+    const replay = await postToAcs(post, 'application/json');
+    expect(replay.status, replay.text).toBe(400);
+    expect(replay.body.details.reason).toBe('replayed');
   });
 
   it('rejects an unsolicited IdP-initiated response when allowIdpInitiated is false (unsolicited_not_allowed)', async () => {
@@ -383,7 +398,7 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(md.text).toContain(`entityID="${conn.spEntityId}"`);
     idp.setSps([]);
     idp.setSpMetadataXml([md.text]);
-    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), 'alice@acme.test', 'alice-pass');
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
     expect(post.action).toBe(conn.acsUrl);
     const acs = await postToAcs(post);
     expect(acs.status, acs.text).toBe(302);
@@ -397,8 +412,8 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
   const plainHex = (f: string) => f.replace(/[^0-9a-f]/gi, '').toLowerCase();
 
   /** SP-initiated login as alice on `slug`; returns the ACS answer. */
-  async function aliceLogsIn(slug: string, accept?: string) {
-    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), 'alice@acme.test', 'alice-pass');
+  async function freshUserLogsIn(slug: string, accept?: string) {
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
     return postToAcs(post, accept);
   }
 
@@ -414,7 +429,7 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(conn).toMatchObject({ idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl });
     expect(conn.idpCertificates.map((c: { fingerprintSha256: string }) => plainHex(c.fingerprintSha256))).toEqual([fingerprint(idp.certificatePem)]);
     idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl }]);
-    const acs = await aliceLogsIn(slug);
+    const acs = await freshUserLogsIn(slug);
     expect(acs.status, acs.text).toBe(302);
     expect((await session(acs.cookies.gatehouse_session!)).session).toMatchObject({ authMethod: 'sso', organizationId: orgId, connectionId: conn.id });
   });
@@ -430,9 +445,9 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(conn).toMatchObject({ idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpMetadataUrl: idp.metadataUrl });
     expect(conn.idpCertificates.map((c: { fingerprintSha256: string }) => plainHex(c.fingerprintSha256))).toEqual([fingerprint(idp.certificatePem)]);
     idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl }]);
-    const acs = await aliceLogsIn(slug);
+    const acs = await freshUserLogsIn(slug);
     expect(acs.status, acs.text).toBe(302);
-    expect((await session(acs.cookies.gatehouse_session!)).user.email).toBe('alice@acme.test');
+    expect((await session(acs.cookies.gatehouse_session!)).user.email).toBe(`user@${slug}.test`);
   });
 
   for (const binding of ['redirect', 'post'] as const) {
@@ -444,14 +459,18 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
       expect(conn.spCertificate).toContain('BEGIN CERTIFICATE');
       // The IdP holds another certificate for this SP: it must refuse the request.
       idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, signingCertificate: makeCertificate('impostor-sp').certificatePem }]);
-      await expect(idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), 'alice@acme.test', 'alice-pass')).rejects.toThrow();
-      expect(idp.logs()).toMatch(/signature/i);
+      const mark = idp.simpleSamlLog().length;
+      await expect(idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug))).rejects.toThrow(/auto-submit SAMLResponse form|login form/);
+      // SimpleSAMLphp found a signature and it did not verify (not "no signature found").
+      const log = idp.simpleSamlLog().slice(mark);
+      expect(log).toMatch(/Validation with key #0 failed with exception: Unable to validate signature/i);
+      expect(log).not.toContain('no signature found');
       // With the SP's real certificate it accepts, and the login completes.
       idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, signingCertificate: conn.spCertificate }]);
       const start = await gh.request('GET', `/api/auth/sso/${slug}/login`);
       if (binding === 'post') expect(start.status, start.text).toBe(200);
       else expect(start.status).toBe(302);
-      const acs = await postToAcs(await idp.login(loginStart(start), 'alice@acme.test', 'alice-pass'));
+      const acs = await postToAcs(await idp.login(loginStart(start), ...fresh(slug)));
       expect(acs.status, acs.text).toBe(302);
       expect((await session(acs.cookies.gatehouse_session!)).session.organizationId).toBe(orgId);
     });
@@ -461,14 +480,69 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     const { orgId, slug } = await newOrg();
     const conn = (await configureSaml(orgId, pinnedBody())) as unknown as { acsUrl: string; spEntityId: string; spCertificate: string };
     idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, encryptionCertificate: conn.spCertificate }]);
-    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), 'alice@acme.test', 'alice-pass');
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
     expect(post.xml).toContain('EncryptedAssertion');
-    expect(post.xml).not.toContain('alice@acme.test');
+    expect(post.xml).not.toContain(`user@${slug}.test`);
     const acs = await postToAcs(post);
     expect(acs.status, acs.text).toBe(302);
     const s = await session(acs.cookies.gatehouse_session!);
-    expect(s.user.email).toBe('alice@acme.test');
+    expect(s.user.email).toBe(`user@${slug}.test`);
     expect(s.session.organizationId).toBe(orgId);
+  });
+
+  for (const [label, signing] of [
+    ['only the assertion is signed', { signResponse: false, signAssertion: true }],
+    ['only the response is signed', { signResponse: true, signAssertion: false }],
+  ] as const) {
+    it(`accepts a SimpleSAMLphp response where ${label}`, async () => {
+      const { orgId, slug } = await newOrg();
+      const conn = await configureSaml(orgId, pinnedBody());
+      idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, ...signing }]);
+      const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
+      const sigs = checkSignatures(post.xml, idp.certificatePem);
+      expect(sigs.map((x) => x.element)).toEqual([signing.signResponse ? 'Response' : 'Assertion']);
+      const acs = await postToAcs(post);
+      expect(acs.status, acs.text).toBe(302);
+      expect((await session(acs.cookies.gatehouse_session!)).session.organizationId).toBe(orgId);
+    });
+  }
+
+  it('rejects a response with neither the response nor the assertion signed (signature_missing)', async () => {
+    const { orgId, slug } = await newOrg();
+    const conn = await configureSaml(orgId, pinnedBody());
+    idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, signResponse: false, signAssertion: false }]);
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
+    expect(post.xml).not.toContain('Signature');
+    const acs = await postToAcs(post, 'application/json');
+    expect(acs.status, acs.text).toBe(400);
+    expect(acs.body.details.reason).toBe('signature_missing');
+    expect(acs.cookies.gatehouse_session ?? '').toBe('');
+  });
+
+  it('rejects an IdP response signed with RSA-SHA1 and SHA-1 digests (algorithm_refused)', async () => {
+    const { orgId, slug } = await newOrg();
+    const conn = await configureSaml(orgId, pinnedBody());
+    idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl, signatureAlgorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' }]);
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
+    expect(post.xml).toContain('http://www.w3.org/2000/09/xmldsig#rsa-sha1');
+    const acs = await postToAcs(post, 'application/json');
+    expect(acs.status, acs.text).toBe(400);
+    expect(acs.body.details.reason).toBe('algorithm_refused');
+    expect(acs.cookies.gatehouse_session ?? '').toBe('');
+  });
+
+  it('rejects a replayed SimpleSAMLphp response: the same POST a second time (replayed)', async () => {
+    const { orgId, slug } = await newOrg();
+    const conn = await configureSaml(orgId, pinnedBody());
+    idp.setSps([{ entityId: conn.spEntityId, acsUrl: conn.acsUrl }]);
+    const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
+    const first = await postToAcs(post);
+    expect(first.status, first.text).toBe(302);
+    const again = await postToAcs(post, 'application/json');
+    expect(again.status, again.text).toBe(400);
+    expect(again.body.code).toBe('SSO_LOGIN_FAILED');
+    expect(again.body.details.reason).toBe('replayed');
+    expect(again.cookies.gatehouse_session ?? '').toBe('');
   });
 
   it('default mapping: email from an emailAddress NameID when the IdP sends no email attribute', async () => {
@@ -498,8 +572,11 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(post.xml).toContain('Name="urn:oid:0.9.2342.19200300.100.1.3" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"');
     const acs = await postToAcs(post);
     expect(acs.status, acs.text).toBe(302);
-    const user = (await session(acs.cookies.gatehouse_session!)).user;
-    expect(user.email).toBe('dave@acme.test');
-    expect(user.name).toContain('Dave');
+    expect((await session(acs.cookies.gatehouse_session!)).user.email).toBe('dave@acme.test');
+    // First and last name were read too: the identity's cached claims hold them.
+    const identities = await gh.request('GET', `/api/user/organizations/${orgId}/sso/identities`, { cookie: ownerCookie });
+    const dave = JSON.stringify((identities.body.data.items as unknown[]).filter((i) => JSON.stringify(i).includes('dave-0004')));
+    expect(dave).toContain('Dave');
+    expect(dave).toContain('Dunn');
   });
 });
