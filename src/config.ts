@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -36,7 +37,8 @@ const dnsServers = z.string().transform((value, ctx) => {
     // ip, ip:port, [ipv6]:port or bare ipv6
     const m = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+)|([0-9a-fA-F:]+))(?::(\d{1,5}))?$/.exec(raw);
     const port = m?.[4] ? Number(m[4]) : 53;
-    if (!m || port < 1 || port > 65535 || (m[3] !== undefined && m[4] !== undefined)) {
+    const host = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
+    if (!m || isIP(host) === 0 || port < 1 || port > 65535 || (m[3] !== undefined && m[4] !== undefined)) {
       ctx.addIssue({ code: 'custom', message: `"${raw}" is not ip[:port]` });
       return z.NEVER;
     }

@@ -46,6 +46,8 @@ describe('configuration', () => {
     expect(problems({ GATEHOUSE_LOG_LEVEL: 'loud' })[0]).toMatch(/^GATEHOUSE_LOG_LEVEL: /);
     expect(problems({ GATEHOUSE_TRUSTED_ORIGINS: 'ftp://x' })[0]).toMatch(/^GATEHOUSE_TRUSTED_ORIGINS: .*http or https/);
     expect(problems({ GATEHOUSE_DNS_SERVERS: '1.2.3.4:99999' })[0]).toMatch(/^GATEHOUSE_DNS_SERVERS: /);
+    expect(problems({ GATEHOUSE_DNS_SERVERS: '1.2' })[0]).toMatch(/^GATEHOUSE_DNS_SERVERS: "1.2" is not ip/);
+    expect(problems({ GATEHOUSE_DNS_SERVERS: '300.1.1.1' })[0]).toMatch(/^GATEHOUSE_DNS_SERVERS: /);
     expect(problems({ SMTP_URL: 'http://mail' })[0]).toMatch(/^SMTP_URL: /);
     expect(problems({ REDIS_URL: 'localhost' })[0]).toMatch(/^REDIS_URL: /);
     expect(problems({ GATEHOUSE_SECRET_KEYS: 'k1:dG9vc2hvcnQ=' })[0]).toMatch(/^GATEHOUSE_SECRET_KEYS: key "k1" must decode to 32 bytes/);
