@@ -78,6 +78,9 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     DATABASE_URL: options.databaseUrl ?? TEST_DATABASE_URL ?? 'sqlite::memory:',
     GATEHOUSE_SECRET_KEYS: testKeySpec(),
     GATEHOUSE_LOG_LEVEL: 'silent',
+    // Never the system resolver: a test that verifies a domain must start its own DNS server
+    // (test/helpers/dns-server.ts); this default points at a closed loopback port.
+    GATEHOUSE_DNS_SERVERS: '127.0.0.1:9',
     ...options.env,
   });
   const mails: Mail[] = [];
