@@ -155,7 +155,8 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         await deps.audit.record(tx, ctx, {
           action: 'user.email_verified',
           target: { type: 'user', id: user.id },
-          metadata: { method: 'magic_link', unverifiedPasswordCleared: hadPassword, sessionsRevoked: revoked },
+          // (no key with 'password' in it: the audit scrubber drops such keys)
+          metadata: { method: 'magic_link', clearedUnverifiedLogin: hadPassword, sessionsRevoked: revoked },
         });
       } else {
         user = existing;
@@ -283,6 +284,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     /** POST /api/auth/email/verify-request: send a verification link unless already verified. */
     async requestEmailVerification(ctx: Ctx, user: UserRow): Promise<{ alreadyVerified: boolean }> {
       if (user.email_verified === 1) return { alreadyVerified: true };
+      await deps.rateLimits.consume('email-verify:account', user.id);
       const mail = await createVerification(ctx, user);
       try {
         await deps.mailer.send(mail);

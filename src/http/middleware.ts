@@ -142,10 +142,10 @@ export function requireAuth(c: Context<AppEnv>): Principal {
 /**
  * What a session whose second factor is still pending may reach (SPEC §6): the session, the MFA
  * endpoints and sign-out — plus the anonymous sign-in entry points (password, sign-up, magic
- * link, password reset, SSO), which never act with the current session's rights and must stay
+ * link, password reset, SSO) and the emailed verification link, which never act with the current session's rights and must stay
  * usable so the user can start over another way.
  */
-const MFA_PENDING_ALLOWED = /^\/api\/auth\/(session|sign-out|mfa(\/.*)?|sign-in\/.+|sign-up\/.+|magic-link(\/verify)?|password\/(forgot|reset)|sso\/.+)$/;
+const MFA_PENDING_ALLOWED = /^\/api\/auth\/(session|sign-out|mfa(\/.*)?|sign-in\/.+|sign-up\/.+|magic-link(\/verify)?|password\/(forgot|reset)|email\/verify|sso\/.+)$/;
 
 /**
  * SPEC §6: a user with a confirmed factor signs in to a session whose MFA is pending; until

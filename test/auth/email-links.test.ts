@@ -130,6 +130,8 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     expect((await t.request('GET', '/api/auth/session', { as: attacker })).status).toBe(401);
     const again = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'victim@example.com', password: 'attacker password' }, ip: ip() });
     expect(again.status).toBe(401);
+    const audit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.email_verified').execute();
+    expect(JSON.parse(audit[0]!.metadata!)).toEqual({ method: 'magic_link', clearedUnverifiedLogin: true, sessionsRevoked: 1 });
   });
 
   it('magic link cannot be used twice', async () => {
@@ -235,6 +237,16 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     expect(browser.text).toContain('href="/api/auth/sso/strict/login?login_hint=contractor%40freelance.dev"');
     const sessions = await t.deps.db.selectFrom('sessions').select('auth_method').where('user_id', '=', u.id).execute();
     expect(sessions.map((s) => s.auth_method)).toEqual(['password']);
+  });
+
+  it('re-checks the domain when the link is used: a domain that began requiring SSO meanwhile refuses it', async () => {
+    const { link } = await magicLinkFor('first@turning.io');
+    await orgWith({ slug: 'turning', authRequired: 'sso', domain: { name: 'turning.io' } });
+    const res = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('SSO_REQUIRED');
+    expect(res.cookie).toBeNull();
+    expect(await userRow('first@turning.io')).toBeUndefined();
   });
 
   it('starts the session with MFA pending for a user with a confirmed TOTP factor', async () => {

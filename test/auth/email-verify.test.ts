@@ -119,6 +119,18 @@ describe('email verification (mail over real SMTP)', () => {
     expect(smtp.to('again@example.com')).toHaveLength(2);
   });
 
+  it('verify-request is rate-limited per account (a session cannot be used to flood a mailbox)', async () => {
+    await t.destroy();
+    t = await createSmtpTestGatehouse(smtp, { rateLimits: { 'email-verify:account': { points: 2, duration: 3600 } } });
+    const u = await t.signUp('flood@example.com');
+    for (let i = 0; i < 2; i++) expect((await t.request('POST', '/api/auth/email/verify-request', { as: u })).status).toBe(200);
+    const limited = await t.request('POST', '/api/auth/email/verify-request', { as: u });
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('RATE_LIMITED');
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    await t.services.emailLinks.idle();
+  });
+
   it('verify-request needs a signed-in caller, and a cookie write needs a trusted Origin (CSRF)', async () => {
     const anon = await t.request('POST', '/api/auth/email/verify-request');
     expect(anon.status).toBe(401);
@@ -179,7 +191,7 @@ describe('SMTP delivery', () => {
     }
   });
 
-  it('an unreachable SMTP server does not change the answer (no enumeration through errors)', async () => {
+  it('an unreachable SMTP server does not change the anonymous answers (no enumeration through errors); verify-request says 503', async () => {
     const dead = await startSmtpCatcher();
     await dead.close(); // nothing listens on this loopback port any more
     const g = await createSmtpTestGatehouse(dead);
@@ -190,6 +202,11 @@ describe('SMTP delivery', () => {
       expect(known.status).toBe(200);
       expect(known.body).toEqual(unknown.body);
       await g.services.emailLinks.idle();
+      // A signed-in user asking for a verification link is told the truth: it could not be sent.
+      const u = await g.signUp('down2@example.com');
+      const res = await g.request('POST', '/api/auth/email/verify-request', { as: u });
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('SERVICE_UNAVAILABLE');
     } finally {
       await g.destroy();
     }

@@ -19,6 +19,17 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
+ * Second and third layers of the loopback rule, below the request router (which does not see the
+ * hops of a redirect): every non-loopback request goes to a proxy on a closed loopback port, and
+ * no host name other than localhost resolves.
+ */
+export const LOOPBACK_ONLY_ARGS = [
+  '--proxy-server=http://127.0.0.1:9',
+  '--proxy-bypass-list=<-loopback>;localhost;127.0.0.1/8;[::1]',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+];
+
+/**
  * Whether the browser tests can run. Missing Chromium: a skip with a message on a developer
  * machine, a failure under CI=true (DESIGN.md "Tests": nothing silently skipped in CI).
  */
@@ -35,7 +46,7 @@ export function chromiumAvailable(): boolean {
  * --user-data-dir (mkdtemp under the OS temp dir) and deletes it on close().
  */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: 30_000 });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...LOOPBACK_ONLY_ARGS], timeout: 30_000 });
 }
 
 export function isLoopbackUrl(raw: string): boolean {
@@ -80,7 +91,11 @@ export async function newGuardedPage(browser: Browser, options: { javaScriptEnab
     await route.continue();
   });
   const page = await context.newPage();
-  page.on('request', (r) => requests.push(r));
+  page.on('request', (r) => {
+    requests.push(r);
+    // Redirect hops bypass the router: record them here (the proxy layer stops the connection).
+    if (!isLoopbackUrl(r.url()) && !blocked.includes(r.url())) blocked.push(r.url());
+  });
   page.on('console', (m) => {
     // An HTTP error answer (a 401 from a wrong password, a 404 returnTo) is logged by Chromium too; that is not a page error.
     if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of \d{3}\b/.test(m.text())) consoleErrors.push(m.text());

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { constants, createCipheriv, publicEncrypt, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
@@ -413,6 +413,22 @@ export function setResponseAttribute(xml: string, name: string, value: string): 
   return serialize(doc);
 }
 
+/**
+ * Move the Assertion's (valid) Signature up into the Response, after its Issuer. The signature
+ * still verifies over the Assertion it references (the enveloped transform removed it from the
+ * digest anyway), but it now sits in an element it does not sign.
+ */
+export function relocateAssertionSignature(xml: string): string {
+  const doc = parse(xml);
+  const { response, assertion } = responseAndAssertion(doc);
+  const signature = child(assertion, NS.ds, 'Signature');
+  if (!signature) throw new Error('the Assertion is not signed');
+  assertion.removeChild(signature);
+  const issuer = child(response, NS.saml, 'Issuer');
+  response.insertBefore(signature, issuer ? issuer.nextSibling : response.firstChild);
+  return serialize(doc);
+}
+
 /** Put a DOCTYPE (an internal subset if given) in front of the document. */
 export function withDoctype(xml: string, internalSubset = ''): string {
   return `<!DOCTYPE samlp:Response${internalSubset ? ` [${internalSubset}]` : ''}>${xml}`;
@@ -439,6 +455,49 @@ export function hasValidSignature(xml: string, cert: string = IDP_KEYS.cert): bo
     }
   }
   return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encrypted assertions (XML Encryption 1.1, as IdPs produce them)
+
+export interface EncryptOptions {
+  /** Key transport: RSA-OAEP (mgf1p, SHA-1 — the common default) or the refused RSA PKCS#1 v1.5. */
+  keyTransport?: 'rsa-oaep-mgf1p' | 'rsa-1_5';
+  /** Content cipher (default AES-256-GCM). */
+  cipher?: 'aes256-gcm' | 'aes128-cbc';
+}
+
+const CIPHERS = {
+  'aes256-gcm': { uri: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', node: 'aes-256-gcm', keyBytes: 32, ivBytes: 12 },
+  'aes128-cbc': { uri: 'http://www.w3.org/2001/04/xmlenc#aes128-cbc', node: 'aes-128-cbc', keyBytes: 16, ivBytes: 16 },
+} as const;
+const KEY_TRANSPORTS = {
+  'rsa-oaep-mgf1p': { uri: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', padding: constants.RSA_PKCS1_OAEP_PADDING },
+  'rsa-1_5': { uri: 'http://www.w3.org/2001/04/xmlenc#rsa-1_5', padding: constants.RSA_PKCS1_PADDING },
+} as const;
+
+/** An EncryptedAssertion element holding `assertionXml`, encrypted to `recipientCertPem`. */
+export function encryptAssertion(assertionXml: string, recipientCertPem: string, opts: EncryptOptions = {}): string {
+  const cipher = CIPHERS[opts.cipher ?? 'aes256-gcm'];
+  const transport = KEY_TRANSPORTS[opts.keyTransport ?? 'rsa-oaep-mgf1p'];
+  const key = randomBytes(cipher.keyBytes);
+  const iv = randomBytes(cipher.ivBytes);
+  let payload: Buffer;
+  if (cipher.node === 'aes-256-gcm') {
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    payload = Buffer.concat([iv, c.update(assertionXml, 'utf8'), c.final(), c.getAuthTag()]);
+  } else {
+    const c = createCipheriv('aes-128-cbc', key, iv);
+    payload = Buffer.concat([iv, c.update(assertionXml, 'utf8'), c.final()]);
+  }
+  const encryptedKey = publicEncrypt({ key: recipientCertPem, padding: transport.padding, ...(transport.padding === constants.RSA_PKCS1_OAEP_PADDING ? { oaepHash: 'sha1' } : {}) }, key);
+  return (
+    `<saml:EncryptedAssertion xmlns:saml="${NS.saml}"><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">` +
+    `<xenc:EncryptionMethod Algorithm="${cipher.uri}"/>` +
+    `<ds:KeyInfo xmlns:ds="${NS.ds}"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="${transport.uri}"/>` +
+    `<xenc:CipherData><xenc:CipherValue>${encryptedKey.toString('base64')}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>` +
+    `<xenc:CipherData><xenc:CipherValue>${payload.toString('base64')}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

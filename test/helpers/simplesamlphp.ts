@@ -273,9 +273,22 @@ export const DEFAULT_USERS: SamlIdpUser[] = [
   },
 ];
 
+class PortTaken extends Error {}
+
 export async function startSimpleSamlPhp(options: StartSimpleSamlPhpOptions = {}): Promise<SimpleSamlPhpIdp> {
   const missing = simpleSamlPhpMissing();
   if (missing) throw new Error(missing);
+  // The free port is found by binding and releasing it; another process may grab it first.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startOnce(options: StartSimpleSamlPhpOptions): Promise<SimpleSamlPhpIdp> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-ssp-'));
   for (const sub of ['cert', 'log', 'data', 'tmp', 'metadata', 'sessions']) mkdirSync(join(dir, sub));
   // Per-run signing key and self-signed certificate.
@@ -433,6 +446,7 @@ export async function startSimpleSamlPhp(options: StartSimpleSamlPhpOptions = {}
   for (;;) {
     if (!alive) {
       await close();
+      if (/Address already in use|Failed to listen/i.test(output)) throw new PortTaken(output);
       throw new Error(`php -S exited at start-up:\n${output}`);
     }
     try {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createApiKey, createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
+import { generateSpKeyPair } from '../../src/sso/saml/certs.js';
 
 /**
  * Every tenant-scoped endpoint, with the least role allowed to call it. The last test checks this
@@ -14,6 +15,8 @@ interface Endpoint {
   body?: unknown;
 }
 const FAKE = '01HZ3K5R4X9Y2V6QF8TJ7W0CDN';
+/** A valid IdP certificate, so a SAML PUT passes validation and reaches the access check. */
+const SAML_IDP_CERT = generateSpKeyPair('tenant-isolation IdP', new Date()).certificatePem;
 
 const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/api/user/organizations/{org}', minRole: 'member' },
@@ -28,6 +31,7 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/api/user/organizations/{org}/audit-log', minRole: 'admin' },
   { method: 'GET', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner' },
   { method: 'PUT', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner', body: { provider: 'oidc', issuerUrl: 'https://idp.example.com', clientId: 'x', clientSecret: 'y' } },
+  { method: 'PUT', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner', body: { provider: 'saml', idpEntityId: 'https://idp.example.com/saml', idpSsoUrl: 'https://idp.example.com/sso', idpCertificate: SAML_IDP_CERT } },
   { method: 'DELETE', path: '/api/user/organizations/{org}/settings/sso', minRole: 'owner' },
   { method: 'POST', path: '/api/user/organizations/{org}/settings/sso/test', minRole: 'owner' },
   { method: 'GET', path: '/api/user/organizations/{org}/sso/identities', minRole: 'admin' },

@@ -29,7 +29,7 @@ const AttributeNames = z.union([z.string().trim().min(1).max(512), z.array(z.str
 const SamlSettings = z
   .object({
     protocol: z.literal('saml').openapi({ description: 'Optional with provider onelogin or saml; required with any other provider name' }),
-    provider: z.string().trim().min(1).max(64).regex(/^[a-z0-9_-]+$/i, 'letters, digits, - and _ only'),
+    provider: z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only'),
     idpEntityId: z.string(required('idpEntityId')).trim().min(1).max(1024).optional(),
     idpSsoUrl: z.url(required('idpSsoUrl')).max(2048).optional(),
     idpCertificate: z

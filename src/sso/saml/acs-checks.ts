@@ -1,6 +1,6 @@
 import { SAML } from '@node-saml/node-saml';
 import { decryptXml } from '@node-saml/node-saml/lib/xml.js';
-import { SsoLoginError } from '../errors.js';
+import { SsoLoginError, type SamlFailureReason } from '../errors.js';
 import type { SignedAssertionValues } from './attributes.js';
 import { NS, attr, child, children, descendants, parseUntrustedXml, textOf, XmlRefused } from './xml.js';
 
@@ -31,7 +31,7 @@ import { NS, attr, child, children, descendants, parseUntrustedXml, textOf, XmlR
 export const MAX_RESPONSE_BYTES = 512 * 1024;
 export const CLOCK_SKEW_MS = 60_000;
 
-const fail = (reason: string, message: string, cause?: unknown) => new SsoLoginError(reason, message, cause === undefined ? {} : { cause });
+const fail = (reason: SamlFailureReason, message: string, cause?: unknown) => new SsoLoginError(reason, message, cause === undefined ? {} : { cause });
 
 /** What the checks know about the connection. */
 export interface AcsExpectations {

@@ -13,6 +13,7 @@ import {
   applyXsw,
   billionLaughs,
   decodeRedirect,
+  encryptAssertion,
   forgeResponse,
   hasValidSignature,
   injectIntoNameId,
@@ -22,9 +23,11 @@ import {
   signedAssertion,
   stripSignatures,
   withDoctype,
+  buildAssertion,
   buildResponse,
   samlId,
   setResponseAttribute,
+  relocateAssertionSignature,
   xswSigns,
   type ForgeOptions,
   type ResponseFields,
@@ -54,6 +57,8 @@ interface SpInfo {
   slug: string;
   acsUrl: string;
   spEntityId: string;
+  /** The SP's public certificate (what the IdP encrypts to). */
+  spCertificate: string;
 }
 let spA: SpInfo;
 
@@ -69,6 +74,7 @@ async function configureSaml(orgId: string, slug: string, extra: Record<string, 
     slug,
     acsUrl: data.acsUrl ?? `${BASE_URL}/api/auth/sso/${slug}/saml/acs`,
     spEntityId: data.spEntityId ?? `${BASE_URL}/api/auth/sso/${slug}/saml/metadata`,
+    spCertificate: data.spCertificate ?? '',
   };
 }
 
@@ -237,6 +243,13 @@ describe('signatures', () => {
     await expectNotImpersonated();
   });
 
+  it('rejects a valid Assertion signature relocated into the Response (signature not over its parent)', async () => {
+    const g = await genuine();
+    const moved = relocateAssertionSignature(g.xml);
+    expect(hasValidSignature(moved)).toBe(true);
+    await expectRefused(await postAcs(moved, g.relayState), 'signature_invalid');
+  });
+
   it('rejects an RSA-SHA1 signature (SHA-1 signature method)', async () => {
     const g = await genuine(spA, {}, { signatureAlgorithm: ALG.rsaSha1 });
     expect(g.xml).toContain(ALG.rsaSha1);
@@ -345,6 +358,23 @@ describe('audience, destination, recipient, issuer, status', () => {
     await expectRefused(await postAcs(g.xml, g.relayState), 'status_not_success');
   });
 
+  it('rejects an assertion without a Subject', async () => {
+    const g = await genuine(spA, { subject: false });
+    await expectRefused(await postAcs(g.xml, g.relayState), ['subject_missing', 'recipient_mismatch']);
+  });
+
+  it('rejects an assertion without any NotOnOrAfter (it would never expire)', async () => {
+    const g = await genuine(spA, { notOnOrAfter: null, subjectNotOnOrAfter: null });
+    // node-saml 5.1 itself throws "Error parsing NotOnOrAfter" inside the signature step, which
+    // Gatehouse reports as signature_invalid; its own check would say expired.
+    await expectRefused(await postAcs(g.xml, g.relayState), ['expired', 'signature_invalid']);
+  });
+
+  it('rejects a persistent NameID with no email attribute', async () => {
+    const g = await genuine(spA, { nameId: 'opaque-id-4711', nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', attributes: { firstName: 'Alice' } });
+    await expectRefused(await postAcs(g.xml, g.relayState), 'email_missing');
+  });
+
   it('rejects a response with two signed assertions', async () => {
     const req = await startLogin();
     const first = fieldsFor(spA, req.id);
@@ -437,6 +467,20 @@ describe('request binding and replay', () => {
     expect(res.cookie).toBeNull();
   });
 
+  it('rejects a Response InResponseTo that differs from the signed SubjectConfirmationData one', async () => {
+    const first = await startLogin();
+    const second = await startLogin();
+    const xml = setResponseAttribute(forgeResponse(fieldsFor(spA, first.id)), 'InResponseTo', second.id);
+    expect(hasValidSignature(xml)).toBe(true);
+    await expectRefused(await postAcs(xml, second.relayState), 'in_response_to_unknown');
+  });
+
+  it('ignores a tampered RelayState on an SP-initiated login (lands on the returnTo bound to the request)', async () => {
+    const req = await startLogin(spA, '?returnTo=%2Fapp');
+    const xml = forgeResponse(fieldsFor(spA, req.id));
+    await expectSignedIn(await postAcs(xml, 'https://evil.example/phish'), ALICE, '/app');
+  });
+
   it('rejects InResponseTo of a request that was never issued', async () => {
     const xml = forgeResponse(fieldsFor(spA, samlId('_never_issued')));
     await expectRefused(await postAcs(xml), 'in_response_to_unknown');
@@ -459,6 +503,47 @@ describe('request binding and replay', () => {
   });
 });
 
+describe('encrypted assertions', () => {
+  /** A response carrying `assertionXml` encrypted to the SP's certificate (or another one). */
+  async function encrypted(assertion: (f: ResponseFields) => string, opts: Parameters<typeof encryptAssertion>[2] = {}, to = spA.spCertificate) {
+    const req = await startLogin();
+    const f = fieldsFor(spA, req.id);
+    return { xml: buildResponse(f, [encryptAssertion(assertion(f), to, opts)]), relayState: req.relayState };
+  }
+
+  it('signs in with a signed assertion encrypted to the SP (RSA-OAEP, AES-256-GCM) (control)', async () => {
+    expect(spA.spCertificate).toMatch(/BEGIN CERTIFICATE/);
+    const e = await encrypted((f) => signedAssertion(f));
+    await expectSignedIn(await postAcs(e.xml, e.relayState), ALICE);
+  });
+
+  it("rejects an unsigned assertion encrypted to the SP's public certificate (encryption is not authentication)", async () => {
+    // Anyone can encrypt to the SP's published certificate.
+    const e = await encrypted((f) => buildAssertion({ ...f, nameId: EVIL.nameId, attributes: { email: EVIL.nameId } }));
+    await expectRefused(await postAcs(e.xml, e.relayState), 'signature_missing');
+    await expectNotImpersonated();
+  });
+
+  it('rejects an assertion encrypted with RSA PKCS#1 v1.5 key transport (padding oracle)', async () => {
+    const e = await encrypted((f) => signedAssertion(f), { keyTransport: 'rsa-1_5' });
+    await expectRefused(await postAcs(e.xml, e.relayState), 'decryption_failed');
+  });
+
+  it("rejects an assertion encrypted to another key than this organization's SP key", async () => {
+    const e = await encrypted((f) => signedAssertion(f), {}, ATTACKER_KEYS.cert);
+    await expectRefused(await postAcs(e.xml, e.relayState), 'decryption_failed');
+  });
+
+  it('rejects an encrypted assertion next to a plaintext one', async () => {
+    const req = await startLogin();
+    const f = fieldsFor(spA, req.id);
+    const evil = fieldsFor(spA, req.id, {}, EVIL.nameId);
+    const xml = buildResponse(f, [encryptAssertion(signedAssertion(f), spA.spCertificate), signedAssertion(evil)]);
+    await expectRefused(await postAcs(xml, req.relayState), 'assertion_count');
+    await expectNotImpersonated();
+  });
+});
+
 describe('connection and request state', () => {
   it('rejects a response to a request issued before the SSO settings changed', async () => {
     const g = await genuine();
@@ -469,7 +554,7 @@ describe('connection and request state', () => {
   it('rejects a response posted to an organization that has no SAML connection', async () => {
     const orgC = await createOrg(t, owner, 'Gamma', 'gamma');
     expect(orgC).toBeTruthy();
-    const res = await postAcs(forgeResponse(fieldsFor(spA, null)), null, { slug: 'gamma', acsUrl: '', spEntityId: '' });
+    const res = await postAcs(forgeResponse(fieldsFor(spA, null)), null, { slug: 'gamma', acsUrl: '', spEntityId: '', spCertificate: '' });
     expect(res.status).toBe(400);
     expect(res.body.details.reason).toBe('connection_not_found');
     expect(res.cookie).toBeNull();
@@ -501,7 +586,7 @@ describe('IdP-initiated (unsolicited) responses', () => {
     const unsolicited = forgeResponse(fieldsFor(spA, null));
     const dressed = setResponseAttribute(unsolicited, 'InResponseTo', req.id);
     expect(hasValidSignature(dressed)).toBe(true);
-    await expectRefused(await postAcs(dressed, req.relayState), ['unsolicited_not_allowed', 'in_response_to_unknown']);
+    await expectRefused(await postAcs(dressed, req.relayState), 'in_response_to_unknown');
   });
 
   it('accepts an unsolicited response when allowed and lands on a trusted RelayState', async () => {

@@ -390,15 +390,18 @@ describe.skipIf(skip)(`Gatehouse SAML SP with SimpleSAMLphp as the IdP, on ${ENG
     expect(acs.cookies.gatehouse_session ?? '').toBe('');
   });
 
-  it('SimpleSAMLphp accepts Gatehouse SP metadata as-is (imported from /saml/metadata) and the login completes', async () => {
+  it('SimpleSAMLphp accepts Gatehouse SP metadata as-is (imported from /saml/metadata), verifies the signed AuthnRequest with its certificate, and the login completes', async () => {
     const { orgId, slug } = await newOrg();
-    const conn = await configureSaml(orgId, pinnedBody());
+    const conn = await configureSaml(orgId, { ...pinnedBody(), signAuthnRequests: true });
     const md = await gh.request('GET', `/api/auth/sso/${slug}/saml/metadata`);
     expect(md.status, md.text).toBe(200);
     expect(md.text).toContain(`entityID="${conn.spEntityId}"`);
+    expect(md.text).toContain('AuthnRequestsSigned="true"');
     idp.setSps([]);
     idp.setSpMetadataXml([md.text]);
+    const mark = idp.simpleSamlLog().length;
     const post = await idp.login(loginStart(await gh.request('GET', `/api/auth/sso/${slug}/login`)), ...fresh(slug));
+    expect(idp.simpleSamlLog().slice(mark)).toContain('Validation with key #0 succeeded');
     expect(post.action).toBe(conn.acsUrl);
     const acs = await postToAcs(post);
     expect(acs.status, acs.text).toBe(302);
