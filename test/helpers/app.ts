@@ -28,6 +28,8 @@ export interface TestOptions {
   schema?: string;
   /** Replace the SSRF-guarded client (e.g. one with a fake resolver). */
   outbound?: OutboundFetch;
+  /** Send mail through the real mailer (nodemailer over SMTP_URL) instead of the in-memory list. */
+  realMailer?: boolean;
 }
 
 export interface TestGatehouse extends Gatehouse {
@@ -91,7 +93,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
   const gh = await buildGatehouse(config, {
     logger: pino({ level: 'silent' }),
     clock,
-    mailer,
+    ...(options.realMailer ? {} : { mailer }),
     passwords,
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     ...(options.outbound ? { outbound: options.outbound } : {}),
@@ -145,6 +147,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     request,
     signUp,
     async destroy() {
+      await gh.services.emailLinks.idle(); // mails still being delivered in the background
       await gh.close();
       if (schema && TEST_DATABASE_URL && !options.schema) await dropSchema(schema);
     },

@@ -1,12 +1,6 @@
 import { SMTPServer } from 'smtp-server';
-import { pino } from 'pino';
-import { fixedClock } from '../../src/clock.js';
-import { loadConfig } from '../../src/config.js';
-import { createPasswordHasher } from '../../src/crypto/passwords.js';
 import type { LimitSettings } from '../../src/http/rate-limit.js';
-import { buildGatehouse, type Gatehouse } from '../../src/server.js';
-import { BASE_URL, ORIGIN, TEST_DATABASE_URL, dropSchema, testKeySpec, type RequestOptions, type TestResponse, type TestUser } from './app.js';
-import { randomBytes } from 'node:crypto';
+import { createTestGatehouse, type TestGatehouse } from './app.js';
 
 /**
  * A real SMTP server (smtp-server) on 127.0.0.1 at a random port, no TLS, authentication optional
@@ -161,84 +155,19 @@ export const pathOf = (link: string) => {
   return u.pathname + u.search;
 };
 
-export interface SmtpTestGatehouse extends Gatehouse {
-  clock: ReturnType<typeof fixedClock>;
-  request(method: string, path: string, opts?: RequestOptions): Promise<TestResponse>;
-  signUp(email: string, password?: string, name?: string): Promise<TestUser>;
-  destroy(): Promise<void>;
-}
+export type SmtpTestGatehouse = TestGatehouse;
 
 /**
  * A Gatehouse like test/helpers/app.ts builds, except that mail goes through the real mailer
  * (nodemailer over SMTP_URL) to `smtp`, not to an in-memory list.
  */
-export async function createSmtpTestGatehouse(
+export function createSmtpTestGatehouse(
   smtp: Pick<SmtpCatcher, 'url'>,
   options: { rateLimits?: Partial<LimitSettings>; env?: Record<string, string> } = {},
 ): Promise<SmtpTestGatehouse> {
-  const schema = TEST_DATABASE_URL ? `t_${process.pid}_${randomBytes(4).toString('hex')}` : null;
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    GATEHOUSE_BASE_URL: BASE_URL,
-    DATABASE_URL: TEST_DATABASE_URL ?? 'sqlite::memory:',
-    GATEHOUSE_SECRET_KEYS: testKeySpec(),
-    GATEHOUSE_LOG_LEVEL: 'silent',
-    SMTP_URL: smtp.url,
-    GATEHOUSE_EMAIL_FROM: 'Gatehouse Test <no-reply@gatehouse.test>',
-    ...options.env,
-  });
-  const clock = fixedClock(new Date());
-  const gh = await buildGatehouse(config, {
-    logger: pino({ level: 'silent' }),
-    clock,
-    passwords: createPasswordHasher({ memoryCost: 1024, timeCost: 1 }),
+  return createTestGatehouse({
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
-    ...(schema ? { schema } : {}),
+    realMailer: true,
+    env: { SMTP_URL: smtp.url, GATEHOUSE_EMAIL_FROM: 'Gatehouse Test <no-reply@gatehouse.test>', ...options.env },
   });
-
-  async function request(method: string, path: string, opts: RequestOptions = {}): Promise<TestResponse> {
-    const headers: Record<string, string> = { ...opts.headers };
-    if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
-    const jar = { ...opts.cookies, ...(opts.as ? { gatehouse_session: opts.as.cookie } : {}) };
-    if (Object.keys(jar).length) headers.cookie = Object.entries(jar).map(([k, v]) => `${k}=${v}`).join('; ');
-    const origin = opts.origin === undefined ? ORIGIN : opts.origin;
-    if (origin && method !== 'GET') headers.origin = origin;
-    const init: RequestInit = { method, headers };
-    if (opts.rawBody !== undefined) init.body = opts.rawBody;
-    else if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
-    const env = { incoming: { socket: { remoteAddress: opts.ip ?? '127.0.0.1', remotePort: 1, remoteFamily: 'IPv4' } } };
-    const res = await gh.app.request(path, init, env);
-    const text = await res.text();
-    let body: unknown = null;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = null;
-    }
-    const cookies: Record<string, string> = {};
-    for (const line of res.headers.getSetCookie()) {
-      const m = /^([^=]+)=([^;]*)/.exec(line);
-      if (m) cookies[m[1]!] = m[2]!;
-    }
-    return { status: res.status, headers: res.headers, body, text, cookie: cookies.gatehouse_session || null, cookies };
-  }
-
-  let n = 0;
-  async function signUp(email: string, password = 'correct horse battery', name?: string): Promise<TestUser> {
-    const res = await request('POST', '/api/auth/sign-up/email', { body: { email, password, ...(name ? { name } : {}) }, ip: `127.0.1.${++n % 250}` });
-    if (res.status !== 201 || !res.cookie) throw new Error(`sign-up failed: ${res.status} ${res.text}`);
-    return { id: res.body.data.user.id, email, cookie: res.cookie, password };
-  }
-
-  return {
-    ...gh,
-    clock,
-    request,
-    signUp,
-    async destroy() {
-      await gh.services.emailLinks.idle();
-      await gh.close();
-      if (schema) await dropSchema(schema);
-    },
-  };
 }
