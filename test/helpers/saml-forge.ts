@@ -397,10 +397,19 @@ export function stripSignatures(xml: string): string {
  * first text node sees `admin@victim.example`.
  */
 export function injectIntoNameId(xml: string, prefix: string, markup: string): string {
-  const re = new RegExp(`(<saml:NameID[^>]*>)(${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')})`);
+  const re = new RegExp(`(<saml:NameID[^>]*>)(${escapeRe(prefix)})`);
   if (!re.test(xml)) throw new Error(`NameID does not start with ${prefix}`);
   return xml.replace(re, `$1$2${markup}`);
 }
+
+/** The same trick inside the first AttributeValue of the attribute `name`. */
+export function injectIntoAttribute(xml: string, name: string, prefix: string, markup: string): string {
+  const re = new RegExp(`(<saml:Attribute Name="${escapeRe(name)}"[^>]*><saml:AttributeValue[^>]*>)(${escapeRe(prefix)})`);
+  if (!re.test(xml)) throw new Error(`attribute ${name} does not start with ${prefix}`);
+  return xml.replace(re, `$1$2${markup}`);
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Set (or add) an attribute on the root Response element after signing. When only the assertion

@@ -284,6 +284,29 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     expect(await g.page.evaluate(() => (document.getElementById('email') as HTMLInputElement).validity.valueMissing)).toBe(true);
   });
 
+  it('reflected script injection is inert: Chromium enforces the CSP (an injected inline script does not run)', async () => {
+    g = await newGuardedPage(world.browser);
+    await g.page.goto(url('/sign-in'));
+    const ran = await g.page.evaluate(async () => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__injected = true';
+      document.body.append(s);
+      await new Promise((r) => setTimeout(r, 50));
+      return (window as unknown as { __injected?: boolean }).__injected === true;
+    });
+    expect(ran).toBe(false);
+    expect(g.consoleErrors.join('\n')).toMatch(/Content Security Policy/);
+    g.consoleErrors.length = 0; // the violation was the point of this test
+  });
+
+  it('an error the server rendered (a malformed email in the URL) gets the focus', async () => {
+    g = await newGuardedPage(world.browser);
+    const res = await g.page.goto(url('/sign-in?email=not-an-email'));
+    expect(res?.status()).toBe(400);
+    await expect.poll(focusedId).toBe('error');
+    expect(await g.page.getByRole('alert').textContent()).toContain('Enter a valid email address');
+  });
+
   it('without JavaScript the email step still works: the server discovers SSO and renders a plain link to it', async () => {
     g = await newGuardedPage(world.browser, { javaScriptEnabled: false });
     await g.page.goto(url('/sign-in?returnTo=/nojs'));

@@ -188,3 +188,5 @@ mfaForm.addEventListener('submit', async (event) => {
 if (step === 'mfa') showMfaStep();
 else if (step === 'password') showPasswordStep();
 else if (step === 'sso') ssoLink.focus();
+// An error the server rendered (e.g. a malformed email in the URL) gets the focus like any other.
+if (errorRegion.textContent.trim()) errorRegion.focus();

@@ -39,12 +39,12 @@ export function createSamlLogin(deps: {
   const { db, clock } = deps;
   let lastPurge = 0;
 
-  async function activeSamlConnection(slug: string): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
+  async function activeSamlConnection(slug: string, options: { evenDisabled?: boolean } = {}): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
     const org = await findOrganizationBySlug(db, slug);
     const row = org ? await findActiveConnection(db, org.id) : undefined;
     const connection = row ? parseConnection(row) : null;
     if (!org || !connection || !connection.saml) throw new SsoLoginError('connection_not_found', `No SAML connection is configured for "${slug.slice(0, 64)}"`);
-    if (!connection.enabled) throw new SsoLoginError('connection_disabled', `SSO for ${org.name} is disabled by its administrator`);
+    if (!connection.enabled && !options.evenDisabled) throw new SsoLoginError('connection_disabled', `SSO for ${org.name} is disabled by its administrator`);
     return { org, connection, saml: connection.saml };
   }
 
@@ -111,8 +111,9 @@ export function createSamlLogin(deps: {
       return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields) };
     },
 
+    /** SP metadata; served while the connection is disabled too, so the IdP can be set up before it is switched on. */
     async metadata(slug: string): Promise<string> {
-      const { org, connection, saml } = await activeSamlConnection(slug);
+      const { org, connection, saml } = await activeSamlConnection(slug, { evenDisabled: true });
       return spMetadataXml(sp(org, connection, saml));
     },
 
