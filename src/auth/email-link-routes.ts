@@ -38,6 +38,7 @@ function linkFailure(c: Context<AppEnv>, err: unknown): Response | Promise<Respo
   if (wantsJson(c)) return c.json(errorBody(err), err.status as ContentfulStatusCode);
   const ssoUrl = err.code === 'SSO_REQUIRED' && typeof err.details?.ssoUrl === 'string' ? err.details.ssoUrl : null;
   c.header('Content-Security-Policy', PAGE_CSP);
+  c.header('Cache-Control', 'no-store');
   return c.html(
     linkProblemPage({
       title: TITLES[err.code] ?? 'This link cannot be used',

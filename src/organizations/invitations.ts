@@ -12,7 +12,7 @@ import type { Mailer } from '../email/mailer.js';
 import { findUserByEmail, normalizeEmail, updateUser } from '../users/store.js';
 import { requirePrincipal, type OrganizationService } from './service.js';
 import {
-  findInvitationByTokenHash, findMembership, findPendingInvitationByEmail, insertInvitation, insertMember,
+  findInvitationByTokenHash, findMembership, findOrganization, findPendingInvitationByEmail, insertInvitation, insertMember,
   listPendingInvitations, markInvitationAccepted, revokeInvitation,
 } from './store.js';
 
@@ -27,6 +27,22 @@ export interface InvitationView {
   expiresAt: string;
   createdAt: string;
 }
+
+/** What the hosted invitation page may show to whoever holds the token (the token is the secret). */
+export interface InvitationPreview {
+  organizationName: string;
+  email: string;
+  role: Role;
+  expired: boolean;
+  accepted: boolean;
+  revoked: boolean;
+}
+
+/** Path of the hosted invitation page; the mail links to it (the JSON accept API stays for API clients). */
+export const invitationPagePath = (token: string) => `/invitations/${token}`;
+
+/** The shape the accept API accepts; anything else is unknown without a database look-up. */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,100}$/;
 
 const view = (i: InvitationRow): InvitationView => ({
   id: i.id,
@@ -87,8 +103,9 @@ export function createInvitationService(deps: {
         subject: `You are invited to ${organization.name}`,
         text:
           `You have been invited to join ${organization.name} as ${input.role}.\n\n` +
-          `Sign in to ${deps.config.baseUrl} with this email address, then accept the invitation ` +
-          `(valid for 7 days) with:\n\nPOST ${deps.config.baseUrl}/api/user/invitations/${token}/accept\n`,
+          `Open this link to accept it (valid for 7 days); sign in or create an account with ${email} first:\n\n` +
+          `${deps.config.baseUrl}${invitationPagePath(token)}\n\n` +
+          `API clients signed in as ${email} can accept with: POST ${deps.config.baseUrl}/api/user/invitations/${token}/accept\n`,
       });
       return view(row);
     },
@@ -104,6 +121,26 @@ export function createInvitationService(deps: {
         if (!(await revokeInvitation(tx, organizationId, invitationId, clock.now().toISOString()))) throw notFound('Invitation');
         await deps.audit.record(tx, ctx, { action: 'invitation.revoked', organizationId, target: { type: 'invitation', id: invitationId } });
       });
+    },
+
+    /**
+     * Read-only look at an invitation by its token, for the hosted page: organization name, invited
+     * email and state. null for a malformed or unknown token (nothing else is revealed).
+     */
+    async preview(token: string): Promise<InvitationPreview | null> {
+      if (!TOKEN_SHAPE.test(token)) return null;
+      const inv = await findInvitationByTokenHash(db, sha256(token));
+      if (!inv) return null;
+      const org = await findOrganization(db, inv.organization_id);
+      if (!org) return null;
+      return {
+        organizationName: org.name,
+        email: inv.email,
+        role: inv.role,
+        expired: inv.expires_at <= clock.now().toISOString(),
+        accepted: inv.accepted_at !== null,
+        revoked: inv.revoked_at !== null,
+      };
     },
 
     /** Accept by token: the caller's email must be the invited one; the token works once. */

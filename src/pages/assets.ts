@@ -7,6 +7,7 @@ export const ASSET_FILES = {
   'common.js': 'text/javascript; charset=utf-8',
   'sign-in.js': 'text/javascript; charset=utf-8',
   'sign-up.js': 'text/javascript; charset=utf-8',
+  'invitation.js': 'text/javascript; charset=utf-8',
 } as const;
 
 export interface Asset {

@@ -19,17 +19,24 @@ export const PAGE_CSP = [
   "base-uri 'none'",
 ].join('; ');
 
+/**
+ * The same policy as a `<meta http-equiv>` for pages whose route does not set the header (a meta
+ * policy cannot carry frame-ancestors; the header from sendPage is the real one).
+ */
+export const PAGE_CSP_META = PAGE_CSP.split('; ').filter((d) => !d.startsWith('frame-ancestors')).join('; ');
+
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The frame every hosted page shares: one stylesheet, one module script, the two live regions. */
-export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null }) {
+export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null; serverStatus?: Html | null; cspMeta?: boolean }) {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${input.title} — Gatehouse</title>
+${input.cspMeta ? html`<meta http-equiv="Content-Security-Policy" content="${PAGE_CSP_META}">
+` : ''}<title>${input.title} — Gatehouse</title>
 <link rel="stylesheet" href="/assets/gatehouse.css">
 ${input.script ? html`<script type="module" src="${input.script}"></script>` : ''}
 </head>
@@ -37,7 +44,7 @@ ${input.script ? html`<script type="module" src="${input.script}"></script>` : '
 <main id="${input.pageId}" data-return-to="${input.returnTo}" data-step="${input.step ?? 'email'}">
 <h1>${input.title}</h1>
 <div id="error" class="error" role="alert" aria-live="assertive" tabindex="-1">${input.serverError ?? ''}</div>
-<div id="status" class="status" role="status" aria-live="polite" tabindex="-1"></div>
+<div id="status" class="status" role="status" aria-live="polite" tabindex="-1">${input.serverStatus ?? ''}</div>
 ${input.body}
 </main>
 </body>

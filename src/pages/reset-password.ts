@@ -1,30 +1,35 @@
 import { html } from 'hono/html';
-import { layout } from './email-links.js';
+import { layout } from './layout.js';
 
 /**
  * GET /reset-password?token=… — the page the password-reset mail links to. It holds no secret
  * itself: its script reads the token from the address bar, removes it from the address (history),
- * and posts {token, password} as JSON to POST /api/auth/password/reset.
+ * and posts {token, password} as JSON to POST /api/auth/password/reset. Shared page frame: the
+ * alert and status regions (#error, #status) come from layout().
  */
 export const RESET_PASSWORD_SCRIPT_PATH = '/reset-password.js';
 
 export function resetPasswordPage() {
-  return layout(
-    'Choose a new password',
-    html`<h1>Choose a new password</h1>
-<div id="error" class="error" role="alert" tabindex="-1"></div>
-<div id="status" class="status" role="status" tabindex="-1"></div>
-<form id="reset-form" novalidate>
+  return layout({
+    title: 'Choose a new password',
+    pageId: 'reset-password-page',
+    returnTo: '/',
+    step: 'password',
+    script: RESET_PASSWORD_SCRIPT_PATH,
+    body: html`<form id="reset-form" novalidate>
+<div class="field">
 <label for="password">New password</label>
 <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" maxlength="256" required>
+</div>
+<div class="field">
 <label for="confirm">Repeat the new password</label>
 <input id="confirm" name="confirm" type="password" autocomplete="new-password" minlength="8" maxlength="256" required>
-<button type="submit">Set new password</button>
+</div>
+<button type="submit" class="primary-action">Set new password</button>
 </form>
 <p class="meta">At least 8 characters. Setting a new password signs you out on every device.</p>
-<p><a href="/sign-in">Back to sign-in</a></p>`,
-    RESET_PASSWORD_SCRIPT_PATH,
-  );
+<p class="foot"><a href="/sign-in">Back to sign-in</a></p>`,
+  });
 }
 
 /** The page's script (served as a same-origin file so the CSP needs no inline script). */

@@ -11,9 +11,10 @@ import { loadAssets } from './assets.js';
 import { sendPage } from './layout.js';
 import { refusedReturnToPage, signInPage, type SignInView } from './sign-in.js';
 import { signUpPage } from './sign-up.js';
+import { invitationPage, invitationUnavailablePage } from './invitation.js';
 
 /** Paths of the hosted pages (outside /api: no JSON envelope, no API middleware). */
-export const PAGE_PATHS = { signIn: '/sign-in', signUp: '/sign-up', assets: '/assets' } as const;
+export const PAGE_PATHS = { signIn: '/sign-in', signUp: '/sign-up', assets: '/assets', invitation: '/invitations' } as const;
 
 const text = (v: string | undefined, max: number) => (v ?? '').trim().slice(0, max);
 
@@ -90,5 +91,20 @@ export function registerPageRoutes(app: OpenAPIHono<AppEnv>, services: Services,
     const checked = returnToOr400(c.req.query('returnTo'), 'Create an account');
     if (!checked.ok) return sendPage(c, checked.page, 400);
     return sendPage(c, signUpPage({ returnTo: checked.returnTo, email: text(c.req.query('email'), 254), name: text(c.req.query('name'), 200) }));
+  });
+
+  // The page the invitation mail links to: sign in / create an account, then accept (JSON API from /assets/invitation.js).
+  app.get(`${PAGE_PATHS.invitation}/:token`, async (c) => {
+    const token = c.req.param('token');
+    const invitation = await services.invitations.preview(token);
+    if (!invitation) return sendPage(c, invitationUnavailablePage('unknown'), 404);
+    if (invitation.expired || invitation.accepted || invitation.revoked) return sendPage(c, invitationUnavailablePage('closed'), 410);
+    // A session still waiting for its second factor counts as signed out: /sign-in finishes it and comes back.
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const current = cookie ? await services.sessions.authenticate(cookie) : null;
+    const viewer = !current || current.session.mfa_state === 'pending'
+      ? { kind: 'signed-out' as const }
+      : current.user.email === invitation.email ? { kind: 'invitee' as const } : { kind: 'other' as const, email: current.user.email };
+    return sendPage(c, invitationPage({ token, invitation, viewer }));
   });
 }

@@ -69,7 +69,7 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
     createRoute({
       method: 'get', path: '/api/auth/sso/{slug}/login', tags, summary: "Start SP-initiated SSO: 302 to the organization's IdP",
       request: { params: z.object({ slug: SLUG }), query: z.object({ returnTo: z.string().optional(), login_hint: z.string().optional() }) },
-      responses: { 302: { description: 'Redirect to the IdP' }, 400: html },
+      responses: { 200: { description: 'SAML HTTP-POST binding: an auto-submitting form to the IdP', content: { 'text/html': { schema: z.string() } } }, 302: { description: 'Redirect to the IdP (OIDC, SAML HTTP-Redirect)' }, 400: html },
     }),
     async (c) => {
       try {

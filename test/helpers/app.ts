@@ -177,7 +177,7 @@ export async function addMember(t: TestGatehouse, owner: TestUser, orgId: string
   const inv = await t.request('POST', `/api/user/organizations/${orgId}/invitations`, { as: owner, body: { email: user.email, role } });
   if (inv.status !== 201) throw new Error(`invite failed: ${inv.status} ${inv.text}`);
   const mail = t.mails.findLast((m) => m.to === user.email);
-  const token = mail && /invitations\/([A-Za-z0-9_-]+)\/accept/.exec(mail.text)?.[1];
+  const token = mail && /^https?:\/\/\S+\/invitations\/([A-Za-z0-9_-]+)$/m.exec(mail.text)?.[1];
   if (!token) throw new Error('no invitation token in the mail');
   const acc = await t.request('POST', `/api/user/invitations/${token}/accept`, { as: user });
   if (acc.status !== 200) throw new Error(`accept failed: ${acc.status} ${acc.text}`);

@@ -231,8 +231,7 @@ export function forgeResponse(f: ResponseFields, opts: ForgeOptions = {}): strin
 
 /** A signed Assertion element on its own (to assemble multi-assertion responses). */
 export function signedAssertion(f: ResponseFields, opts: SignOptions = {}): string {
-  const signed = signElement(buildAssertion(f), f.assertionId, opts);
-  return signed;
+  return signElement(buildAssertion(f), f.assertionId, opts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -83,6 +83,18 @@ describe('SAML settings', () => {
     const again = await t.request('PUT', settingsPath(orgId), { as: owner, body: { protocol: 'saml', provider: 'okta', idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: [idp.certificatePem], allowIdpInitiated: true } });
     expect(again.status).toBe(200);
     expect(again.body.data).toMatchObject({ provider: 'okta', configVersion: 2, allowIdpInitiated: true, spCertificate: settings.spCertificate, id: settings.id });
+    // Another IdP: a new connection (the old one is kept as replaced), the organization's SP key pair carried over.
+    const other = createTestSamlIdp('https://other-idp.acme.test/saml');
+    const moved = await t.request('PUT', settingsPath(orgId), { as: owner, body: { provider: 'saml', idpEntityId: other.entityId, idpSsoUrl: other.ssoUrl, idpCertificate: other.certificatePem } });
+    expect(moved.status).toBe(200);
+    expect(moved.body.data.id).not.toBe(settings.id);
+    expect(moved.body.data).toMatchObject({ configVersion: 3, spCertificate: settings.spCertificate, idpEntityId: other.entityId });
+    const rows = await t.deps.db.selectFrom('sso_connections').selectAll().where('organization_id', '=', orgId).execute();
+    expect(rows.map((r) => r.status).sort()).toEqual(['active', 'replaced']);
+    expect(rows.find((r) => r.status === 'replaced')!.secret_enc).toBeNull();
+    const audit = JSON.stringify(await t.deps.db.selectFrom('audit_events').selectAll().where('organization_id', '=', orgId).execute());
+    expect(audit).toContain('idpCertificateFingerprints');
+    expect(audit).not.toContain('PRIVATE KEY');
   });
 
   it('accepts several certificates for a rotation, in one string or an array', async () => {
@@ -274,6 +286,27 @@ describe('SAML ACS', () => {
     expect(html.text).toContain('unsolicited_not_allowed');
     const audit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'sso.login_failed').execute();
     expect(JSON.stringify(audit)).toContain('unsolicited_not_allowed');
+  });
+
+  it('answers a provisioning refusal with 403 and the §4.5 code; the assertion cannot be posted again', async () => {
+    const { acsUrl, spEntityId } = await samlOrg('saml-no-jit', { allowJitProvisioning: false });
+    const { id } = await startLogin('saml-no-jit');
+    const response = await buildResponse({ idp, acsUrl, audience: spEntityId, nameId: 'newbie', attributes: { email: 'newbie@acme.test' }, inResponseTo: id, now: t.clock.now() });
+    const res = await postAcs('saml-no-jit', response, { json: true });
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('SSO_USER_NOT_PROVISIONED');
+    expect(res.cookie).toBeNull();
+    expect((await postAcs('saml-no-jit', response, { json: true })).body.details.reason).toBe('replayed');
+  });
+
+  it('rejects a response to a request started before the settings changed (config version)', async () => {
+    const { orgId, acsUrl, spEntityId } = await samlOrg('saml-config-changed');
+    const { id } = await startLogin('saml-config-changed');
+    const put = await t.request('PUT', settingsPath(orgId), { as: owner, body: { provider: 'saml', idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: idp.certificatePem, defaultRole: 'admin' } });
+    expect(put.status).toBe(200);
+    const response = await buildResponse({ idp, acsUrl, audience: spEntityId, nameId: 'late', attributes: { email: 'late@acme.test' }, inResponseTo: id, now: t.clock.now() });
+    const res = await postAcs('saml-config-changed', response, { json: true });
+    expect(res.body.details.reason).toBe('in_response_to_unknown');
   });
 
   it('rejects organization A’s response posted to organization B’s ACS', async () => {
