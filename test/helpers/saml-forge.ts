@@ -408,6 +408,13 @@ export function injectIntoAttribute(xml: string, name: string, prefix: string, m
   return xml.replace(re, `$1$2${markup}`);
 }
 
+/** The same trick inside the text of the first `saml:<localName>` element (e.g. Audience). */
+export function injectIntoElement(xml: string, localName: string, prefix: string, markup: string): string {
+  const re = new RegExp(`(<saml:${escapeRe(localName)}(?:\\s[^>]*)?>)(${escapeRe(prefix)})`);
+  if (!re.test(xml)) throw new Error(`${localName} does not start with ${prefix}`);
+  return xml.replace(re, `$1$2${markup}`);
+}
+
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**

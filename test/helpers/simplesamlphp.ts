@@ -414,6 +414,10 @@ async function startOnce(options: StartSimpleSamlPhpOptions): Promise<SimpleSaml
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let alive = true;
   void exited.then(() => (alive = false));
+  child.once('error', (e) => {
+    output += `\nspawn php failed: ${e.message}`;
+    alive = false;
+  });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
 

@@ -207,6 +207,12 @@ export async function verifySignature(p: ParsedResponse, signed: { responseSigne
   try {
     result = await saml.validatePostResponseAsync({ SAMLResponse: p.base64 });
   } catch (e) {
+    // node-saml parses the times of the signed assertion after verifying it, and needs
+    // NotOnOrAfter on Conditions and on the SubjectConfirmationData when they carry attributes.
+    const message = e instanceof Error ? e.message : '';
+    const missing = /^Error parsing (\w+): 'undefined'/.exec(message);
+    if (missing) throw fail('expired', `The assertion has no ${missing[1]} on its Conditions or SubjectConfirmationData; configure the IdP to send it`, e);
+    if (/^Error parsing |multiple conditions/.test(message)) throw fail('malformed', `The signed assertion is not usable: ${message.slice(0, 200)}`, e);
     throw fail('signature_invalid', 'The signature of the SAML response does not verify with the pinned IdP certificate(s): check that the certificate configured in Gatehouse is the one the IdP signs with', e);
   }
   const xml = result.profile?.getAssertionXml?.();

@@ -9,7 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import { DOMParser } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { createHash, X509Certificate } from 'node:crypto';
@@ -17,7 +19,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestGatehouse, ENGINE, type TestGatehouse } from '../../helpers/app.js';
 import {
   DEFAULT_USERS,
-  freePort,
   makeCertificate,
   NAMEID_EMAIL,
   parseForm,
@@ -174,13 +175,25 @@ interface HttpGatehouse {
   close(): Promise<void>;
 }
 
+/**
+ * Gatehouse (the test app on its own database) served over HTTP on 127.0.0.1. The socket is bound
+ * first (port 0, no race) so that GATEHOUSE_BASE_URL can name the port; requests are handed to
+ * the app once it is built.
+ */
 async function startHttpGatehouse(): Promise<HttpGatehouse> {
-  const port = await freePort();
+  let handler: RequestListener | null = null;
+  const server = createServer((req, res) => {
+    if (handler) handler(req, res);
+    else res.writeHead(503).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
   const base = `http://127.0.0.1:${port}`;
   const t = await createTestGatehouse({ env: { GATEHOUSE_BASE_URL: base, GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true' } });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: t.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
-  });
+  handler = getRequestListener(t.app.fetch);
   return {
     t,
     base,
@@ -216,7 +229,7 @@ async function startHttpGatehouse(): Promise<HttpGatehouse> {
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
+        server.closeAllConnections();
       });
       await t.destroy();
     },

@@ -180,3 +180,25 @@ describe('attribute mapping (SPEC §11 defaults)', () => {
     expect(profileFromAssertion({ email: ['missing'] }, v).email).toBeNull();
   });
 });
+
+describe('verifySignature', () => {
+  const spX = { ...X, now: new Date() };
+  const base = { ...spec, now: new Date(), sign: 'assertion' as const };
+  const parsed = async (xml: string) => acs.checkAssertionCount(parse(xml));
+
+  it('returns the signed assertion for a genuine response, and refuses one signed by another key', async () => {
+    const p = await parsed(await buildResponseXml(base));
+    expect(await acs.verifySignature(p, acs.requireSignature(p), spX)).toContain('<saml:NameID');
+    const other = await parsed(await buildResponseXml({ ...base, idp: createTestSamlIdp(idp.entityId) }));
+    await expect(acs.verifySignature(other, acs.requireSignature(other), spX)).rejects.toMatchObject({ reason: 'signature_invalid' });
+  });
+
+  it('names a missing NotOnOrAfter (which node-saml cannot parse) as expired, not as a bad signature', async () => {
+    const xml = assertionXml(base).replace(/ NotOnOrAfter="[^"]+"(?= Recipient)/, '');
+    const { signElement } = await import('../../helpers/saml-sign.js');
+    const signedAssertion = signElement(xml, 'Assertion', idp);
+    const response = `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_r2" Version="2.0" IssueInstant="${base.now.toISOString()}"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>${signedAssertion}</samlp:Response>`;
+    const p = await parsed(response);
+    await expect(acs.verifySignature(p, acs.requireSignature(p), spX)).rejects.toMatchObject({ reason: 'expired' });
+  });
+});
