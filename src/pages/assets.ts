@@ -8,6 +8,7 @@ export const ASSET_FILES = {
   'sign-in.js': 'text/javascript; charset=utf-8',
   'sign-up.js': 'text/javascript; charset=utf-8',
   'invitation.js': 'text/javascript; charset=utf-8',
+  'auto-post.js': 'text/javascript; charset=utf-8',
 } as const;
 
 export interface Asset {

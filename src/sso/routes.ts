@@ -8,6 +8,7 @@ import { setSessionCookie } from '../auth/routes.js';
 import { AppError } from '../http/errors.js';
 import { errorBody, responses } from '../http/envelope.js';
 import { ctxOf, type AppEnv } from '../http/middleware.js';
+import { sendPage } from '../pages/layout.js';
 import { ssoErrorPage } from '../pages/sso-error.js';
 import type { Services } from '../services.js';
 import { SsoLoginError } from './errors.js';
@@ -51,7 +52,7 @@ export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise
     : err;
   if (wantsJson(c)) return c.json(errorBody(e), e.status as ContentfulStatusCode);
   const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code.toLowerCase();
-  return c.html(ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);
+  return sendPage(c, ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);
 }
 
 function browserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string {
@@ -80,6 +81,7 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
           const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint });
           if (start.kind === 'redirect') return c.redirect(start.url, 302);
           c.header('cache-control', 'no-store');
+          c.header('content-security-policy', start.csp);
           return c.html(start.html, 200);
         }
         const { url } = await services.oidcLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));

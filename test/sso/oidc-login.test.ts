@@ -223,6 +223,8 @@ describe('SP-initiated login against oidc-provider', () => {
     const run = await ssoLogin(t, '/api/auth/sso/failing-org/login', (u) => idp.login(u, 'alice-sub', { deny: true }));
     expect(run.callback!.status).toBe(400);
     expect(run.callback!.headers.get('content-type')).toMatch(/text\/html/);
+    expect(run.callback!.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'self';.*frame-ancestors 'none'/);
+    expect(run.callback!.headers.get('cache-control')).toBe('no-store');
     expect(run.callback!.text).toContain('The IdP refused the sign-in: access_denied');
     expect(run.callback!.text).toContain(run.callback!.headers.get('x-request-id')!);
     expect(run.callback!.text).toContain('idp_error');

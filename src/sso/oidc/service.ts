@@ -1,20 +1,19 @@
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import type { Ctx, RequestMeta } from '../../context.js';
+import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
-import type { OrganizationRow, SessionRow, UserRow } from '../../db/schema.js';
+import type { OrganizationRow } from '../../db/schema.js';
 import { sha256, safeEqual } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
-import type { AuditService } from '../../audit/service.js';
 import { findOrganization, findOrganizationBySlug } from '../../organizations/store.js';
-import type { SessionService } from '../../sessions/service.js';
 import type { OutboundFetch } from '../outbound.js';
 import { parseConnection, sameIssuer, type Connection } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection, findConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FlowError, type FlowService } from '../flows.js';
-import type { Provisioning, SsoProfile } from '../provisioning.js';
+import type { SsoProfile } from '../provisioning.js';
+import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import { verifyIdToken } from './id-token.js';
 import { MetadataError, type OidcMetadata } from './metadata.js';
 import { exchangeCode, fetchUserInfo } from './token.js';
@@ -50,9 +49,7 @@ export function createOidcLogin(deps: {
   oidcMetadata: OidcMetadata;
   connections: ConnectionService;
   flows: FlowService;
-  provisioning: Provisioning;
-  sessions: SessionService;
-  audit: AuditService;
+  completion: SsoCompletion;
 }) {
   const { db } = deps;
   const redirectUri = () => `${deps.config.baseUrl}/api/auth/sso/callback`;
@@ -120,7 +117,7 @@ export function createOidcLogin(deps: {
     },
 
     /** The shared redirect URI: every check in order, then provisioning and the session. */
-    async callback(query: CallbackQuery, browserBinding: string | undefined, meta: RequestMeta): Promise<{ token: string; session: SessionRow; user: UserRow; returnTo: string; organizationId: string }> {
+    async callback(query: CallbackQuery, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
       try {
         if (!query.state) throw new SsoLoginError('state_invalid', 'The IdP sent no state: start the sign-in from Gatehouse');
@@ -163,26 +160,9 @@ export function createOidcLogin(deps: {
         }
         const profile = profileFromClaims(connection, merged);
         const org = await findOrgById(flow.organization_id);
-        return await db.transaction().execute(async (tx) => {
-          const ctx: Ctx = { ...meta, principal: null };
-          const { user, identityId, outcome } = await deps.provisioning.provision(tx, ctx, connection, org, profile);
-          const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
-          await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
-            action: 'sso.login_succeeded',
-            organizationId: org.id,
-            target: { type: 'sso_identity', id: identityId },
-            metadata: { connectionId: connection.id, protocol: 'oidc', outcome, subject: profile.subject },
-          });
-          return { token, session, user, returnTo: flow.return_to, organizationId: org.id };
-        });
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
       } catch (e) {
-        if (e instanceof SsoLoginError) {
-          await deps.audit.record(db, { ...meta, principal: null }, {
-            action: 'sso.login_failed',
-            organizationId,
-            metadata: { protocol: 'oidc', reason: e.reason, code: e.code, message: e.message },
-          });
-        }
+        await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
         throw e;
       }
     },

@@ -1,22 +1,21 @@
 import { MINUTE, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
-import type { Ctx, RequestMeta } from '../../context.js';
+import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
-import type { OrganizationRow, SessionRow, UserRow } from '../../db/schema.js';
+import type { OrganizationRow } from '../../db/schema.js';
 import { sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
-import type { AuditService } from '../../audit/service.js';
 import { findOrganizationBySlug } from '../../organizations/store.js';
-import type { SessionService } from '../../sessions/service.js';
 import { parseConnection, type Connection, type SamlConfig } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FlowError, type FlowService } from '../flows.js';
-import type { Provisioning, SsoProfile } from '../provisioning.js';
+import type { SsoProfile } from '../provisioning.js';
+import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import * as acs from './acs-checks.js';
 import { profileFromAssertion } from './attributes.js';
-import { autoPostForm, buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
+import { autoPostCsp, autoPostForm, buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
 import { samlUrls } from './urls.js';
 import { findFlowByHash, isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
 
@@ -24,7 +23,7 @@ import { findFlowByHash, isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKe
 /** AuthnRequest IDs are `_` + the flow handle (an xs:ID must not start with a digit or `-`). */
 const REQUEST_ID_PREFIX = '_';
 
-export type SamlLoginStart = { kind: 'redirect'; url: string } | { kind: 'post'; html: string };
+export type SamlLoginStart = { kind: 'redirect'; url: string } | { kind: 'post'; html: string; csp: string };
 
 export function createSamlLogin(deps: {
   db: Db;
@@ -32,9 +31,7 @@ export function createSamlLogin(deps: {
   config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
   connections: ConnectionService;
   flows: FlowService;
-  provisioning: Provisioning;
-  sessions: SessionService;
-  audit: AuditService;
+  completion: SsoCompletion;
 }) {
   const { db, clock } = deps;
   let lastPurge = 0;
@@ -108,7 +105,7 @@ export function createSamlLogin(deps: {
       const { org, connection, saml } = await activeSamlConnection(slug);
       const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: null });
       const request = await buildAuthnRequest(sp(org, connection, saml), { ssoUrl: saml.idpSsoUrl, certificates: saml.idpCertificates }, saml.authnRequestBinding, REQUEST_ID_PREFIX + handle);
-      return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields) };
+      return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields), csp: autoPostCsp(request.url) };
     },
 
     /** SP metadata; served while the connection is disabled too, so the IdP can be set up before it is switched on. */
@@ -121,7 +118,7 @@ export function createSamlLogin(deps: {
      * The ACS: every check of acs-checks.ts in order, then the replay cache and the flow (both
      * atomic, both only for a response that passed every check), provisioning and the session.
      */
-    async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined }, meta: RequestMeta): Promise<{ token: string; session: SessionRow; user: UserRow; returnTo: string; organizationId: string }> {
+    async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined }, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
       let connectionId: string | null = null;
       try {
@@ -155,26 +152,9 @@ export function createSamlLogin(deps: {
         }
 
         const profile: SsoProfile = profileFromAssertion(saml.attributeMapping, verified);
-        return await db.transaction().execute(async (tx) => {
-          const ctx: Ctx = { ...meta, principal: null };
-          const { user, identityId, outcome } = await deps.provisioning.provision(tx, ctx, connection, org, profile);
-          const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
-          await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
-            action: 'sso.login_succeeded',
-            organizationId: org.id,
-            target: { type: 'sso_identity', id: identityId },
-            metadata: { connectionId: connection.id, protocol: 'saml', outcome, subject: profile.subject, idpInitiated: request.idpInitiated },
-          });
-          return { token, session, user, returnTo: request.returnTo, organizationId: org.id };
-        });
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: request.returnTo, details: { idpInitiated: request.idpInitiated } });
       } catch (e) {
-        if (e instanceof SsoLoginError) {
-          await deps.audit.record(db, { ...meta, principal: null }, {
-            action: 'sso.login_failed',
-            organizationId,
-            metadata: { protocol: 'saml', reason: e.reason, code: e.code, message: e.message, ...(connectionId ? { connectionId } : {}) },
-          });
-        }
+        await deps.completion.recordFailure(meta, 'saml', e, { organizationId, connectionId });
         throw e;
       }
     },

@@ -214,7 +214,13 @@ describe('SAML SP metadata and AuthnRequest', () => {
     const res = await t.request('GET', '/api/auth/sso/saml-post/login');
     expect(res.status).toBe(200);
     expect(res.text).toContain(`action="${idp.ssoUrl}"`);
-    expect(res.text).toContain('document.forms[0].submit()');
+    // Submitted by our one external script; the page's policy allows no inline code and posts only to the IdP.
+    expect(res.text).toContain('<script src="/assets/auto-post.js" defer></script>');
+    expect(res.text).not.toMatch(/onload=|<script>/);
+    expect(res.headers.get('content-security-policy')).toBe(`default-src 'none'; script-src 'self'; form-action ${new URL(idp.ssoUrl).origin}; frame-ancestors 'none'; base-uri 'none'`);
+    const script = await t.request('GET', '/assets/auto-post.js');
+    expect(script.status).toBe(200);
+    expect(script.text).toContain('document.forms[0]?.submit()');
     const value = /name="SAMLRequest" value="([^"]+)"/.exec(res.text)![1]!;
     const xml = Buffer.from(value, 'base64').toString('utf8');
     expect(xml).toContain('<samlp:AuthnRequest');

@@ -1,0 +1,55 @@
+import type { RequestMeta } from '../context.js';
+import type { Db } from '../db/database.js';
+import type { OrganizationRow, SessionRow, SsoProtocol, UserRow } from '../db/schema.js';
+import type { AuditService } from '../audit/service.js';
+import type { SessionService } from '../sessions/service.js';
+import type { Connection } from './connections/model.js';
+import { SsoLoginError } from './errors.js';
+import type { Provisioning, SsoProfile } from './provisioning.js';
+
+export interface SsoLoginResult {
+  token: string;
+  session: SessionRow;
+  user: UserRow;
+  returnTo: string;
+  organizationId: string;
+}
+
+/**
+ * The end of every SSO login, whatever the protocol: once the protocol's checks passed,
+ * provision (SPEC §4.5), create the SSO session and audit the success, in one transaction;
+ * and the one way a failure is audited.
+ */
+export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; sessions: SessionService; audit: AuditService }) {
+  return {
+    async signIn(
+      meta: RequestMeta,
+      login: { connection: Connection; org: OrganizationRow; profile: SsoProfile; returnTo: string; details?: Record<string, unknown> },
+    ): Promise<SsoLoginResult> {
+      const { connection, org, profile } = login;
+      return deps.db.transaction().execute(async (tx) => {
+        const { user, identityId, outcome } = await deps.provisioning.provision(tx, { ...meta, principal: null }, connection, org, profile);
+        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
+        await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
+          action: 'sso.login_succeeded',
+          organizationId: org.id,
+          target: { type: 'sso_identity', id: identityId },
+          metadata: { connectionId: connection.id, protocol: connection.protocol, outcome, subject: profile.subject, ...login.details },
+        });
+        return { token, session, user, returnTo: login.returnTo, organizationId: org.id };
+      });
+    },
+
+    /** Audit an SSO login failure (only SsoLoginError: anything else is a server error, logged as such). */
+    async recordFailure(meta: RequestMeta, protocol: SsoProtocol, e: unknown, where: { organizationId: string | null; connectionId?: string | null }): Promise<void> {
+      if (!(e instanceof SsoLoginError)) return;
+      await deps.audit.record(deps.db, { ...meta, principal: null }, {
+        action: 'sso.login_failed',
+        organizationId: where.organizationId,
+        metadata: { protocol, reason: e.reason, code: e.code, message: e.message, ...(where.connectionId ? { connectionId: where.connectionId } : {}) },
+      });
+    },
+  };
+}
+
+export type SsoCompletion = ReturnType<typeof createSsoCompletion>;
