@@ -1,7 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Ctx } from '../../context.js';
-import type { Db } from '../../db/database.js';
+import type { Db, Executor } from '../../db/database.js';
 import type { Role } from '../../db/schema.js';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { sealContext } from '../../crypto/sealed-columns.js';
@@ -186,20 +186,9 @@ export function createConnectionService(deps: {
           issuer,
           config: JSON.stringify({ protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes }),
           secret_enc: sealed,
-          allow_jit: input.allowJitProvisioning === false ? 0 : 1,
-          default_role: input.defaultRole ?? 'member',
-          allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
-          allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
-          created_at: sameIdp ? current.created_at : now,
-          updated_at: now,
+          ...commonColumns(input, sameIdp ? current : undefined, now),
         };
-        if (sameIdp) {
-          const { id: _id, created_at: _c, ...patch } = row;
-          await updateConnection(tx, id, patch);
-        } else {
-          if (current) await markReplaced(tx, current.id, now);
-          await insertConnection(tx, row);
-        }
+        await writeConnection(tx, row, current, Boolean(sameIdp), now);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
@@ -264,20 +253,9 @@ export function createConnectionService(deps: {
           issuer: idp.idpEntityId,
           config: JSON.stringify(config),
           secret_enc: keyring.encrypt(keyPem, sealContext(SECRET_CONTEXT, id)),
-          allow_jit: input.allowJitProvisioning === false ? 0 : 1,
-          default_role: input.defaultRole ?? 'member',
-          allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
-          allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
-          created_at: sameIdp ? current!.created_at : stamp,
-          updated_at: stamp,
+          ...commonColumns(input, sameIdp ? current : undefined, stamp),
         };
-        if (sameIdp) {
-          const { id: _id, created_at: _c, ...patch } = row;
-          await updateConnection(tx, id, patch);
-        } else {
-          if (current) await markReplaced(tx, current.id, stamp);
-          await insertConnection(tx, row);
-        }
+        await writeConnection(tx, row, current, sameIdp, stamp);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
@@ -355,6 +333,33 @@ export function createConnectionService(deps: {
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+/** The columns every protocol's settings share (SPEC §4.3 optional fields, with their defaults). */
+function commonColumns(
+  input: { allowJitProvisioning?: boolean | undefined; defaultRole?: 'admin' | 'member' | undefined; allowedDomains?: string[] | null | undefined; allowIdpInitiated?: boolean | undefined },
+  kept: ConnectionRow | undefined,
+  now: string,
+) {
+  return {
+    allow_jit: input.allowJitProvisioning === false ? 0 : 1,
+    default_role: input.defaultRole ?? 'member',
+    allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
+    allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
+    created_at: kept ? kept.created_at : now,
+    updated_at: now,
+  } satisfies Partial<ConnectionRow>;
+}
+
+/** Same IdP: update the row in place. Another IdP: the old connection is replaced (its secret erased), a new one inserted. */
+async function writeConnection(tx: Executor, row: ConnectionRow, current: ConnectionRow | undefined, sameIdp: boolean, now: string): Promise<void> {
+  if (sameIdp) {
+    const { id: _id, created_at: _c, ...patch } = row;
+    await updateConnection(tx, row.id, patch);
+    return;
+  }
+  if (current) await markReplaced(tx, current.id, now);
+  await insertConnection(tx, row);
+}
 
 function normalizeScopes(scopes: string | string[] | undefined): string[] {
   const list = scopes === undefined ? DEFAULT_SCOPES : Array.isArray(scopes) ? scopes : scopes.split(/\s+/);
