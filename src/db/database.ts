@@ -75,7 +75,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    // An isolated schema (tests, multi-instance runs) also turns parallel query off: under load,
+    // parallel workers of these short-lived schemas intermittently failed with "schema does not exist".
+    ...(schema ? { options: `-c search_path=${schema} -c max_parallel_workers_per_gather=0` } : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close: () => db.destroy() };
