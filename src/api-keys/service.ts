@@ -87,8 +87,11 @@ export function createApiKeyService(deps: { db: Db; clock: Clock; audit: AuditSe
           issues: [{ path: 'expiresAt', message: 'must be in the future' }],
         });
       }
-      // Pinning to an organization needs access to it (a non-member learns nothing: 404).
+      // Pinning to an organization needs access to it, its sign-in policy included (a non-member
+      // learns nothing: 404). An unpinned key reaches every organization, so the session must
+      // satisfy the policy of each one it belongs to: a key must not be a way around SSO or MFA.
       if (input.organizationId) await deps.organizations.requireAccess(ctx, input.organizationId, 'org:read');
+      else await deps.organizations.requireAllMembershipPolicies(ctx);
       const key = randomToken(24, API_KEY_PREFIX); // 192 bits
       const row: ApiKeyRow = {
         id: newId(),

@@ -12,7 +12,7 @@ import { enforceOrganizationPolicy } from '../policy/enforce.js';
 import { roleAllows, type Permission } from './permissions.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
-  listUserMemberships, slugExists, updateOrganization,
+  listStrictPolicyMemberships, listUserMemberships, slugExists, updateOrganization,
 } from './store.js';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
@@ -64,7 +64,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
    * (404 for non-members, never revealing existence) → role permission (403) → the organization's
    * sign-in policy for session callers (SPEC §6: SSO_REQUIRED, MFA_REQUIRED). Superadmins pass.
    */
-  async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission): Promise<Access> {
+  async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission, opts: { superadminPolicyExempt?: boolean } = {}): Promise<Access> {
     const p = requirePrincipal(ctx);
     if (p.kind === 'api_key' && p.apiKey.organization_id && p.apiKey.organization_id !== organizationId) {
       throw forbidden('This API key is pinned to another organization');
@@ -77,12 +77,24 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     if (!superadmin && !(role && roleAllows(role, permission))) {
       throw forbidden(`Your role (${role}) does not allow this`);
     }
-    await enforceOrganizationPolicy(db, p, organization);
+    await enforceOrganizationPolicy(db, p, organization, { superadminExempt: opts.superadminPolicyExempt ?? false });
     return { organization, role };
+  }
+
+  /**
+   * A session about to mint a credential that is not pinned to one organization (an unpinned API
+   * key is exempt from every policy) must satisfy the policy of every organization it belongs to;
+   * otherwise a session that never did an organization's SSO or MFA could mint its way around it.
+   */
+  async function requireAllMembershipPolicies(ctx: Ctx): Promise<void> {
+    const p = requirePrincipal(ctx);
+    if (p.kind !== 'session') return;
+    for (const org of await listStrictPolicyMemberships(db, p.user.id)) await enforceOrganizationPolicy(db, p, org);
   }
 
   return {
     requireAccess,
+    requireAllMembershipPolicies,
 
     async create(ctx: Ctx, input: { name: string; slug?: string | undefined }): Promise<OrganizationView> {
       const p = requirePrincipal(ctx);

@@ -193,3 +193,15 @@ export async function decideJoinRequest(db: Executor, id: string, status: Exclud
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
+
+/** Organizations of this user whose sign-in policy asks something of a session (not `any` alone). */
+export async function listStrictPolicyMemberships(db: Executor, userId: string): Promise<OrganizationRow[]> {
+  return db
+    .selectFrom('members')
+    .innerJoin('organizations', 'organizations.id', 'members.organization_id')
+    .selectAll('organizations')
+    .where('members.user_id', '=', userId)
+    .where((eb) => eb.or([eb('organizations.auth_required', '!=', 'any'), eb('organizations.require_mfa', '=', 1)]))
+    .orderBy('organizations.id')
+    .execute();
+}

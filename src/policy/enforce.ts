@@ -18,24 +18,43 @@ export function ssoRequiredError(org: Pick<OrganizationRow, 'id' | 'slug' | 'nam
   });
 }
 
-/** Whether this session was authenticated by this organization's SSO. */
-export const isSsoSessionOf = (session: { auth_method: string; organization_id: string | null }, organizationId: string) =>
-  session.auth_method === 'sso' && session.organization_id === organizationId;
+/**
+ * Whether this session was authenticated by this organization's SSO through its current
+ * connection: a session from a connection since replaced, disabled or deleted no longer counts.
+ */
+export async function isSsoSessionOf(db: Executor, session: { auth_method: string; organization_id: string | null; connection_id: string | null }, organizationId: string): Promise<boolean> {
+  if (session.auth_method !== 'sso' || session.organization_id !== organizationId || !session.connection_id) return false;
+  const connection = await db
+    .selectFrom('sso_connections')
+    .select('id')
+    .where('id', '=', session.connection_id)
+    .where('organization_id', '=', organizationId)
+    .where('status', '=', 'active')
+    .where('enabled', '=', 1)
+    .executeTakeFirst();
+  return connection !== undefined;
+}
+
+/** Whether the organization's policy asks anything of a session (so `any` without requireMfa costs no query). */
+export const hasStrictPolicy = (org: Pick<OrganizationRow, 'auth_required' | 'require_mfa'>) => org.auth_required !== 'any' || org.require_mfa === 1;
 
 /**
  * SPEC §6 for a tenant-scoped request, after membership and role checks passed.
- * API keys are the documented break-glass path and platform superadmins must always be able to
- * lower a policy, so neither is subject to it.
+ * API keys are the documented break-glass path and are not subject to it. A platform superadmin
+ * is, except where `superadminExempt` is set (the security settings: SPEC §6 says a superadmin can
+ * always lower a policy).
  */
-export async function enforceOrganizationPolicy(db: Executor, principal: Principal, org: OrganizationRow): Promise<void> {
-  if (principal.kind !== 'session' || principal.user.is_superadmin === 1) return;
+export async function enforceOrganizationPolicy(db: Executor, principal: Principal, org: OrganizationRow, opts: { superadminExempt?: boolean } = {}): Promise<void> {
+  if (principal.kind !== 'session' || !hasStrictPolicy(org)) return;
+  if (opts.superadminExempt && principal.user.is_superadmin === 1) return;
   const { session, user } = principal;
-  if (org.auth_required === 'sso' && !isSsoSessionOf(session, org.id)) {
+  const ssoSession = await isSsoSessionOf(db, session, org.id);
+  if (org.auth_required === 'sso' && !ssoSession) {
     throw ssoRequiredError(org, user.email);
   }
   if (org.auth_required === 'mfa' || org.require_mfa === 1) {
     // An SSO session of this organization counts as MFA-complete: its IdP is the authority.
-    if (session.mfa_state === 'complete' || isSsoSessionOf(session, org.id)) return;
+    if (session.mfa_state === 'complete' || ssoSession) return;
     if (await hasConfirmedFactor(db, user.id)) {
       throw new AppError('MFA_REQUIRED', `${org.name} requires multi-factor authentication: verify your second factor (POST /api/auth/mfa/verify)`);
     }

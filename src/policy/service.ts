@@ -87,7 +87,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
     },
 
     async getSecurity(ctx: Ctx, organizationId: string): Promise<SecuritySettings> {
-      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'security:manage');
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'security:manage', { superadminPolicyExempt: true });
       return securityView(organization);
     },
 
@@ -97,7 +97,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
      * neither is subject to the policy being lowered (see enforceOrganizationPolicy).
      */
     async putSecurity(ctx: Ctx, organizationId: string, input: { authRequired: AuthRequired; requireMfa?: boolean | undefined }): Promise<SecuritySettings> {
-      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'security:manage');
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'security:manage', { superadminPolicyExempt: true });
       const next: SecuritySettings = { authRequired: input.authRequired, requireMfa: input.requireMfa ?? false };
       const before = securityView(organization);
       return db.transaction().execute(async (tx) => {

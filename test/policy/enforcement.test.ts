@@ -189,10 +189,27 @@ describe('authRequired: sso', () => {
     expect((await setSecurity(t, orgId, { apiKey: ownerKey }, { authRequired: 'sso' })).status).toBe(200);
   });
 
+  it('refuses to mint an unpinned API key from a session that does not satisfy the policy (no way around SSO)', async () => {
+    const res = await t.request('POST', '/api/user/api-keys', { as: member, body: { name: 'escape hatch' } });
+    expect(res.status).toBe(403);
+    expect(res.body.code).toBe('SSO_REQUIRED');
+    const pinned = await t.request('POST', '/api/user/api-keys', { as: member, body: { name: 'pinned', organizationId: orgId } });
+    expect(pinned.status).toBe(403);
+    expect(pinned.body.code).toBe('SSO_REQUIRED');
+    expect(await t.deps.db.selectFrom('api_keys').select('id').where('user_id', '=', member.id).execute()).toHaveLength(1); // the key from before the policy
+    // The same user through the organization's SSO may create one.
+    const cookie = await ssoCookie('sso-org', 'sso-member');
+    expect((await t.request('POST', '/api/user/api-keys', { as: { cookie }, body: { name: 'ok' } })).status).toBe(201);
+  });
+
   it('a superadmin signs in with a password and lowers the policy, even at the verified domain', async () => {
     await t.services.accounts.createSuperadmin({ email: 'root@sso.test', password: 'correct horse battery' });
     const res = await signIn('root@sso.test');
     expect(res.status).toBe(200);
+    // The password session is not a way into the organization's data: only its security settings.
+    const tenant = await t.request('GET', path(orgId, '/members'), { as: { cookie: res.cookie! } });
+    expect(tenant.status).toBe(403);
+    expect(tenant.body.code).toBe('SSO_REQUIRED');
     const lowered = await setSecurity(t, orgId, { cookie: res.cookie! }, { authRequired: 'any' });
     expect(lowered.status).toBe(200);
     const events = await t.deps.db.selectFrom('audit_events').select(['actor_user_id', 'metadata']).where('organization_id', '=', orgId).where('action', '=', 'organization.security_updated').orderBy('id', 'desc').executeTakeFirstOrThrow();
@@ -251,10 +268,18 @@ describe('authRequired: mfa and requireMfa', () => {
         expect((await t.request('GET', path(orgId), { as: m })).status).toBe(200);
       });
 
-      it("an SSO session of this organization counts as MFA-complete (the IdP is the authority)", async () => {
+      it("an SSO session of this organization counts as MFA-complete (the IdP is the authority), until its connection is disabled", async () => {
         await seedVerifiedDomain(t, orgId, slug === 'mfa-org' ? 'mfa.test' : 'require-mfa.test');
         if (slug !== 'mfa-org') return; // one IdP user is enough to prove the rule once
         const cookie = await ssoCookie(slug, 'mfa-member');
+        expect((await t.request('GET', path(orgId), { as: { cookie } })).status).toBe(200);
+        const disabled = await t.request('PUT', path(orgId, '/settings/sso'), { apiKey: ownerKey, body: { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, enabled: false } });
+        expect(disabled.status).toBe(200);
+        const after = await t.request('GET', path(orgId), { as: { cookie } });
+        expect(after.status).toBe(403);
+        expect(after.body.code).toBe('MFA_ENROLLMENT_REQUIRED');
+        const res = await t.request('PUT', path(orgId, '/settings/sso'), { apiKey: ownerKey, body: { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret } });
+        expect(res.status).toBe(200);
         expect((await t.request('GET', path(orgId), { as: { cookie } })).status).toBe(200);
       });
 
