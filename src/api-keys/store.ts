@@ -32,3 +32,9 @@ export async function revokeApiKey(db: Executor, userId: string, id: string, now
 export async function touchApiKey(db: Executor, id: string, now: string): Promise<void> {
   await db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', id).execute();
 }
+
+/** Revoke every live key of a user; returns how many. */
+export async function revokeAllUserApiKeys(db: Executor, userId: string, now: string): Promise<number> {
+  const res = await db.updateTable('api_keys').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}

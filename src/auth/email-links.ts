@@ -1,3 +1,4 @@
+import { claimUnverifiedAccount } from '../users/claim.js';
 import { DAY, MINUTE, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Ctx, RequestMeta } from '../context.js';
@@ -148,15 +149,13 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         // Pre-account-takeover defence: an unverified account may have been registered by someone
         // else with this address and a password they know. The mailbox owner is signing in now,
         // so a password set before the address was proven, and sessions opened with it, go.
-        const hadPassword = existing.password_hash !== null;
-        await updateUser(tx, existing.id, { email_verified: 1, password_hash: null, updated_at: nowIso });
-        const revoked = await deps.sessions.revokeAllForUser(tx, existing.id);
+        const claim = await claimUnverifiedAccount(tx, existing, nowIso);
         user = { ...existing, email_verified: 1, password_hash: null, updated_at: nowIso };
         await deps.audit.record(tx, ctx, {
           action: 'user.email_verified',
           target: { type: 'user', id: user.id },
           // (no key with 'password' in it: the audit scrubber drops such keys)
-          metadata: { method: 'magic_link', clearedUnverifiedLogin: hadPassword, sessionsRevoked: revoked },
+          metadata: { method: 'magic_link', clearedUnverifiedLogin: claim.hadPassword, sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved },
         });
       } else {
         user = existing;
@@ -267,14 +266,17 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         // The account's address changed since the link was sent: the link no longer proves it.
         if (!user || user.email !== row.email) throw invalidToken('password reset');
         await deps.policy.assertNoSsoRequirement(tx, { email: user.email, userId: user.id });
-        await updateUser(tx, user.id, { password_hash: passwordHash, email_verified: 1, updated_at: nowIso });
-        const revoked = await deps.sessions.revokeAllForUser(tx, user.id);
+        let metadata: Record<string, unknown>;
+        if (user.email_verified !== 1) {
+          // The address is proven only now: whatever was set up on the account before goes.
+          const claim = await claimUnverifiedAccount(tx, user, nowIso, { newPasswordHash: passwordHash });
+          metadata = { sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved, claimedUnverifiedAccount: true };
+        } else {
+          await updateUser(tx, user.id, { password_hash: passwordHash, updated_at: nowIso });
+          metadata = { sessionsRevoked: await deps.sessions.revokeAllForUser(tx, user.id) };
+        }
         await invalidateUserTokens(tx, user.id, 'password_reset', nowIso);
-        await deps.audit.record(tx, anonymous(meta), {
-          action: 'user.password_reset',
-          target: { type: 'user', id: user.id },
-          metadata: { sessionsRevoked: revoked },
-        });
+        await deps.audit.record(tx, anonymous(meta), { action: 'user.password_reset', target: { type: 'user', id: user.id }, metadata });
         return user.email;
       });
       // The mailbox owner just proved themselves: forget failed sign-in attempts on the account.

@@ -7,7 +7,8 @@ import type { AuditService } from '../audit/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
 import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
-import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
+import { claimUnverifiedAccount } from '../users/claim.js';
+import { findUserByEmail, findUserById, insertUser, normalizeEmail } from '../users/store.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
 import { findIdentity, insertIdentity, recordIdentityLogin } from './identities/store.js';
@@ -115,8 +116,11 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     }
     await ensureMembership(tx, ctx, connection, org, user, now);
     if (domainVerified && user.email_verified !== 1) {
-      await updateUser(tx, user.id, { email_verified: 1, updated_at: now });
-      user = { ...user, email_verified: 1 };
+      // The organization's IdP proves an address the account never proved: whatever was set up
+      // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
+      const claim = await claimUnverifiedAccount(tx, user, now);
+      await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved } });
+      user = { ...user, email_verified: 1, password_hash: null };
     }
     const identityId = newId();
     await insertIdentity(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now });

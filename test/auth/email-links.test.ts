@@ -119,9 +119,14 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     expect(signIn.status).toBe(200);
   });
 
-  it('magic link on an account registered before the address was proven clears that password and its sessions (pre-account-takeover)', async () => {
-    // An attacker registers the victim's address with a password of their own (never verified).
+  it('magic link on an account registered before the address was proven clears everything set up on it (pre-account-takeover)', async () => {
+    // An attacker registers the victim's address with a password of their own (never verified),
+    // mints an API key and enrolls a TOTP factor of their own.
     const attacker = await t.signUp('victim@example.com', 'attacker password');
+    const key = await t.request('POST', '/api/user/api-keys', { as: attacker, body: { name: 'kept for later' } });
+    expect(key.status).toBe(201);
+    const now = t.clock.now().toISOString();
+    await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: attacker.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
     const { link } = await magicLinkFor('victim@example.com');
     const res = await t.request('GET', pathOf(link));
     expect(res.status).toBe(302);
@@ -131,7 +136,10 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const again = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'victim@example.com', password: 'attacker password' }, ip: ip() });
     expect(again.status).toBe(401);
     const audit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.email_verified').execute();
-    expect(JSON.parse(audit[0]!.metadata!)).toEqual({ method: 'magic_link', clearedUnverifiedLogin: true, sessionsRevoked: 1 });
+    expect(JSON.parse(audit[0]!.metadata!)).toEqual({ method: 'magic_link', clearedUnverifiedLogin: true, sessionsRevoked: 1, apiKeysRevoked: 1, factorsRemoved: 1, identitiesRemoved: 0 });
+    // The attacker's key no longer works, and the owner's session is not held at a second step the attacker controls.
+    expect((await t.request('GET', '/api/user/me', { apiKey: key.body.data.key })).status).toBe(401);
+    expect(session.body.data.session.mfa).toBe('none');
   });
 
   it('magic link cannot be used twice', async () => {
@@ -251,6 +259,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
 
   it('starts the session with MFA pending for a user with a confirmed TOTP factor', async () => {
     const u = await t.signUp('mfa@example.com');
+    await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', u.id).execute(); // enrolled after proving the address
     const now = t.clock.now().toISOString();
     await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: u.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
     const { link } = await magicLinkFor('mfa@example.com');

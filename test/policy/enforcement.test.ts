@@ -457,3 +457,23 @@ describe('auto-join (SPEC §7)', () => {
     expect(await membership()).toEqual({ role: 'member' });
   });
 });
+
+describe('pre-account takeover through SSO linking', () => {
+  it("linking an unverified account through the organization's IdP drops the squatter's password, sessions, keys, TOTP and other identities", async () => {
+    idp.users.set('victim-sub', { sub: 'victim-sub', email: 'victim@claim.test', email_verified: true, name: 'Victim' });
+    // Someone registered the victim's address before the organization verified its domain.
+    const squatter = await t.signUp('victim@claim.test', 'squatter password');
+    const key = await createApiKey(t, squatter, { name: 'kept for later' });
+    await seedConfirmedFactor(t, squatter.id);
+    await orgWithSso('claim-org', 'claim.test');
+    const cookie = await ssoCookie('claim-org', 'victim-sub');
+    const session = (await t.request('GET', '/api/auth/session', { as: { cookie } })).body.data;
+    expect(session.user).toMatchObject({ id: squatter.id, emailVerified: true });
+    expect((await t.request('GET', '/api/auth/session', { as: squatter })).status).toBe(401);
+    expect((await t.request('GET', '/api/user/me', { apiKey: key.key })).status).toBe(401);
+    expect((await signIn('victim@claim.test', 'squatter password')).status).toBe(401);
+    expect(await t.deps.db.selectFrom('mfa_factors').select('id').where('user_id', '=', squatter.id).execute()).toEqual([]);
+    const audit = await t.deps.db.selectFrom('audit_events').select('metadata').where('action', '=', 'user.email_verified').where('target_id', '=', squatter.id).executeTakeFirstOrThrow();
+    expect(JSON.parse(audit.metadata!)).toMatchObject({ method: 'sso', clearedUnverifiedLogin: true, sessionsRevoked: 1, apiKeysRevoked: 1, factorsRemoved: 1 });
+  });
+});

@@ -36,3 +36,11 @@ export async function deleteIdentity(db: Executor, organizationId: string, id: s
   if (row) await db.deleteFrom('sso_identities').where('id', '=', id).execute();
   return row;
 }
+
+/** Remove a user's SSO identities, except one (the identity being linked right now); returns how many. */
+export async function deleteUserIdentitiesExcept(db: Executor, userId: string, keepId: string | null): Promise<number> {
+  let q = db.deleteFrom('sso_identities').where('user_id', '=', userId);
+  if (keepId) q = q.where('id', '!=', keepId);
+  const res = await q.executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
