@@ -143,11 +143,11 @@ export function registerEmailLinkRoutes(app: OpenAPIHono<AppEnv>, services: Serv
       method: 'get',
       path: '/api/auth/email/verify',
       tags,
-      summary: 'Use an email verification link: marks the address verified (then auto-join applies)',
+      summary: 'Use an email verification link, signed in as its account: marks the address verified (then auto-join applies)',
       request: { query: TokenQuery },
       responses: {
         ...responses(z.object({ user: User }), 'Verified (JSON clients)', [400]),
-        302: { description: 'Verified; redirect to / (browsers)' },
+        302: { description: 'Verified; redirect to / (browsers). Without a session of the account the link is for: redirect to /sign-in, which comes back here' },
         400: htmlOrJson,
       },
     }),
@@ -158,6 +158,11 @@ export function registerEmailLinkRoutes(app: OpenAPIHono<AppEnv>, services: Serv
         c.header('Content-Security-Policy', PAGE_CSP);
         return c.html(emailVerifiedPage('/'), 302, { Location: '/' });
       } catch (e) {
+        // Not signed in as the account the link is for: a browser signs in first and comes back.
+        if (e instanceof AppError && e.code === 'UNAUTHENTICATED' && typeof e.details?.signInUrl === 'string' && !wantsJson(c)) {
+          c.header('Cache-Control', 'no-store');
+          return c.redirect(e.details.signInUrl, 302);
+        }
         return linkFailure(c, e);
       }
     },

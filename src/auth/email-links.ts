@@ -316,6 +316,18 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       if (!wellFormed(token)) throw invalidToken('verification');
       const nowIso = clock.now().toISOString();
       return db.transaction().execute(async (tx) => {
+        // Two proofs, not one: the mailbox (the link) and the account (a session of it in this
+        // browser). Otherwise a mailbox owner who clicks a link they did not ask for would verify
+        // — and auto-join to their organization — an account someone else registered with their
+        // address. Without the session the link is left unused and the browser is sent to sign in.
+        const usable = await findUsableToken(tx, sha256(token), 'email_verify', nowIso);
+        if (!usable || !usable.user_id) throw invalidToken('verification');
+        const p = ctx.principal;
+        if (!p || p.kind !== 'session' || p.user.id !== usable.user_id) {
+          throw new AppError('UNAUTHENTICATED', 'Sign in to the account this link was sent for, then open the link again to finish verifying the email address', {
+            signInUrl: `/sign-in?email=${encodeURIComponent(usable.email)}&returnTo=${encodeURIComponent(`/api/auth/email/verify?token=${token}`)}`,
+          });
+        }
         const row = await consumeOneTimeToken(tx, sha256(token), 'email_verify', nowIso);
         if (!row || !row.user_id) throw invalidToken('verification');
         const found = await findUserById(tx, row.user_id);

@@ -55,7 +55,7 @@ describe('email verification (mail over real SMTP)', () => {
     expect(Date.parse(row!.expires_at) - t.clock.now().getTime()).toBe(DAY);
     expect(await verifiedFlag(u.id)).toBe(0);
 
-    const res = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
+    const res = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT, as: u });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe('/');
     expect(res.text).toMatch(/verified/);
@@ -67,19 +67,19 @@ describe('email verification (mail over real SMTP)', () => {
   it('answers a JSON client with the envelope and the verified user', async () => {
     const u = await t.signUp('json@example.com');
     const link = linkIn(await verificationMail('json@example.com'), VERIFY);
-    const res = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    const res = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT, as: u });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ success: true, data: { user: { id: u.id, email: 'json@example.com', emailVerified: true } } });
   });
 
   it('verification link cannot be used twice', async () => {
-    await t.signUp('once@example.com');
+    const u = await t.signUp('once@example.com');
     const link = linkIn(await verificationMail('once@example.com'), VERIFY);
-    expect((await t.request('GET', pathOf(link))).status).toBe(302);
-    const again = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    expect((await t.request('GET', pathOf(link), { as: u })).status).toBe(302);
+    const again = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT, as: u });
     expect(again.status).toBe(400);
     expect(again.body.code).toBe('INVALID_TOKEN');
-    const browser = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
+    const browser = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT, as: u });
     expect(browser.status).toBe(400);
     expect(browser.text).toContain('href="/sign-in"');
   });
@@ -90,9 +90,9 @@ describe('email verification (mail over real SMTP)', () => {
     const linkA = linkIn(await verificationMail('day-a@example.com'), VERIFY);
     const linkB = linkIn(await verificationMail('day-b@example.com'), VERIFY);
     t.clock.advance(DAY - MINUTE);
-    expect((await t.request('GET', pathOf(linkA))).status).toBe(302);
+    expect((await t.request('GET', pathOf(linkA), { as: a })).status).toBe(302);
     t.clock.advance(MINUTE);
-    const res = await t.request('GET', pathOf(linkB), { headers: JSON_ACCEPT });
+    const res = await t.request('GET', pathOf(linkB), { headers: JSON_ACCEPT, as: b });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('INVALID_TOKEN');
     expect(await verifiedFlag(a.id)).toBe(1);
@@ -109,7 +109,7 @@ describe('email verification (mail over real SMTP)', () => {
     const mails = smtp.to('again@example.com');
     expect(mails).toHaveLength(2);
     const link = linkIn(mails[1]!, VERIFY);
-    expect((await t.request('GET', pathOf(link))).status).toBe(302);
+    expect((await t.request('GET', pathOf(link), { as: u })).status).toBe(302);
 
     const done = await t.request('POST', '/api/auth/email/verify-request', { as: u });
     expect(done.status).toBe(200);
@@ -146,7 +146,7 @@ describe('email verification (mail over real SMTP)', () => {
     // Not before: an unverified address proves nothing.
     expect((await t.request('GET', '/api/auth/session', { as: u })).body.data.memberships).toEqual([]);
     const link = linkIn(await verificationMail('staff@autojoin.io'), VERIFY);
-    expect((await t.request('GET', pathOf(link))).status).toBe(302);
+    expect((await t.request('GET', pathOf(link), { as: u })).status).toBe(302);
     const session = await t.request('GET', '/api/auth/session', { as: u });
     expect(session.body.data.memberships).toEqual([{ organizationId: orgId, name: 'Org autojoin', slug: 'autojoin', role: 'admin' }]);
   });
@@ -155,7 +155,7 @@ describe('email verification (mail over real SMTP)', () => {
     const orgId = await orgWithDomain('approve', 'approve.io', { autoJoin: true, requireApproval: true });
     const u = await t.signUp('asks@approve.io');
     const link = linkIn(await verificationMail('asks@approve.io'), VERIFY);
-    expect((await t.request('GET', pathOf(link))).status).toBe(302);
+    expect((await t.request('GET', pathOf(link), { as: u })).status).toBe(302);
     expect((await t.request('GET', '/api/auth/session', { as: u })).body.data.memberships).toEqual([]);
     const requests = await t.deps.db.selectFrom('join_requests').selectAll().where('organization_id', '=', orgId).execute();
     expect(requests).toHaveLength(1);
@@ -170,8 +170,30 @@ describe('email verification (mail over real SMTP)', () => {
     await t.services.emailLinks.idle();
     const mails = smtp.to('direct@example.com');
     expect(mails).toHaveLength(2);
-    expect((await t.request('GET', pathOf(linkIn(mails[1]!, VERIFY)))).status).toBe(302);
+    expect((await t.request('GET', pathOf(linkIn(mails[1]!, VERIFY)), { as: u })).status).toBe(302);
     expect(await verifiedFlag(u.id)).toBe(1);
+  });
+
+  it("a mailbox owner who opens a link for an account someone else registered does not verify it (the link needs that account's session)", async () => {
+    const orgId = await orgWithDomain('squat', 'squat.io', { autoJoin: true });
+    const squatter = await t.signUp('ceo@squat.io', 'squatter password');
+    const link = linkIn(await verificationMail('ceo@squat.io'), VERIFY);
+    // The real owner opens it in a browser without the squatter's session (or with their own other session).
+    const owner = await t.signUp('someone-else@example.com');
+    for (const as of [undefined, owner]) {
+      const browser = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT, ...(as ? { as } : {}) });
+      expect(browser.status).toBe(302);
+      expect(browser.headers.get('location')).toBe(`/sign-in?email=ceo%40squat.io&returnTo=${encodeURIComponent(pathOf(link))}`);
+    }
+    expect((await t.request('GET', `/sign-in?email=ceo%40squat.io&returnTo=${encodeURIComponent(pathOf(link))}`)).status).toBe(200); // the sign-in page accepts it
+    const api = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    expect(api.status).toBe(401);
+    expect(api.body.code).toBe('UNAUTHENTICATED');
+    expect(await verifiedFlag(squatter.id)).toBe(0);
+    expect(await t.deps.db.selectFrom('members').select('user_id').where('organization_id', '=', orgId).execute()).toEqual([]);
+    // The link is still usable by its account (signed in, e.g. after the sign-in page sent it back).
+    expect((await t.request('GET', pathOf(link), { as: squatter })).status).toBe(302);
+    expect(await verifiedFlag(squatter.id)).toBe(1);
   });
 });
 
