@@ -14,6 +14,7 @@ export const DEFAULT_LIMITS = {
   'magic-link:account': { points: 5, duration: 900 },
   'password-reset:ip': { points: 10, duration: 900 },
   'password-reset:account': { points: 5, duration: 900 },
+  'mfa-verify:ip': { points: 30, duration: 900 },
   'mfa-verify:account': { points: 10, duration: 900 },
   'email-verify:account': { points: 5, duration: 3600 },
   'domain-verify:organization': { points: 20, duration: 3600 },

@@ -130,7 +130,10 @@ export function createMfaService(deps: {
         const { codes, rows } = newRecoveryCodes(user.id, now);
         await insertRecoveryCodes(tx, rows);
         await deps.sessions.markMfaComplete(tx, session.id);
-        await deps.audit.record(tx, ctx, { action: 'mfa.enrolled', target: { type: 'mfa_factor', id: pending.id }, metadata: { type: 'totp' } });
+        // Sessions opened before the factor existed never faced a second step (one may be a
+        // stolen one): they end, and the next sign-in asks for the code.
+        const otherSessionsRevoked = await deps.sessions.revokeAllForUser(tx, user.id, session.id);
+        await deps.audit.record(tx, ctx, { action: 'mfa.enrolled', target: { type: 'mfa_factor', id: pending.id }, metadata: { type: 'totp', otherSessionsRevoked } });
         return { recoveryCodes: codes };
       });
     },
@@ -141,6 +144,7 @@ export function createMfaService(deps: {
      * account; success resets the limit and makes the current session MFA-complete.
      */
     async verify(ctx: Ctx, user: UserRow, session: SessionRow, input: { code?: string | undefined; recoveryCode?: string | undefined }): Promise<SessionRow> {
+      await deps.rateLimits.consume('mfa-verify:ip', ctx.ip ?? 'unknown');
       await deps.rateLimits.consume('mfa-verify:account', user.id);
       const factor = await findConfirmedFactor(db, user.id);
       if (!factor) throw conflict('This account has no TOTP factor; enroll one with POST /api/auth/mfa/totp/enroll');

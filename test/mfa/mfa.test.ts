@@ -10,7 +10,8 @@ const VERIFY_LIMIT = 6;
 let t: TestGatehouse;
 let n = 0;
 beforeAll(async () => {
-  t = await createTestGatehouse({ rateLimits: { 'mfa-verify:account': { points: VERIFY_LIMIT, duration: 600 } } });
+  // Every request of this file comes from one address: the per-IP limit is tested on its own below.
+  t = await createTestGatehouse({ rateLimits: { 'mfa-verify:account': { points: VERIFY_LIMIT, duration: 600 }, 'mfa-verify:ip': { points: 10_000, duration: 600 } } });
   // Start 10 s into a 30-second step, so ±1 step is unambiguous.
   t.clock.set(new Date(Math.floor(Date.now() / STEP_MS) * STEP_MS + 10_000));
 });
@@ -316,6 +317,23 @@ describe('MFA at sign-in', () => {
     expect((await verify(await signIn(other), { code: await codeAt(other.secret) })).status).toBe(200);
   });
 
+  it('rate-limits guessing per IP too: one address cannot spread guesses over many accounts', async () => {
+    const attacker = '198.51.100.7'; // a documentation address: only a label for the limiter, nothing is dialled
+    const limited = await createTestGatehouse({ rateLimits: { 'mfa-verify:ip': { points: 2, duration: 600 } } });
+    try {
+      const sessions = [];
+      for (const name of ['ip-c', 'ip-d', 'ip-e']) sessions.push({ cookie: (await limited.signUp(`${name}@example.com`)).cookie });
+      const statuses = [];
+      for (const s of sessions) statuses.push((await limited.request('POST', '/api/auth/mfa/verify', { as: s, body: { code: '000000' }, ip: attacker })).status);
+      expect(statuses.slice(0, 2).every((st) => st !== 429)).toBe(true);
+      expect(statuses[2]).toBe(429);
+      // Another address is not affected.
+      expect((await limited.request('POST', '/api/auth/mfa/verify', { as: sessions[0]!, body: { code: '000000' }, ip: '203.0.113.9' })).status).not.toBe(429);
+    } finally {
+      await limited.destroy();
+    }
+  });
+
   it('a successful verify resets the attempt count', async () => {
     const user = await enrolled('limit-reset');
     const wrong = await wrongCode(user.secret);
@@ -395,6 +413,16 @@ describe('Disabling MFA and recovery codes', () => {
     expect(await t.deps.db.selectFrom('recovery_codes').select('id').where('user_id', '=', user.id).where('used_at', 'is', null).execute()).toHaveLength(10);
   });
 
+  it('confirming a factor ends the other sessions, which never faced a second step (one may be stolen)', async () => {
+    const user = await t.signUp(`others-${++n}@example.com`);
+    const other = await signIn(user);
+    const enroll = await t.request('POST', '/api/auth/mfa/totp/enroll', { as: user });
+    const confirm = await t.request('POST', '/api/auth/mfa/totp/confirm', { as: user, body: { code: await codeAt(enroll.body.data.secret) } });
+    expect(confirm.status).toBe(200);
+    expect((await t.request('GET', '/api/auth/session', { as: other })).status).toBe(401);
+    expect((await sessionOf(user)).mfa).toBe('complete');
+  });
+
   it('records every step in the audit log, without the secret or any code', async () => {
     const user = await enrolled('audit');
     const s = await signIn(user);
@@ -407,7 +435,7 @@ describe('Disabling MFA and recovery codes', () => {
     const mfa = events.filter((e) => e.action.startsWith('mfa.')).map((e) => ({ action: e.action, metadata: e.metadata ? JSON.parse(e.metadata) : null }));
     expect(mfa).toEqual([
       { action: 'mfa.enrollment_started', metadata: { type: 'totp' } },
-      { action: 'mfa.enrolled', metadata: { type: 'totp' } },
+      { action: 'mfa.enrolled', metadata: { type: 'totp', otherSessionsRevoked: 0 } },
       { action: 'mfa.verify_failed', metadata: { method: 'totp', reason: 'invalid' } },
       { action: 'mfa.verified', metadata: { method: 'totp' } },
       { action: 'mfa.recovery_code_used', metadata: { remaining: 9 } },
