@@ -216,6 +216,15 @@ describe('authRequired: sso', () => {
     expect(events.actor_user_id).toBe(res.body.data.user.id);
   });
 
+  it('refuses to disable the SSO connection while SSO is required (409), so nobody is locked out', async () => {
+    expect((await setSecurity(t, orgId, { apiKey: ownerKey }, { authRequired: 'sso' })).status).toBe(200);
+    const res = await t.request('PUT', path(orgId, '/settings/sso'), { apiKey: ownerKey, body: { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, enabled: false } });
+    expect(res.status).toBe(409);
+    expect(res.body.code).toBe('CONFLICT');
+    expect(res.body.message).toMatch(/lower its sign-in policy/);
+    expect((await t.request('GET', path(orgId, '/settings/sso'), { apiKey: ownerKey })).body.data.enabled).toBe(true);
+  });
+
   it('deleting the SSO connection lowers sso to any (audit-logged), so nobody is locked out', async () => {
     const { owner: o, orgId: id } = await orgWithSso('delete-lowers');
     const key = (await createApiKey(t, o, { name: 'k' })).key;

@@ -155,6 +155,7 @@ export function createConnectionService(deps: {
      */
     async putOidc(ctx: Ctx, organizationId: string, input: OidcSettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      refuseDisablingRequiredSso(organization, input.enabled);
       const issuerUrl = normalizeIssuerUrl(input.issuerUrl);
       const scheme = new URL(issuerUrl).protocol;
       if (scheme !== 'https:' && !(deps.config.allowLoopbackIdps && scheme === 'http:')) {
@@ -212,6 +213,7 @@ export function createConnectionService(deps: {
      */
     async putSaml(ctx: Ctx, organizationId: string, input: SamlSettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      refuseDisablingRequiredSso(organization, input.enabled);
       const now = clock.now();
       const idp = await resolveIdp(input, { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now });
       const attributeMapping = normalizeMapping(input.attributeMapping);
@@ -333,6 +335,13 @@ export function createConnectionService(deps: {
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;
+
+/** SPEC §4.6 forbids requiring SSO without an enabled connection; disabling it afterwards would lock every member out. */
+function refuseDisablingRequiredSso(organization: { auth_required: string }, enabled: boolean | undefined): void {
+  if (enabled === false && organization.auth_required === 'sso') {
+    throw new AppError('CONFLICT', 'This organization requires SSO: lower its sign-in policy (PUT settings/security) before disabling the connection, or nobody could sign in', { field: 'enabled' });
+  }
+}
 
 /** The columns every protocol's settings share (SPEC §4.3 optional fields, with their defaults). */
 function commonColumns(
