@@ -83,12 +83,22 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
    * tell from the response time whether a mail was sent (i.e. whether the account exists).
    * A failed delivery is logged (without the body: it holds the link).
    */
-  function deliverDetached(mail: Mail, kind: string): void {
-    const p = deps.mailer
-      .send(mail)
-      .catch((err: unknown) => deps.logger.error({ err, mail: { kind, subject: mail.subject } }, 'email delivery failed'))
+  /** Run after the answer is sent (tracked, so tests and shutdown can wait with idle()); failures are logged. */
+  function detached(kind: string, work: () => Promise<void>): void {
+    const p = work()
+      .catch((err: unknown) => deps.logger.error({ err, kind }, 'background email work failed'))
       .finally(() => pending.delete(p));
     pending.add(p);
+  }
+
+  function deliverDetached(mail: Mail, kind: string): void {
+    detached(kind, async () => {
+      try {
+        await deps.mailer.send(mail);
+      } catch (err) {
+        deps.logger.error({ err, mail: { kind, subject: mail.subject } }, 'email delivery failed');
+      }
+    });
   }
 
   async function issueToken(exec: Executor, input: { purpose: OneTimeTokenPurpose; email: string; userId: string | null; ttlMs: number; data?: TokenData }) {
@@ -173,6 +183,36 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     });
   }
 
+  /** The per-account part of POST /api/auth/password/forgot (run detached). */
+  async function issuePasswordReset(meta: RequestMeta, email: string): Promise<void> {
+    const user = await findUserByEmail(db, email);
+    if (!user) return;
+    try {
+      await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
+    } catch (e) {
+      if (!(e instanceof AppError) || e.code !== 'SSO_REQUIRED') throw e;
+      const ssoPath = typeof e.details?.ssoUrl === 'string' ? e.details.ssoUrl : '/sign-in';
+      const orgId = typeof e.details?.organizationId === 'string' ? e.details.organizationId : null;
+      const org = orgId ? await findOrganization(db, orgId) : undefined;
+      await deps.audit.record(db, anonymous(meta), {
+        action: 'user.password_reset_refused',
+        organizationId: orgId,
+        target: { type: 'user', id: user.id },
+        metadata: { reason: 'sso_required' },
+      });
+      const ssoUrl = /^https?:\/\//.test(ssoPath) ? ssoPath : `${config.baseUrl}${ssoPath}`;
+      deliverDetached({ to: email, ...passwordResetSsoMail({ ssoUrl, organizationName: org?.name ?? null, baseUrl: config.baseUrl }) }, 'password_reset_sso');
+      return;
+    }
+    const token = await db.transaction().execute(async (tx) => {
+      const t = await issueToken(tx, { purpose: 'password_reset', email, userId: user.id, ttlMs: PASSWORD_RESET_TTL_MS });
+      await deps.audit.record(tx, anonymous(meta), { action: 'user.password_reset_requested', target: { type: 'user', id: user.id } });
+      return t;
+    });
+    const link = `${config.baseUrl}${resetPasswordPagePath}?token=${token}`;
+    deliverDetached({ to: email, ...passwordResetMail({ link, baseUrl: config.baseUrl, expiresInMinutes: PASSWORD_RESET_TTL_MS / MINUTE }) }, 'password_reset');
+  }
+
   return {
     /**
      * POST /api/auth/magic-link. returnTo is checked first (400 before anything else); a domain
@@ -185,16 +225,20 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       await deps.rateLimits.consume('magic-link:ip', meta.ip ?? 'unknown');
       await deps.rateLimits.consume('magic-link:account', email);
       await deps.policy.assertNoSsoRequirement(db, { email });
-      const user = await findUserByEmail(db, email);
-      const token = await db.transaction().execute(async (tx) => {
-        const t = await issueToken(tx, { purpose: 'magic_link', email, userId: user?.id ?? null, ttlMs: MAGIC_LINK_TTL_MS, data: { returnTo } });
-        if (user) {
-          await deps.audit.record(tx, anonymous(meta), { action: 'user.magic_link_requested', target: { type: 'user', id: user.id } });
-        }
-        return t;
+      // Everything that differs between known and unknown addresses happens after the answer,
+      // so neither the answer nor its timing tells whether an account exists.
+      detached('magic_link', async () => {
+        const user = await findUserByEmail(db, email);
+        const token = await db.transaction().execute(async (tx) => {
+          const t = await issueToken(tx, { purpose: 'magic_link', email, userId: user?.id ?? null, ttlMs: MAGIC_LINK_TTL_MS, data: { returnTo } });
+          if (user) {
+            await deps.audit.record(tx, anonymous(meta), { action: 'user.magic_link_requested', target: { type: 'user', id: user.id } });
+          }
+          return t;
+        });
+        const link = `${config.baseUrl}${magicLinkVerifyPath}?token=${token}`;
+        deliverDetached({ to: email, ...magicLinkMail({ link, baseUrl: config.baseUrl, expiresInMinutes: MAGIC_LINK_TTL_MS / MINUTE }) }, 'magic_link');
       });
-      const link = `${config.baseUrl}${magicLinkVerifyPath}?token=${token}`;
-      deliverDetached({ to: email, ...magicLinkMail({ link, baseUrl: config.baseUrl, expiresInMinutes: MAGIC_LINK_TTL_MS / MINUTE }) }, 'magic_link');
     },
 
     /** GET /api/auth/magic-link/verify: consume the link, sign in (creating the user if unknown). */
@@ -220,32 +264,8 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       await deps.rateLimits.consume('password-reset:ip', meta.ip ?? 'unknown');
       await deps.rateLimits.consume('password-reset:account', email);
       await deps.policy.assertNoSsoRequirement(db, { email });
-      const user = await findUserByEmail(db, email);
-      if (!user) return;
-      try {
-        await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
-      } catch (e) {
-        if (!(e instanceof AppError) || e.code !== 'SSO_REQUIRED') throw e;
-        const ssoPath = typeof e.details?.ssoUrl === 'string' ? e.details.ssoUrl : '/sign-in';
-        const orgId = typeof e.details?.organizationId === 'string' ? e.details.organizationId : null;
-        const org = orgId ? await findOrganization(db, orgId) : undefined;
-        await deps.audit.record(db, anonymous(meta), {
-          action: 'user.password_reset_refused',
-          organizationId: orgId,
-          target: { type: 'user', id: user.id },
-          metadata: { reason: 'sso_required' },
-        });
-        const ssoUrl = /^https?:\/\//.test(ssoPath) ? ssoPath : `${config.baseUrl}${ssoPath}`;
-        deliverDetached({ to: email, ...passwordResetSsoMail({ ssoUrl, organizationName: org?.name ?? null, baseUrl: config.baseUrl }) }, 'password_reset_sso');
-        return;
-      }
-      const token = await db.transaction().execute(async (tx) => {
-        const t = await issueToken(tx, { purpose: 'password_reset', email, userId: user.id, ttlMs: PASSWORD_RESET_TTL_MS });
-        await deps.audit.record(tx, anonymous(meta), { action: 'user.password_reset_requested', target: { type: 'user', id: user.id } });
-        return t;
-      });
-      const link = `${config.baseUrl}${resetPasswordPagePath}?token=${token}`;
-      deliverDetached({ to: email, ...passwordResetMail({ link, baseUrl: config.baseUrl, expiresInMinutes: PASSWORD_RESET_TTL_MS / MINUTE }) }, 'password_reset');
+      // As for magic links: the per-account work happens after the answer (no timing difference).
+      detached('password_reset', () => issuePasswordReset(meta, email));
     },
 
     /**
