@@ -18,6 +18,7 @@ export const DEFAULT_LIMITS = {
   'mfa-verify:account': { points: 10, duration: 900 },
   'email-verify:account': { points: 5, duration: 3600 },
   'domain-verify:organization': { points: 20, duration: 3600 },
+  'sso-failure:ip': { points: 60, duration: 600 },
 } satisfies Record<string, { points: number; duration: number }>;
 
 export type LimitName = keyof typeof DEFAULT_LIMITS;

@@ -3,6 +3,7 @@ import type { Db } from '../db/database.js';
 import type { OrganizationRow, SessionRow, SsoProtocol, UserRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
+import type { RateLimits } from '../http/rate-limit.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
 import type { Provisioning, SsoProfile } from './provisioning.js';
@@ -20,7 +21,7 @@ export interface SsoLoginResult {
  * provision (SPEC §4.5), create the SSO session and audit the success, in one transaction;
  * and the one way a failure is audited.
  */
-export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; sessions: SessionService; audit: AuditService }) {
+export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; sessions: SessionService; audit: AuditService; rateLimits: RateLimits }) {
   return {
     async signIn(
       meta: RequestMeta,
@@ -40,9 +41,14 @@ export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; 
       });
     },
 
-    /** Audit an SSO login failure (only SsoLoginError: anything else is a server error, logged as such). */
+    /**
+     * Audit an SSO login failure (only SsoLoginError: anything else is a server error, logged as
+     * such). Failures are counted per IP first: past the limit the caller answers 429 and nothing
+     * more is written, so nobody can fill an organization's audit log with forged posts.
+     */
     async recordFailure(meta: RequestMeta, protocol: SsoProtocol, e: unknown, where: { organizationId: string | null; connectionId?: string | null }): Promise<void> {
       if (!(e instanceof SsoLoginError)) return;
+      await deps.rateLimits.consume('sso-failure:ip', meta.ip ?? 'unknown');
       await deps.audit.record(deps.db, { ...meta, principal: null }, {
         action: 'sso.login_failed',
         organizationId: where.organizationId,

@@ -50,6 +50,7 @@ export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise
   const e = err instanceof SsoLoginError
     ? new AppError(err.code, err.message, { reason: err.reason }, { status: err.status })
     : err;
+  if (e.code === 'RATE_LIMITED' && typeof e.details?.retryAfter === 'number') c.header('Retry-After', String(e.details.retryAfter));
   if (wantsJson(c)) return c.json(errorBody(e), e.status as ContentfulStatusCode);
   const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code.toLowerCase();
   return sendPage(c, ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);
