@@ -70,6 +70,23 @@ describe('SSRF guard on IdP URLs', () => {
     expect(res.body.details.issues[0].path).toBe('issuerUrl');
   });
 
+  it('refuses a SAML idpMetadataUrl at the metadata address, a private name and loopback, before any connection', async () => {
+    const putSaml = (idpMetadataUrl: string) =>
+      t.request('PUT', `/api/user/organizations/${orgId}/settings/sso`, { as: owner, body: { provider: 'saml', idpMetadataUrl } });
+    for (const [url, why] of [
+      ['https://169.254.169.254/metadata', /metadata/],
+      ['https://internal.attacker.test/saml/metadata', /10\.0\.0\.5.*private/],
+      ['https://127.0.0.1:8443/metadata', /loopback/],
+    ] as const) {
+      const res = await putSaml(url);
+      expect(res.status, `${url}: ${res.text}`).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(res.text, url).toMatch(why);
+    }
+    const http = await putSaml('http://idp.example.com/metadata');
+    expect(http.status).toBe(400);
+  });
+
   it('saves nothing after a refusal', async () => {
     expect(await t.deps.db.selectFrom('sso_connections').select('id').execute()).toHaveLength(0);
   });
