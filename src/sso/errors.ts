@@ -50,6 +50,7 @@ export const SAML_FAILURE_REASONS = {
   replayed: 'this assertion ID was already accepted for this connection',
   in_response_to_unknown: 'InResponseTo names no pending request of this connection and config version',
   unsolicited_not_allowed: 'no InResponseTo and the connection does not allow IdP-initiated login',
+  browser_mismatch: 'the SP-initiated sign-in was started in another browser (https deployments bind it with a cookie)',
 } as const;
 
 export type SamlFailureReason = keyof typeof SAML_FAILURE_REASONS;

@@ -56,6 +56,20 @@ export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise
   return sendPage(c, ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);
 }
 
+/**
+ * SAML: the IdP's answer is a cross-site POST, which carries only a SameSite=None cookie, and
+ * those must be Secure: so the SP-initiated flow is bound to the browser on https deployments
+ * (login CSRF: an attacker's own response posted into someone else's browser is refused).
+ * Over plain http (local development) there is no binding.
+ */
+export const SAML_BROWSER_COOKIE = 'gatehouse_saml_browser';
+function samlBrowserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string | null {
+  if (!config.secureCookies) return null;
+  const value = randomToken(24);
+  setCookie(c, SAML_BROWSER_COOKIE, value, { httpOnly: true, sameSite: 'None', secure: true, path: '/api/auth/sso', maxAge: 600 });
+  return value;
+}
+
 function browserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string {
   const existing = getCookie(c, SSO_BROWSER_COOKIE);
   const value = existing && /^[A-Za-z0-9_-]{32}$/.test(existing) ? existing : randomToken(24);
@@ -79,7 +93,7 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
         const { slug } = c.req.valid('param');
         if ((await services.connections.protocolForSlug(slug)) === 'saml') {
           // SAML: HTTP-Redirect (302) or HTTP-POST (an auto-submitting form) AuthnRequest.
-          const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint });
+          const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint, browserBinding: samlBrowserBinding(c, config) });
           if (start.kind === 'redirect') return c.redirect(start.url, 302);
           c.header('cache-control', 'no-store');
           c.header('content-security-policy', start.csp);
@@ -118,7 +132,7 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
       const rawLength = raw === null ? declared : Buffer.byteLength(raw, 'utf8');
       const form = raw === null || rawLength > SAML_MAX_BODY_BYTES ? new URLSearchParams() : new URLSearchParams(raw);
       const one = (k: string) => form.get(k) ?? undefined;
-      const result = await services.samlLogin.acs(c.req.param('slug'), { rawLength, SAMLResponse: one('SAMLResponse'), RelayState: one('RelayState') }, ctxOf(c));
+      const result = await services.samlLogin.acs(c.req.param('slug'), { rawLength, SAMLResponse: one('SAMLResponse'), RelayState: one('RelayState'), browserBinding: getCookie(c, SAML_BROWSER_COOKIE) }, ctxOf(c));
       setSessionCookie(c, config, result.token);
       return c.redirect(result.returnTo, 302);
     } catch (e) {

@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
 import type { OrganizationRow } from '../../db/schema.js';
-import { sha256 } from '../../crypto/tokens.js';
+import { safeEqual, sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
 import { findOrganizationBySlug } from '../../organizations/store.js';
 import { parseConnection, type Connection, type SamlConfig } from '../connections/model.js';
@@ -78,7 +78,7 @@ export function createSamlLogin(deps: {
   }
 
   /** SP-initiated (a pending flow of this connection and config version) or IdP-initiated (allowed, no InResponseTo). */
-  async function resolveRequest(connection: Connection, inResponseTo: string | null, relayState: string | undefined, now: Date): Promise<{ handle: string | null; returnTo: string; idpInitiated: boolean }> {
+  async function resolveRequest(connection: Connection, inResponseTo: string | null, relayState: string | undefined, browserBinding: string | undefined, now: Date): Promise<{ handle: string | null; returnTo: string; idpInitiated: boolean }> {
     if (!inResponseTo) {
       if (!connection.allowIdpInitiated) {
         throw new SsoLoginError('unsolicited_not_allowed', 'The IdP sent a sign-in Gatehouse did not ask for (IdP-initiated), and this connection does not allow IdP-initiated sign-in: start from the login URL, or turn on allowIdpInitiated');
@@ -96,14 +96,17 @@ export function createSamlLogin(deps: {
     const handle = inResponseTo.slice(REQUEST_ID_PREFIX.length);
     const flow = await findFlowByHash(db, sha256(handle));
     if (!flow || flow.protocol !== 'saml' || flow.connection_id !== connection.id || flow.organization_id !== connection.organizationId || flow.config_version !== connection.configVersion || flow.consumed_at || flow.expires_at <= now.toISOString()) throw unknown();
+    if (flow.browser_binding_hash && !(browserBinding && safeEqual(sha256(browserBinding), flow.browser_binding_hash))) {
+      throw new SsoLoginError('browser_mismatch', 'This sign-in was started in another browser (or its cookie was lost). Start the sign-in again from this browser.');
+    }
     return { handle, returnTo: flow.return_to, idpInitiated: false };
   }
 
   return {
-    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined }): Promise<SamlLoginStart> {
+    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined; browserBinding?: string | null }): Promise<SamlLoginStart> {
       const returnTo = checkReturnTo(input.returnTo, deps.config.trustedOrigins);
       const { org, connection, saml } = await activeSamlConnection(slug);
-      const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: null });
+      const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: input.browserBinding ?? null });
       const request = await buildAuthnRequest(sp(org, connection, saml), { ssoUrl: saml.idpSsoUrl, certificates: saml.idpCertificates }, saml.authnRequestBinding, REQUEST_ID_PREFIX + handle);
       return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields), csp: autoPostCsp(request.url) };
     },
@@ -118,7 +121,7 @@ export function createSamlLogin(deps: {
      * The ACS: every check of acs-checks.ts in order, then the replay cache and the flow (both
      * atomic, both only for a response that passed every check), provisioning and the session.
      */
-    async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined }, meta: RequestMeta): Promise<SsoLoginResult> {
+    async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined; browserBinding?: string | undefined }, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
       let connectionId: string | null = null;
       try {
@@ -132,7 +135,7 @@ export function createSamlLogin(deps: {
 
         const replayKey = `saml:${connection.id}:${verified.assertionId}`;
         if (await isReplayKeyLive(db, replayKey, now.toISOString())) throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
-        const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, now);
+        const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, body.browserBinding, now);
 
         // Every check passed: record the assertion and consume the request, each atomically.
         if (now.getTime() - lastPurge > 10 * MINUTE) {
