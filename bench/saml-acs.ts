@@ -20,14 +20,10 @@
  * BENCH_SAML_N (responses per round, default 300), BENCH_SAML_ROUNDS (default 5),
  * BENCH_DATABASE_URL (also PostgreSQL), BENCH_SAML_DRY=1 (print only, do not write RESULTS.md).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 import { SAML } from '@node-saml/node-saml';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { buildGatehouse } from '../src/server.js';
+import { benchGatehouse } from './in-process.js';
 import { IDP_KEYS, decodeRedirect, forgeResponse, postForm, responseFields } from '../test/helpers/saml-forge.js';
 
 const N = Number(process.env.BENCH_SAML_N ?? 300);
@@ -94,16 +90,8 @@ async function measureNodeSaml(): Promise<Row> {
 
 /** (b) Gatehouse's ACS, SP-initiated, repeat login of one user, on a fresh database. */
 async function measureGatehouse(databaseUrl: string | null): Promise<Row> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'gh-bench-saml-'));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: databaseUrl ?? `sqlite:${dir}/bench.db`,
-    GATEHOUSE_SECRET_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true',
-    GATEHOUSE_LOG_LEVEL: 'silent',
-  });
-  const schema = databaseUrl ? `bench_saml_${randomBytes(4).toString('hex')}` : undefined;
-  const gh = await buildGatehouse(config, { logger: pino({ level: 'silent' }), ...(schema ? { schema } : {}) });
+  const bench = await benchGatehouse(databaseUrl, 'saml');
+  const { gh, config } = bench;
   const origin = { origin: config.baseUrl };
   try {
     const signUp = await gh.app.request('/api/auth/sign-up/email', { method: 'POST', headers: { 'content-type': 'application/json', ...origin }, body: JSON.stringify({ email: 'owner@bench.test', password: 'bench password 1' }) });
@@ -146,15 +134,7 @@ async function measureGatehouse(databaseUrl: string | null): Promise<Row> {
     for (let r = 0; r < ROUNDS; r++) rounds.push(await runRound(N));
     return { label: '(b) Gatehouse full ACS `POST /api/auth/sso/{slug}/saml/acs` (SP-initiated, repeat login)', database: gh.deps.database.engine, rounds };
   } finally {
-    await gh.close();
-    rmSync(dir, { recursive: true, force: true });
-    if (schema && databaseUrl) {
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: databaseUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    await bench.close();
   }
 }
 

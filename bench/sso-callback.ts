@@ -7,13 +7,9 @@
  *   node --import tsx bench/sso-callback.ts        (also run by `npm run bench`)
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { buildGatehouse } from '../src/server.js';
+import { benchGatehouse } from './in-process.js';
 
 const N = Number(process.env.BENCH_SSO_LOGINS ?? 1000);
 const WARMUP = 100;
@@ -37,16 +33,8 @@ interface Row { label: string; database: string; mean: number; p50: number; p99:
 
 /** Measure first and repeat logins on one database (a fresh SQLite file, or a fresh PostgreSQL schema). */
 async function measure(databaseUrl: string | null): Promise<Row[]> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'gh-bench-sso-'));
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: databaseUrl ?? `sqlite:${dir}/bench.db`,
-    GATEHOUSE_SECRET_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true',
-    GATEHOUSE_LOG_LEVEL: 'silent',
-  });
-  const schema = databaseUrl ? `bench_sso_${randomBytes(4).toString('hex')}` : undefined;
-  const gh = await buildGatehouse(config, { logger: pino({ level: 'silent' }), ...(schema ? { schema } : {}) });
+  const bench = await benchGatehouse(databaseUrl, 'sso');
+  const { gh, config } = bench;
   const origin = { origin: config.baseUrl };
   const call = async (path: string, init: RequestInit = {}) => {
     const res = await gh.app.request(path, init);
@@ -98,15 +86,7 @@ async function measure(databaseUrl: string | null): Promise<Row[]> {
       await run('repeat login (existing identity, session)', () => 'returning@bench.test'),
     ];
   } finally {
-    await gh.close();
-    rmSync(dir, { recursive: true, force: true });
-    if (schema && databaseUrl) {
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: databaseUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    await bench.close();
   }
 }
 
