@@ -55,7 +55,12 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
   };
   const services: Services = createServices(deps);
   const app = createApp(deps, services);
-  return { deps, services, app, close: () => database.close() };
+  // Closing waits for mail work still running after its answer (magic links, resets), then the database.
+  const close = async () => {
+    await services.emailLinks.idle();
+    await database.close();
+  };
+  return { deps, services, app, close };
 }
 
 export type Gatehouse = Awaited<ReturnType<typeof buildGatehouse>>;

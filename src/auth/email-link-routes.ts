@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config.js';
 import { AppError } from '../http/errors.js';
-import { errorBody, ok, responses } from '../http/envelope.js';
+import { errorBody, ok, responses, wantsJson } from '../http/envelope.js';
 import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
 import { Email, Empty, Password, User } from '../http/schemas.js';
 import { linkProblemPage, emailVerifiedPage, PAGE_CSP } from '../pages/email-links.js';
@@ -24,7 +24,6 @@ const ResetBody = z.object({ token: z.string().min(1).max(256), password: Passwo
 const TokenQuery = z.object({ token: z.string().max(256).optional() });
 
 /** JSON for API clients (Accept: application/json without text/html), HTML for browsers. */
-const wantsJson = (c: Context) => /application\/json/i.test(c.req.header('accept') ?? '') && !/text\/html/i.test(c.req.header('accept') ?? '');
 
 const TITLES: Partial<Record<string, string>> = {
   INVALID_TOKEN: 'This link is used or expired',

@@ -14,7 +14,6 @@ import type { RateLimits } from '../http/rate-limit.js';
 import { checkReturnTo } from '../http/return-to.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
-import { findOrganization } from '../organizations/store.js';
 import type { PolicyService } from '../policy/service.js';
 import type { SessionService } from '../sessions/service.js';
 import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser } from '../users/store.js';
@@ -56,7 +55,7 @@ export interface EmailLinkDeps {
   rateLimits: RateLimits;
   audit: AuditService;
   sessions: SessionService;
-  policy: Pick<PolicyService, 'assertNoSsoRequirement' | 'initialMfaState'>;
+  policy: Pick<PolicyService, 'assertNoSsoRequirement' | 'ssoRequirement' | 'initialMfaState'>;
   joinRequests: JoinRequestsPort;
 }
 
@@ -79,11 +78,10 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
   const pending = new Set<Promise<void>>();
 
   /**
-   * Deliver without making the HTTP answer wait for SMTP: an anonymous caller must not be able to
-   * tell from the response time whether a mail was sent (i.e. whether the account exists).
-   * A failed delivery is logged (without the body: it holds the link).
+   * Run after the answer is sent, so an anonymous caller cannot tell from the response time
+   * whether an account exists or a mail went out. Tracked, so tests and shutdown can wait with
+   * idle(); a failure is logged (a mail's body is never logged: it holds the link).
    */
-  /** Run after the answer is sent (tracked, so tests and shutdown can wait with idle()); failures are logged. */
   function detached(kind: string, work: () => Promise<void>): void {
     const p = work()
       .catch((err: unknown) => deps.logger.error({ err, kind }, 'background email work failed'))
@@ -92,13 +90,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
   }
 
   function deliverDetached(mail: Mail, kind: string): void {
-    detached(kind, async () => {
-      try {
-        await deps.mailer.send(mail);
-      } catch (err) {
-        deps.logger.error({ err, mail: { kind, subject: mail.subject } }, 'email delivery failed');
-      }
-    });
+    detached(kind, () => deps.mailer.send(mail));
   }
 
   async function issueToken(exec: Executor, input: { purpose: OneTimeTokenPurpose; email: string; userId: string | null; ttlMs: number; data?: TokenData }) {
@@ -187,21 +179,16 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
   async function issuePasswordReset(meta: RequestMeta, email: string): Promise<void> {
     const user = await findUserByEmail(db, email);
     if (!user) return;
-    try {
-      await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
-    } catch (e) {
-      if (!(e instanceof AppError) || e.code !== 'SSO_REQUIRED') throw e;
-      const ssoPath = typeof e.details?.ssoUrl === 'string' ? e.details.ssoUrl : '/sign-in';
-      const orgId = typeof e.details?.organizationId === 'string' ? e.details.organizationId : null;
-      const org = orgId ? await findOrganization(db, orgId) : undefined;
+    // A member of an organization that requires SSO gets a mail pointing there, and no token.
+    const sso = await deps.policy.ssoRequirement(db, { email, userId: user.id });
+    if (sso) {
       await deps.audit.record(db, anonymous(meta), {
         action: 'user.password_reset_refused',
-        organizationId: orgId,
+        organizationId: sso.organizationId,
         target: { type: 'user', id: user.id },
         metadata: { reason: 'sso_required' },
       });
-      const ssoUrl = /^https?:\/\//.test(ssoPath) ? ssoPath : `${config.baseUrl}${ssoPath}`;
-      deliverDetached({ to: email, ...passwordResetSsoMail({ ssoUrl, organizationName: org?.name ?? null, baseUrl: config.baseUrl }) }, 'password_reset_sso');
+      deliverDetached({ to: email, ...passwordResetSsoMail({ ssoUrl: `${config.baseUrl}${sso.ssoUrl}`, organizationName: sso.name, baseUrl: config.baseUrl }) }, 'password_reset_sso');
       return;
     }
     const token = await db.transaction().execute(async (tx) => {

@@ -55,6 +55,15 @@ export function emailDomain(email: string): string {
   return normalizeDomain(email.slice(at + 1));
 }
 
+/** emailDomain, or null when the address has no domain we can normalise (never throws). */
+export function emailDomainOrNull(email: string): string | null {
+  try {
+    return emailDomain(email);
+  } catch {
+    return null;
+  }
+}
+
 // ---- generic domains ------------------------------------------------------------------------
 
 const require = createRequire(import.meta.url);

@@ -232,9 +232,6 @@ export function createDomainService(deps: {
       input: { autoJoin: boolean; requireApproval: boolean; role: JoinRole },
     ): Promise<DomainView> {
       const row = await requireDomain(ctx, organizationId, domainId);
-      if ((input.role as string) === 'owner') {
-        throw new AppError('VALIDATION_FAILED', 'Auto-join cannot grant owner', { issues: [{ path: 'role', code: 'invalid_value', message: 'must be member or admin' }] });
-      }
       if (input.autoJoin && row.status !== 'verified') {
         throw new AppError('DOMAIN_NOT_VERIFIED', `Verify ${row.domain} before turning auto-join on: only a verified domain proves who its addresses belong to`, { domain: row.domain });
       }

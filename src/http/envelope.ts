@@ -74,3 +74,6 @@ export function responses<T extends z.ZodType>(
   out[500] = errorContent('Internal error (details only in the server log, under the request id)');
   return out;
 }
+
+/** A browser endpoint's client asked for JSON (an API client), not a page. */
+export const wantsJson = (c: Context) => /application\/json/i.test(c.req.header('accept') ?? '') && !/text\/html/i.test(c.req.header('accept') ?? '');

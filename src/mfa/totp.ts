@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { safeEqual } from '../crypto/tokens.js';
 
 /**
  * TOTP (RFC 6238) on HOTP (RFC 4226), with node:crypto. The parameters are the ones every
@@ -87,13 +88,10 @@ export function totpAt(key: Uint8Array, step: number, digits = TOTP_DIGITS, algo
  */
 export function matchingSteps(key: Uint8Array, code: string, now: Date, window = TOTP_WINDOW): number[] {
   const current = timeStep(now);
-  const given = Buffer.from(code, 'utf8');
   const matches: number[] = [];
   for (let step = current - window; step <= current + window; step++) {
     if (step < 0) continue;
-    const expected = Buffer.from(totpAt(key, step), 'utf8');
-    const same = expected.length === given.length ? timingSafeEqual(expected, given) : (timingSafeEqual(expected, expected), false);
-    if (same) matches.push(step);
+    if (safeEqual(totpAt(key, step), code)) matches.push(step);
   }
   return matches;
 }

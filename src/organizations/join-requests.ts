@@ -3,8 +3,8 @@ import type { Ctx } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { JoinRequestStatus, Role, UserRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
-import { emailDomain } from '../domains/normalize.js';
-import { findVerifiedDomain } from '../domains/store.js';
+import { emailDomainOrNull } from '../domains/normalize.js';
+import { findDomain, findVerifiedDomain } from '../domains/store.js';
 import { AppError, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
@@ -25,14 +25,6 @@ export interface JoinRequestView {
   createdAt: string;
 }
 
-function domainOrNull(email: string): string | null {
-  try {
-    return emailDomain(email);
-  } catch {
-    return null;
-  }
-}
-
 /** SPEC §7 auto-join, and the join requests it creates when the domain requires approval. */
 export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
   const { db, clock } = deps;
@@ -46,24 +38,23 @@ export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: Au
      */
     async autoJoin(exec: Executor, ctx: Ctx, user: UserRow): Promise<void> {
       if (user.email_verified !== 1) return;
-      const domainName = domainOrNull(user.email);
+      const domainName = emailDomainOrNull(user.email);
       if (!domainName) return;
       const domain = await findVerifiedDomain(exec, domainName);
       if (!domain || domain.auto_join !== 1) return;
       const orgId = domain.organization_id;
       if (await findMembership(exec, orgId, user.id)) return;
       const now = clock.now().toISOString();
-      const actor: Ctx = { ...ctx, principal: ctx.principal ?? null };
       if (domain.require_approval === 1) {
         if (await findAnyJoinRequest(exec, orgId, user.id)) return;
         const id = newId();
         if (await insertJoinRequestIfAbsent(exec, { id, organization_id: orgId, user_id: user.id, domain_id: domain.id, status: 'pending', decided_by: null, decided_at: null, created_at: now })) {
-          await deps.audit.record(exec, actor, { action: 'join_request.created', organizationId: orgId, target: { type: 'join_request', id }, metadata: { userId: user.id, email: user.email, domain: domain.domain } });
+          await deps.audit.record(exec, ctx, { action: 'join_request.created', organizationId: orgId, target: { type: 'join_request', id }, metadata: { userId: user.id, email: user.email, domain: domain.domain } });
         }
         return;
       }
       if (await insertMemberIfAbsent(exec, { organization_id: orgId, user_id: user.id, role: domain.join_role, created_at: now, updated_at: now })) {
-        await deps.audit.record(exec, actor, { action: 'member.auto_joined', organizationId: orgId, target: { type: 'user', id: user.id }, metadata: { email: user.email, domain: domain.domain, role: domain.join_role } });
+        await deps.audit.record(exec, ctx, { action: 'member.auto_joined', organizationId: orgId, target: { type: 'user', id: user.id }, metadata: { email: user.email, domain: domain.domain, role: domain.join_role } });
       }
     },
 
@@ -84,11 +75,9 @@ export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: Au
         if (!request) throw notFound('Join request');
         const now = clock.now().toISOString();
         if (!(await decideJoinRequest(tx, request.id, 'approved', ctx.principal?.user.id ?? null, now))) {
-          throw new AppError('CONFLICT', `This join request is already ${request.status}`);
+          throw new AppError('CONFLICT', 'This join request was already decided');
         }
-        const role: Role = request.domain_id
-          ? ((await tx.selectFrom('domains').select('join_role').where('id', '=', request.domain_id).executeTakeFirst())?.join_role ?? 'member')
-          : 'member';
+        const role: Role = (request.domain_id ? await findDomain(tx, organizationId, request.domain_id) : undefined)?.join_role ?? 'member';
         await insertMemberIfAbsent(tx, { organization_id: organizationId, user_id: request.user_id, role, created_at: now, updated_at: now });
         await deps.audit.record(tx, ctx, { action: 'join_request.approved', organizationId, target: { type: 'join_request', id: request.id }, metadata: { userId: request.user_id, role } });
         return { id: request.id, status: 'approved' as const, userId: request.user_id, role };
@@ -101,7 +90,7 @@ export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: Au
         const request = await findJoinRequest(tx, organizationId, requestId);
         if (!request) throw notFound('Join request');
         if (!(await decideJoinRequest(tx, request.id, 'rejected', ctx.principal?.user.id ?? null, clock.now().toISOString()))) {
-          throw new AppError('CONFLICT', `This join request is already ${request.status}`);
+          throw new AppError('CONFLICT', 'This join request was already decided');
         }
         await deps.audit.record(tx, ctx, { action: 'join_request.rejected', organizationId, target: { type: 'join_request', id: request.id }, metadata: { userId: request.user_id } });
         return { id: request.id, status: 'rejected' as const, userId: request.user_id };

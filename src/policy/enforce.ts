@@ -3,6 +3,7 @@ import type { Executor } from '../db/database.js';
 import type { OrganizationRow } from '../db/schema.js';
 import { AppError } from '../http/errors.js';
 import { hasConfirmedFactor } from '../mfa/store.js';
+import { findActiveConnection } from '../sso/connections/store.js';
 
 /** Where a user starts this organization's SSO (relative to the Gatehouse base URL, as in SPEC §4.1 discover). */
 export function ssoLoginPath(slug: string, loginHint?: string): string {
@@ -24,15 +25,8 @@ export function ssoRequiredError(org: Pick<OrganizationRow, 'id' | 'slug' | 'nam
  */
 export async function isSsoSessionOf(db: Executor, session: { auth_method: string; organization_id: string | null; connection_id: string | null }, organizationId: string): Promise<boolean> {
   if (session.auth_method !== 'sso' || session.organization_id !== organizationId || !session.connection_id) return false;
-  const connection = await db
-    .selectFrom('sso_connections')
-    .select('id')
-    .where('id', '=', session.connection_id)
-    .where('organization_id', '=', organizationId)
-    .where('status', '=', 'active')
-    .where('enabled', '=', 1)
-    .executeTakeFirst();
-  return connection !== undefined;
+  const connection = await findActiveConnection(db, organizationId);
+  return connection?.id === session.connection_id && connection.enabled === 1;
 }
 
 /** Whether the organization's policy asks anything of a session (so `any` without requireMfa costs no query). */

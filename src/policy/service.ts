@@ -4,14 +4,15 @@ import type { RateLimits } from '../http/rate-limit.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthRequired, MfaState, OrganizationRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
-import { emailDomain } from '../domains/normalize.js';
+import { emailDomainOrNull } from '../domains/normalize.js';
 import { findVerifiedDomain } from '../domains/store.js';
 import { AppError } from '../http/errors.js';
 import { hasConfirmedFactor } from '../mfa/store.js';
 import type { OrganizationService } from '../organizations/service.js';
 import { findOrganization, updateOrganization } from '../organizations/store.js';
+import { normalizeEmail } from '../users/store.js';
 import { ssoLoginPath, ssoRequiredError } from './enforce.js';
-import { findSsoRequiredMemberships, hasEnabledConnection } from './store.js';
+import { findSsoRequiredMembership, hasEnabledConnection } from './store.js';
 
 export interface SecuritySettings {
   authRequired: AuthRequired;
@@ -26,15 +27,6 @@ const RANK: Record<AuthRequired, number> = { any: 0, mfa: 1, sso: 2 };
 
 export const securityView = (o: OrganizationRow): SecuritySettings => ({ authRequired: o.auth_required, requireMfa: o.require_mfa === 1 });
 
-/** The domain part of an email, or null when it has none we can normalise (never throws). */
-function domainOf(email: string): string | null {
-  try {
-    return emailDomain(email);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * SPEC §6 rules that are not tied to one tenant request: which organization (if any) requires SSO
  * for an email or user, the MFA state a new session starts in, home-realm discovery, and the
@@ -45,7 +37,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
 
   /** The organization whose verified domain holds this email, if any. */
   async function domainOrganization(exec: Executor, email: string): Promise<OrganizationRow | undefined> {
-    const domain = domainOf(email);
+    const domain = emailDomainOrNull(email);
     if (!domain) return undefined;
     const verified = await findVerifiedDomain(exec, domain);
     return verified ? findOrganization(exec, verified.organization_id) : undefined;
@@ -58,7 +50,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
    */
   async function ssoRequirement(exec: Executor, who: { email: string; userId?: string }) {
     const byDomain = await domainOrganization(exec, who.email);
-    const org = byDomain?.auth_required === 'sso' ? byDomain : who.userId ? (await findSsoRequiredMemberships(exec, who.userId))[0] : undefined;
+    const org = byDomain?.auth_required === 'sso' ? byDomain : who.userId ? await findSsoRequiredMembership(exec, who.userId) : undefined;
     return org ? { organizationId: org.id, slug: org.slug, name: org.name, ssoUrl: ssoLoginPath(org.slug, who.email) } : null;
   }
 
@@ -78,7 +70,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
     /** Home-realm discovery (SPEC §4.1): SSO when the email's domain is verified by an organization with enabled SSO. */
     async discover(meta: RequestMeta, email: string): Promise<Discovery> {
       await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
-      email = email.trim().toLowerCase();
+      email = normalizeEmail(email);
       const org = await domainOrganization(db, email);
       if (org && (await hasEnabledConnection(db, org.id))) {
         return { method: 'sso', url: ssoLoginPath(org.slug, email), organization: { name: org.name, slug: org.slug }, ssoRequired: org.auth_required === 'sso' };

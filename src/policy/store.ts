@@ -1,8 +1,8 @@
 import type { Executor } from '../db/database.js';
 import type { OrganizationRow } from '../db/schema.js';
 
-/** The organizations this user belongs to that require SSO (§6: the policy applies to members). */
-export async function findSsoRequiredMemberships(db: Executor, userId: string): Promise<OrganizationRow[]> {
+/** An organization this user belongs to that requires SSO (§6: the policy applies to members), if any. */
+export async function findSsoRequiredMembership(db: Executor, userId: string): Promise<OrganizationRow | undefined> {
   return db
     .selectFrom('members')
     .innerJoin('organizations', 'organizations.id', 'members.organization_id')
@@ -10,7 +10,8 @@ export async function findSsoRequiredMemberships(db: Executor, userId: string): 
     .where('members.user_id', '=', userId)
     .where('organizations.auth_required', '=', 'sso')
     .orderBy('organizations.id')
-    .execute();
+    .limit(1)
+    .executeTakeFirst();
 }
 
 /** Whether the organization has an active, enabled SSO connection. */

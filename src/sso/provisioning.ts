@@ -5,6 +5,7 @@ import type { OrganizationRow, UserRow } from '../db/schema.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
+import { emailDomainOrNull } from '../domains/normalize.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
 import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
 import { claimUnverifiedAccount } from '../users/claim.js';
@@ -30,7 +31,8 @@ export interface ProvisionResult {
   outcome: 'existing_identity' | 'linked' | 'created';
 }
 
-const emailDomain = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+/** The email's domain as domains are stored (IDNA ASCII); the raw lower-cased part when it does not normalise. */
+const emailDomain = (email: string) => emailDomainOrNull(email) ?? email.slice(email.lastIndexOf('@') + 1).toLowerCase();
 
 /**
  * SPEC §4.5, the one place that decides who an SSO login is, for OIDC and SAML alike.

@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import { randomToken } from '../crypto/tokens.js';
 import { setSessionCookie } from '../auth/routes.js';
 import { AppError } from '../http/errors.js';
-import { errorBody, responses } from '../http/envelope.js';
+import { errorBody, responses, wantsJson } from '../http/envelope.js';
 import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { sendPage } from '../pages/layout.js';
 import { ssoErrorPage } from '../pages/sso-error.js';
@@ -19,7 +19,6 @@ import { MAX_RESPONSE_BYTES as SAML_MAX_BODY_BYTES } from './saml/acs-checks.js'
 export const SSO_BROWSER_COOKIE = 'gatehouse_sso_browser';
 const SLUG = z.string().regex(SLUG_PATTERN, 'unknown organization');
 
-const wantsJson = (c: Context) => /application\/json/i.test(c.req.header('accept') ?? '') && !/text\/html/i.test(c.req.header('accept') ?? '');
 
 const TITLES: Record<string, string> = {
   SSO_DOMAIN_NOT_ALLOWED: 'Your email domain is not allowed here',

@@ -104,7 +104,9 @@ export function createAccountService(deps: {
         try {
           await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
         } catch (e) {
-          await deps.audit.record(db, { ...meta, principal: null }, { action: 'user.sign_in_refused', target: { type: 'user', id: user.id }, metadata: { method: 'password', reason: 'sso_required' } });
+          if (e instanceof AppError && e.code === 'SSO_REQUIRED') {
+            await deps.audit.record(db, { ...meta, principal: null }, { action: 'user.sign_in_refused', target: { type: 'user', id: user.id }, metadata: { method: 'password', reason: 'sso_required' } });
+          }
           throw e;
         }
       }

@@ -6,6 +6,7 @@ import type { Role } from '../../db/schema.js';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { sealContext } from '../../crypto/sealed-columns.js';
 import { AppError, notFound } from '../../http/errors.js';
+import { normalizeDomain } from '../../domains/normalize.js';
 import { newId } from '../../ids.js';
 import type { AuditService } from '../../audit/service.js';
 import type { OrganizationService } from '../../organizations/service.js';
@@ -377,6 +378,15 @@ function normalizeScopes(scopes: string | string[] | undefined): string[] {
   return set;
 }
 
+/** allowedDomains as the email domains they are compared with: IDNA ASCII where it normalises, else lower-cased. */
 export function normalizeDomains(domains: string[]): string[] {
-  return [...new Set(domains.map((d) => d.trim().toLowerCase().replace(/\.$/, '').replace(/^@/, '')).filter(Boolean))];
+  const one = (d: string) => {
+    const raw = d.trim().replace(/^@/, '').replace(/\.$/, '');
+    try {
+      return normalizeDomain(raw);
+    } catch {
+      return raw.toLowerCase();
+    }
+  };
+  return [...new Set(domains.map(one).filter(Boolean))];
 }
