@@ -1,5 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Config } from '../config.js';
@@ -27,20 +28,22 @@ const TITLES: Record<string, string> = {
 };
 
 /**
- * Runs before the application-wide 1 MiB body cap: a SAML response whose declared length is over
- * the ACS's own 512 KiB cap is answered as the ACS failure `response_too_large` without reading it.
+ * The ACS's own 512 KiB cap, before the application-wide 1 MiB one: a body over it — declared by
+ * Content-Length or found while streaming a chunked one — is never read further, and is answered
+ * (and audited) as the ACS failure `response_too_large`.
  */
 export function samlAcsSizeGuard(services: Services) {
-  return async (c: Context<AppEnv>, next: () => Promise<void>) => {
-    if (c.req.method === 'POST' && Number(c.req.header('content-length') ?? '0') > SAML_MAX_BODY_BYTES) {
+  return bodyLimit({
+    maxSize: SAML_MAX_BODY_BYTES,
+    onError: async (c) => {
       try {
-        await services.samlLogin.acs(c.req.param('slug') ?? '', { rawLength: Number(c.req.header('content-length')) }, ctxOf(c));
+        await services.samlLogin.acs(c.req.param('slug') ?? '', { rawLength: SAML_MAX_BODY_BYTES + 1 }, ctxOf(c as Context<AppEnv>));
       } catch (e) {
-        return ssoFailure(c, e);
+        return ssoFailure(c as Context<AppEnv>, e);
       }
-    }
-    await next();
-  };
+      throw new Error('unreachable: an oversized SAML response passed the ACS size check');
+    },
+  });
 }
 
 /** Failure answer of every SSO browser endpoint: JSON for API clients, an HTML page otherwise; same status. */
@@ -62,19 +65,16 @@ export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise
  * Over plain http (local development) there is no binding.
  */
 export const SAML_BROWSER_COOKIE = 'gatehouse_saml_browser';
-function samlBrowserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string | null {
-  if (!config.secureCookies) return null;
-  const value = randomToken(24);
-  setCookie(c, SAML_BROWSER_COOKIE, value, { httpOnly: true, sameSite: 'None', secure: true, path: '/api/auth/sso', maxAge: 600 });
-  return value;
-}
 
-function browserBinding(c: Context, config: Pick<Config, 'secureCookies'>): string {
-  const existing = getCookie(c, SSO_BROWSER_COOKIE);
+/** The browser's binding value (kept when it has one, so two tabs or a second start don't break the first). */
+function bindBrowser(c: Context, name: string, sameSite: 'Lax' | 'None', secure: boolean): string {
+  const existing = getCookie(c, name);
   const value = existing && /^[A-Za-z0-9_-]{32}$/.test(existing) ? existing : randomToken(24);
-  setCookie(c, SSO_BROWSER_COOKIE, value, { httpOnly: true, sameSite: 'Lax', secure: config.secureCookies, path: '/api/auth/sso', maxAge: 600 });
+  setCookie(c, name, value, { httpOnly: true, sameSite, secure, path: '/api/auth/sso', maxAge: 600 });
   return value;
 }
+const browserBinding = (c: Context, config: Pick<Config, 'secureCookies'>) => bindBrowser(c, SSO_BROWSER_COOKIE, 'Lax', config.secureCookies);
+const samlBrowserBinding = (c: Context, config: Pick<Config, 'secureCookies'>) => (config.secureCookies ? bindBrowser(c, SAML_BROWSER_COOKIE, 'None', true) : null);
 
 export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Services, config: Config) {
   const tags = ['SSO login'];
@@ -126,10 +126,10 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
   // The body is measured before it is decoded; the checks live in saml/acs-checks.ts.
   app.post('/api/auth/sso/:slug/saml/acs', async (c) => {
     try {
-      const declared = Number(c.req.header('content-length') ?? '0');
-      const raw = declared > SAML_MAX_BODY_BYTES ? null : await c.req.text();
-      const rawLength = raw === null ? declared : Buffer.byteLength(raw, 'utf8');
-      const form = raw === null || rawLength > SAML_MAX_BODY_BYTES ? new URLSearchParams() : new URLSearchParams(raw);
+      // samlAcsSizeGuard has capped the body at 512 KiB before this reads it.
+      const raw = await c.req.text();
+      const form = new URLSearchParams(raw);
+      const rawLength = Buffer.byteLength(raw, 'utf8');
       const one = (k: string) => form.get(k) ?? undefined;
       const result = await services.samlLogin.acs(c.req.param('slug'), { rawLength, SAMLResponse: one('SAMLResponse'), RelayState: one('RelayState'), browserBinding: getCookie(c, SAML_BROWSER_COOKIE) }, ctxOf(c));
       setSessionCookie(c, config, result.token);

@@ -484,6 +484,19 @@ describe('XML parsing', () => {
     await expectRefused(await postRaw(body), 'response_too_large');
   });
 
+  it('rejects an oversized response by its declared Content-Length, and a chunked one over 1 MiB, as response_too_large (not the generic 413)', async () => {
+    const huge = postForm(`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">${'x'.repeat(1100 * 1024)}</samlp:Response>`);
+    // Without Content-Length: the body is streamed and cut at 512 KiB.
+    await expectRefused(await postRaw(huge), 'response_too_large');
+    // With a declared Content-Length over the cap: refused before reading.
+    const declared = await t.request('POST', `/api/auth/sso/${spA.slug}/saml/acs`, {
+      rawBody: huge,
+      origin: IDP_ORIGIN,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'content-length': String(Buffer.byteLength(huge)) },
+    });
+    await expectRefused(declared, 'response_too_large');
+  });
+
   it('rejects a SAMLResponse that is not XML', async () => {
     await expectRefused(await postRaw(new URLSearchParams({ SAMLResponse: Buffer.from('not xml at all').toString('base64') }).toString()), 'malformed');
   });

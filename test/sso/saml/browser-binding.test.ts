@@ -62,6 +62,14 @@ it("refuses a genuine SP-initiated response posted into a browser that did not s
   expect(other.body.details.reason).toBe('browser_mismatch');
 });
 
+it('a second login started in the same browser keeps its binding, so the first response still works (two tabs)', async () => {
+  const first = await startInBrowser();
+  const second = await t.request('GET', '/api/auth/sso/binding/login', { cookies: { gatehouse_saml_browser: first.binding } });
+  expect(second.cookies.gatehouse_saml_browser).toBe(first.binding);
+  const res = await post(first.body, { gatehouse_saml_browser: first.binding });
+  expect(res.status, res.text).toBe(302);
+});
+
 it('accepts the response in the browser that started the login', async () => {
   const mine = await startInBrowser();
   const res = await post(mine.body, { gatehouse_saml_browser: mine.binding });
