@@ -15,8 +15,8 @@ export interface TestSamlIdp {
   certificatePem: string;
 }
 
-export function createTestSamlIdp(entityId = 'https://idp.acme.test/saml/metadata', ssoUrl = 'https://idp.acme.test/saml/sso'): TestSamlIdp {
-  const { privateKeyPem, certificatePem } = generateSpKeyPair(`Test IdP ${entityId}`, new Date());
+export async function createTestSamlIdp(entityId = 'https://idp.acme.test/saml/metadata', ssoUrl = 'https://idp.acme.test/saml/sso'): Promise<TestSamlIdp> {
+  const { privateKeyPem, certificatePem } = await generateSpKeyPair(`Test IdP ${entityId}`, new Date());
   return { entityId, ssoUrl, privateKeyPem, certificatePem };
 }
 

@@ -16,7 +16,7 @@ interface Endpoint {
 }
 const FAKE = '01HZ3K5R4X9Y2V6QF8TJ7W0CDN';
 /** A valid IdP certificate, so a SAML PUT passes validation and reaches the access check. */
-const SAML_IDP_CERT = generateSpKeyPair('tenant-isolation IdP', new Date()).certificatePem;
+const SAML_IDP_CERT = (await generateSpKeyPair('tenant-isolation IdP', new Date())).certificatePem;
 
 const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/api/user/organizations/{org}', minRole: 'member' },

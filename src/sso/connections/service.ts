@@ -220,18 +220,25 @@ export function createConnectionService(deps: {
       const attributeMapping = normalizeMapping(input.attributeMapping);
       const spEntityId = input.spEntityId?.trim() || null;
       const stamp = now.toISOString();
+      // The key pair (RSA generation takes a while) is made before the transaction, off the event
+      // loop, and only when the organization has no SAML key yet.
+      const before = await findActiveConnection(db, organizationId);
+      const fresh = before?.protocol === 'saml' && before.secret_enc ? null : await generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now);
       return db.transaction().execute(async (tx) => {
         const current = await findActiveConnection(tx, organizationId);
         const currentSaml = current && current.protocol === 'saml' ? parseConnection(current) : null;
         const sameIdp = currentSaml !== null && current!.issuer === idp.idpEntityId;
         const id = sameIdp ? current!.id : newId();
-        let keyPem: string;
+        let sealedKey: string;
         let certificatePem: string;
         if (currentSaml?.saml && currentSaml.secretSealed) {
-          keyPem = keyring.decrypt(currentSaml.secretSealed, sealContext(SECRET_CONTEXT, currentSaml.id));
+          // Kept: sealed as it is for the same row, re-sealed to the new row when the IdP changes.
+          sealedKey = sameIdp ? currentSaml.secretSealed : keyring.encrypt(keyring.decrypt(currentSaml.secretSealed, sealContext(SECRET_CONTEXT, currentSaml.id)), sealContext(SECRET_CONTEXT, id));
           certificatePem = currentSaml.saml.spCertificate;
         } else {
-          ({ privateKeyPem: keyPem, certificatePem } = generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now));
+          const pair = fresh ?? (await generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now)); // (a concurrent save changed the row)
+          sealedKey = keyring.encrypt(pair.privateKeyPem, sealContext(SECRET_CONTEXT, id));
+          certificatePem = pair.certificatePem;
         }
         const config: SamlConfig = {
           protocol: 'saml',
@@ -255,7 +262,7 @@ export function createConnectionService(deps: {
           config_version: (current?.config_version ?? 0) + 1,
           issuer: idp.idpEntityId,
           config: JSON.stringify(config),
-          secret_enc: keyring.encrypt(keyPem, sealContext(SECRET_CONTEXT, id)),
+          secret_enc: sealedKey,
           ...commonColumns(input, sameIdp ? current : undefined, stamp),
         };
         await writeConnection(tx, row, current, sameIdp, stamp);

@@ -39,7 +39,8 @@ export interface AcsExpectations {
   idpCertificates: string[];
   spEntityId: string;
   acsUrl: string;
-  spPrivateKeyPem: string;
+  /** The SP private key, decrypted from the key ring only when an assertion is encrypted. */
+  spPrivateKey: () => string;
   now: Date;
 }
 
@@ -120,7 +121,7 @@ export function checkAssertionCount(p: ParsedResponse): ParsedResponse {
 const OAEP = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', 'http://www.w3.org/2009/xmlenc11#rsa-oaep']);
 
 // 6
-export async function decryptAssertion(p: ParsedResponse, spPrivateKeyPem: string): Promise<ParsedResponse> {
+export async function decryptAssertion(p: ParsedResponse, spPrivateKey: () => string): Promise<ParsedResponse> {
   if (!p.encrypted) return p;
   const encrypted = descendants(p.doc, NS.assertion, 'EncryptedAssertion')[0]!;
   const transports = descendants(encrypted, NS.xenc, 'EncryptedKey').map((k) => attr(child(k, NS.xenc, 'EncryptionMethod'), 'Algorithm'));
@@ -129,7 +130,7 @@ export async function decryptAssertion(p: ParsedResponse, spPrivateKeyPem: strin
   }
   let decrypted: Document;
   try {
-    const xml = await decryptXml(encrypted.toString(), spPrivateKeyPem);
+    const xml = await decryptXml(encrypted.toString(), spPrivateKey());
     decrypted = parseUntrustedXml(xml);
   } catch (e) {
     // Every failure of decryption or of the decrypted content is the same answer (no padding oracle).
@@ -201,7 +202,7 @@ export async function verifySignature(p: ParsedResponse, signed: { responseSigne
     acceptedClockSkewMs: -1,
     wantAuthnResponseSigned: signed.responseSigned,
     wantAssertionsSigned: signed.assertionSigned,
-    decryptionPvk: x.spPrivateKeyPem,
+    ...(p.encrypted ? { decryptionPvk: x.spPrivateKey() } : {}),
   });
   let result;
   try {

@@ -1,4 +1,5 @@
-import { generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 
 /**
  * Certificates of a SAML connection: the IdP's pinned signing certificates (parsed, fingerprinted,
@@ -66,8 +67,10 @@ export interface SpKeyPair {
   certificatePem: string;
 }
 
-export function generateSpKeyPair(commonName: string, now: Date): SpKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export async function generateSpKeyPair(commonName: string, now: Date): Promise<SpKeyPair> {
+  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
   const certificatePem = selfSignedCertificate(privateKey, publicKey, commonName, now);
   return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), certificatePem };
 }

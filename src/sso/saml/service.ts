@@ -47,7 +47,7 @@ export function createSamlLogin(deps: {
 
   function sp(org: OrganizationRow, connection: Connection, saml: SamlConfig): SpDescriptor {
     const urls = samlUrls(deps.config.baseUrl, org.slug, saml.spEntityId);
-    return { spEntityId: urls.spEntityId, acsUrl: urls.acsUrl, certificatePem: saml.spCertificate, privateKeyPem: deps.connections.spPrivateKey(connection), signAuthnRequests: saml.signAuthnRequests };
+    return { spEntityId: urls.spEntityId, acsUrl: urls.acsUrl, certificatePem: saml.spCertificate, privateKey: () => deps.connections.spPrivateKey(connection), signAuthnRequests: saml.signAuthnRequests };
   }
 
   /** The checks of acs-checks.ts in order; returns the verified values. */
@@ -56,7 +56,7 @@ export function createSamlLogin(deps: {
     let parsed = acs.parseResponse(decoded);
     acs.checkStatus(parsed);
     parsed = acs.checkAssertionCount(parsed);
-    parsed = await acs.decryptAssertion(parsed, x.spPrivateKeyPem);
+    parsed = await acs.decryptAssertion(parsed, x.spPrivateKey);
     acs.refuseWeakAlgorithms(parsed);
     const signed = acs.requireSignature(parsed);
     const signedXml = await acs.verifySignature(parsed, signed, x);
@@ -131,7 +131,7 @@ export function createSamlLogin(deps: {
         connectionId = connection.id;
         const now = clock.now();
         const spd = sp(org, connection, saml);
-        const verified = await verify(body, { idpEntityId: saml.idpEntityId, idpCertificates: saml.idpCertificates, spEntityId: spd.spEntityId, acsUrl: spd.acsUrl, spPrivateKeyPem: spd.privateKeyPem, now });
+        const verified = await verify(body, { idpEntityId: saml.idpEntityId, idpCertificates: saml.idpCertificates, spEntityId: spd.spEntityId, acsUrl: spd.acsUrl, spPrivateKey: spd.privateKey, now });
 
         const replayKey = `saml:${connection.id}:${verified.assertionId}`;
         if (await isReplayKeyLive(db, replayKey, now.toISOString())) throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');

@@ -6,7 +6,8 @@ export interface SpDescriptor {
   spEntityId: string;
   acsUrl: string;
   certificatePem: string;
-  privateKeyPem: string;
+  /** Unsealed only when needed (signing an AuthnRequest). */
+  privateKey: () => string;
   signAuthnRequests: boolean;
 }
 
@@ -61,7 +62,7 @@ export async function buildAuthnRequest(sp: SpDescriptor, idp: { ssoUrl: string;
     digestAlgorithm: 'sha256',
     authnRequestBinding: binding === 'post' ? 'HTTP-POST' : 'HTTP-Redirect',
     skipRequestCompression: binding === 'post',
-    ...(sp.signAuthnRequests ? { privateKey: sp.privateKeyPem } : {}),
+    ...(sp.signAuthnRequests ? { privateKey: sp.privateKey() } : {}),
   });
   if (binding === 'redirect') return { binding, url: await saml.getAuthorizeUrlAsync('', undefined, {}) };
   const message = await saml.getAuthorizeMessageAsync('', undefined, {});

@@ -207,7 +207,7 @@ describe('XML Signature Wrapping behind the assertion count (defence in depth)',
       const parsed = acs.parseResponse(acs.decodeResponse(Buffer.from(forged).toString('base64')));
       const candidates = Array.from({ length: parsed.doc.getElementsByTagNameNS(NS.saml, 'Assertion').length }, (_, i) => parsed.doc.getElementsByTagNameNS(NS.saml, 'Assertion').item(i)!);
       expect(candidates.length).toBe(2);
-      const expectations: acs.AcsExpectations = { idpEntityId: IDP_ENTITY_ID, idpCertificates: [IDP_KEYS.cert], spEntityId: spA.spEntityId, acsUrl: spA.acsUrl, spPrivateKeyPem: ATTACKER_KEYS.key, now: t.clock.now() };
+      const expectations: acs.AcsExpectations = { idpEntityId: IDP_ENTITY_ID, idpCertificates: [IDP_KEYS.cert], spEntityId: spA.spEntityId, acsUrl: spA.acsUrl, spPrivateKey: () => ATTACKER_KEYS.key, now: t.clock.now() };
       for (const assertion of candidates) {
         const p = { ...parsed, assertion };
         try {

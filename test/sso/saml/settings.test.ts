@@ -15,7 +15,7 @@ let idp: TestSamlIdp;
 beforeAll(async () => {
   t = await createTestGatehouse({ env: { GATEHOUSE_TRUSTED_ORIGINS: 'https://app.acme.test' } });
   owner = await t.signUp('owner@acme.test');
-  idp = createTestSamlIdp();
+  idp = await createTestSamlIdp();
 });
 afterAll(async () => {
   await t.destroy();
@@ -84,7 +84,7 @@ describe('SAML settings', () => {
     expect(again.status).toBe(200);
     expect(again.body.data).toMatchObject({ provider: 'okta', configVersion: 2, allowIdpInitiated: true, spCertificate: settings.spCertificate, id: settings.id });
     // Another IdP: a new connection (the old one is kept as replaced), the organization's SP key pair carried over.
-    const other = createTestSamlIdp('https://other-idp.acme.test/saml');
+    const other = await createTestSamlIdp('https://other-idp.acme.test/saml');
     const moved = await t.request('PUT', settingsPath(orgId), { as: owner, body: { provider: 'saml', idpEntityId: other.entityId, idpSsoUrl: other.ssoUrl, idpCertificate: other.certificatePem } });
     expect(moved.status).toBe(200);
     expect(moved.body.data.id).not.toBe(settings.id);
@@ -98,7 +98,7 @@ describe('SAML settings', () => {
   });
 
   it('accepts several certificates for a rotation, in one string or an array', async () => {
-    const other = createTestSamlIdp('https://idp2.acme.test');
+    const other = await createTestSamlIdp('https://idp2.acme.test');
     const { settings } = await samlOrg('saml-rotation', { idpCertificate: idp.certificatePem + '\n' + other.certificatePem });
     expect(settings.idpCertificates).toHaveLength(2);
   });
@@ -112,7 +112,7 @@ describe('SAML settings', () => {
     const badPem = await put({ provider: 'saml', idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' });
     expect(badPem.status).toBe(400);
     expect(badPem.body.details.issues[0].path).toBe('idpCertificate');
-    const expired = generateSpKeyPair('expired', new Date(Date.now() - 25 * 365 * 24 * 3600 * 1000));
+    const expired = await generateSpKeyPair('expired', new Date(Date.now() - 25 * 365 * 24 * 3600 * 1000));
     const old = await put({ provider: 'saml', idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: expired.certificatePem });
     expect(old.status).toBe(400);
     expect(old.body.message).toMatch(/expired/);
@@ -343,7 +343,7 @@ describe('SAML ACS', () => {
 
   it('rejects a signature made with a certificate that is not pinned, even when it is in KeyInfo', async () => {
     const { acsUrl, spEntityId } = await samlOrg('saml-wrong-key', { allowIdpInitiated: true });
-    const attacker = createTestSamlIdp(idp.entityId, idp.ssoUrl);
+    const attacker = await createTestSamlIdp(idp.entityId, idp.ssoUrl);
     const response = await buildResponse({ idp: attacker, acsUrl, audience: spEntityId, nameId: 'x', attributes: { email: 'x@acme.test' }, now: t.clock.now() });
     expect(Buffer.from(response, 'base64').toString()).toContain('X509Certificate');
     const res = await postAcs('saml-wrong-key', response, { json: true });

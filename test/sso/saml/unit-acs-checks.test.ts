@@ -4,11 +4,11 @@ import { profileFromAssertion } from '../../../src/sso/saml/attributes.js';
 import { SsoLoginError } from '../../../src/sso/errors.js';
 import { assertionXml, buildResponseXml, createTestSamlIdp } from '../../helpers/saml-sign.js';
 
-const idp = createTestSamlIdp();
+const idp = await createTestSamlIdp();
 const NOW = new Date('2026-06-01T12:00:00Z');
 const ACS = 'https://gh.example/api/auth/sso/acme/saml/acs';
 const SP = 'https://gh.example/api/auth/sso/acme/saml/metadata';
-const X: acs.AcsExpectations = { idpEntityId: idp.entityId, idpCertificates: [idp.certificatePem], spEntityId: SP, acsUrl: ACS, spPrivateKeyPem: '', now: NOW };
+const X: acs.AcsExpectations = { idpEntityId: idp.entityId, idpCertificates: [idp.certificatePem], spEntityId: SP, acsUrl: ACS, spPrivateKey: () => '', now: NOW };
 
 function reasonOf(fn: () => unknown): string {
   try {
@@ -189,7 +189,7 @@ describe('verifySignature', () => {
   it('returns the signed assertion for a genuine response, and refuses one signed by another key', async () => {
     const p = await parsed(await buildResponseXml(base));
     expect(await acs.verifySignature(p, acs.requireSignature(p), spX)).toContain('<saml:NameID');
-    const other = await parsed(await buildResponseXml({ ...base, idp: createTestSamlIdp(idp.entityId) }));
+    const other = await parsed(await buildResponseXml({ ...base, idp: await createTestSamlIdp(idp.entityId) }));
     await expect(acs.verifySignature(other, acs.requireSignature(other), spX)).rejects.toMatchObject({ reason: 'signature_invalid' });
   });
 

@@ -7,8 +7,8 @@ import { parseIdpMetadata } from '../../../src/sso/saml/idp-metadata.js';
 const NOW = new Date('2026-06-01T00:00:00Z');
 
 describe('SP key pair and self-signed certificate (hand-built DER)', () => {
-  it('is an RSA-2048 X.509 v3 certificate that verifies with its own key and matches the private key', () => {
-    const kp = generateSpKeyPair('Gatehouse SP acme', NOW);
+  it('is an RSA-2048 X.509 v3 certificate that verifies with its own key and matches the private key', async () => {
+    const kp = await generateSpKeyPair('Gatehouse SP acme', NOW);
     const cert = new X509Certificate(kp.certificatePem);
     expect(cert.subject).toBe('CN=Gatehouse SP acme');
     expect(cert.issuer).toBe('CN=Gatehouse SP acme');
@@ -20,24 +20,26 @@ describe('SP key pair and self-signed certificate (hand-built DER)', () => {
     expect(kp.privateKeyPem).toContain('BEGIN PRIVATE KEY');
   });
 
-  it('uses GeneralizedTime for dates from 2050 (RFC 5280) and still parses', () => {
-    const kp = generateSpKeyPair('late', new Date('2049-06-01T00:00:00Z'));
+  it('uses GeneralizedTime for dates from 2050 (RFC 5280) and still parses', async () => {
+    const kp = await generateSpKeyPair('late', new Date('2049-06-01T00:00:00Z'));
     expect(new Date(new X509Certificate(kp.certificatePem).validTo).getUTCFullYear()).toBe(2069);
   });
 
-  it('gives every certificate a fresh serial and key', () => {
-    const a = new X509Certificate(generateSpKeyPair('x', NOW).certificatePem);
-    const b = new X509Certificate(generateSpKeyPair('x', NOW).certificatePem);
+  it('gives every certificate a fresh serial and key', async () => {
+    const a = new X509Certificate((await generateSpKeyPair('x', NOW)).certificatePem);
+    const b = new X509Certificate((await generateSpKeyPair('x', NOW)).certificatePem);
     expect(a.serialNumber).not.toBe(b.serialNumber);
     expect(a.fingerprint256).not.toBe(b.fingerprint256);
   });
 });
 
-describe('IdP certificate input', () => {
-  const one = generateSpKeyPair('one', NOW).certificatePem;
-  const two = generateSpKeyPair('two', NOW).certificatePem;
+const one = (await generateSpKeyPair('one', NOW)).certificatePem;
+const two = (await generateSpKeyPair('two', NOW)).certificatePem;
+const idpCertBody = (await generateSpKeyPair('idp', NOW)).certificatePem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
 
-  it('splits one PEM, several blocks in a string, an array, and bare base64', () => {
+describe('IdP certificate input', () => {
+
+  it('splits one PEM, several blocks in a string, an array, and bare base64', async () => {
     expect(splitPems(one)).toHaveLength(1);
     expect(splitPems(`${one}\n${two}`)).toHaveLength(2);
     expect(splitPems([one, two])).toHaveLength(2);
@@ -46,16 +48,16 @@ describe('IdP certificate input', () => {
     expect(toPem(bare)).toContain('-----BEGIN CERTIFICATE-----\n');
   });
 
-  it('refuses garbage, an empty list and an expired certificate with the path idpCertificate', () => {
+  it('refuses garbage, an empty list and an expired certificate with the path idpCertificate', async () => {
     expect(() => checkCertificates('not a certificate', NOW)).toThrow(/not a valid X.509/);
     expect(() => checkCertificates([], NOW)).toThrow(/at least one/);
-    const old = generateSpKeyPair('old', new Date('2000-01-01T00:00:00Z')).certificatePem;
+    const old = (await generateSpKeyPair('old', new Date('2000-01-01T00:00:00Z'))).certificatePem;
     expect(() => checkCertificates([one, old], NOW)).toThrow(/certificate 2 .* expired/);
     expect(isExpired(parseCertificate(old), NOW)).toBe(true);
     expect(checkCertificates([one, two], NOW).map((c) => c.subject)).toEqual(['CN=one', 'CN=two']);
   });
 
-  it('requires https IdP URLs unless loopback IdPs are allowed', () => {
+  it('requires https IdP URLs unless loopback IdPs are allowed', async () => {
     expect(urlProblem('https://idp.example/sso', false)).toBeNull();
     expect(urlProblem('http://127.0.0.1:8080/sso', false)).toBe('must use https');
     expect(urlProblem('http://127.0.0.1:8080/sso', true)).toBeNull();
@@ -65,11 +67,11 @@ describe('IdP certificate input', () => {
 });
 
 describe('IdP metadata', () => {
-  const cert = generateSpKeyPair('idp', NOW).certificatePem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const cert = idpCertBody;
   const md = (inner: string) => `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="https://idp.example/md">${inner}</md:EntityDescriptor>`;
 
-  it('reads entity ID, the Redirect SSO URL (else POST) and only signing certificates', () => {
-    const enc = generateSpKeyPair('enc', NOW).certificatePem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  it('reads entity ID, the Redirect SSO URL (else POST) and only signing certificates', async () => {
+    const enc = (await generateSpKeyPair('enc', NOW)).certificatePem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
     const parsed = parseIdpMetadata(md(`<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
       <md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${enc}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
       <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
@@ -82,7 +84,7 @@ describe('IdP metadata', () => {
     expect(parsed.certificates[0]).toContain(cert.slice(0, 40));
   });
 
-  it('refuses metadata with a DOCTYPE, without an IdP, or with several IdPs', () => {
+  it('refuses metadata with a DOCTYPE, without an IdP, or with several IdPs', async () => {
     expect(() => parseIdpMetadata(`<!DOCTYPE x>${md('')}`)).toThrow(/DOCTYPE/);
     expect(() => parseIdpMetadata(md(''))).toThrow(/no EntityDescriptor with an IDPSSODescriptor/);
     const idp = '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>';
