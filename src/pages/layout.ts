@@ -23,20 +23,18 @@ export const PAGE_CSP = [
  * The same policy as a `<meta http-equiv>` for pages whose route does not set the header (a meta
  * policy cannot carry frame-ancestors; the header from sendPage is the real one).
  */
-export const PAGE_CSP_META = PAGE_CSP.split('; ').filter((d) => !d.startsWith('frame-ancestors')).join('; ');
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The frame every hosted page shares: one stylesheet, one module script, the two live regions. */
-export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null; serverStatus?: Html | null; cspMeta?: boolean }) {
+export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null; serverStatus?: Html | null }) {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-${input.cspMeta ? html`<meta http-equiv="Content-Security-Policy" content="${PAGE_CSP_META}">
-` : ''}<title>${input.title} — Gatehouse</title>
+<title>${input.title} — Gatehouse</title>
 <link rel="stylesheet" href="/assets/gatehouse.css">
 ${input.script ? html`<script type="module" src="${input.script}"></script>` : ''}
 </head>

@@ -6,15 +6,14 @@ import { layout } from './layout.js';
  * Uses the shared page frame (stylesheet, no inline code). The policy is also in a `<meta>` tag
  * because the SSO routes answer with `c.html()` and may not set the Content-Security-Policy header.
  */
-export function ssoErrorPage(input: { title: string; message: string; reason: string; requestId: string; retryUrl?: string | null }) {
+export function ssoErrorPage(input: { title: string; message: string; reason: string; requestId: string }) {
   return layout({
     title: input.title,
     pageId: 'sso-error-page',
     returnTo: '/',
     step: 'error',
-    cspMeta: true,
     serverError: html`<p>${input.message}</p>`,
     body: html`<p class="meta">If you need help, give your administrator this reference: reason <code>${input.reason}</code>, request <code>${input.requestId}</code>.</p>
-${input.retryUrl ? html`<p><a href="${input.retryUrl}">Try signing in again</a></p>` : ''}`,
+`,
   });
 }

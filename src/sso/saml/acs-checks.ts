@@ -1,7 +1,6 @@
 import { SAML } from '@node-saml/node-saml';
 import { decryptXml } from '@node-saml/node-saml/lib/xml.js';
 import { SsoLoginError, type SamlFailureReason } from '../errors.js';
-import type { SignedAssertionValues } from './attributes.js';
 import { NS, attr, child, children, descendants, parseUntrustedXml, textOf, XmlRefused } from './xml.js';
 
 /**
@@ -53,16 +52,6 @@ export interface ParsedResponse {
   /** The plaintext assertion element (in `doc`) or the decrypted one (in its own document). */
   assertion: Element | null;
   encrypted: boolean;
-}
-
-/** The values read from the signed assertion (and the signed response attributes). */
-export interface SignedContent extends SignedAssertionValues {
-  assertionId: string;
-  /** InResponseTo from the bearer SubjectConfirmationData (signed) or the response. */
-  inResponseTo: string | null;
-  /** The latest NotOnOrAfter of the assertion: how long its ID must stay in the replay cache. */
-  validUntil: Date;
-  assertion: Element;
 }
 
 // 1

@@ -2,7 +2,7 @@ import type { Role } from '../../db/schema.js';
 import { AppError } from '../../http/errors.js';
 import { OutboundError, type OutboundFetch } from '../outbound.js';
 import type { AttributeMapping, SamlMappedField } from '../connections/model.js';
-import { DEFAULT_ATTRIBUTES, attributeNames } from './attributes.js';
+import { attributeNames } from './attributes.js';
 import { isExpired, parseCertificate, splitPems, type CertInfo } from './certs.js';
 import { parseIdpMetadata, type IdpMetadata } from './idp-metadata.js';
 
@@ -152,4 +152,3 @@ export function samlChecks(config: { idpEntityId: string; idpSsoUrl: string; idp
   return checks;
 }
 
-export { DEFAULT_ATTRIBUTES };
