@@ -610,6 +610,29 @@ describe('encrypted assertions', () => {
     await expectRefused(await postAcs(xml, req.relayState), 'assertion_count');
     await expectNotImpersonated();
   });
+
+  it('rejects two assertions hidden inside one EncryptedAssertion (signature wrapping inside the encryption)', async () => {
+    const req = await startLogin();
+    const f = fieldsFor(spA, req.id);
+    const evil = buildAssertion(fieldsFor(spA, req.id, { assertionId: samlId() }, EVIL.nameId));
+    // The genuine signed assertion carries the attacker's unsigned one inside it (the signature over the
+    // genuine one no longer matches, but a parser picking the first or last Assertion would be fooled).
+    const wrapped = signedAssertion(f).replace('</saml:Assertion>', `${evil}</saml:Assertion>`);
+    const xml = buildResponse(f, [encryptAssertion(wrapped, spA.spCertificate)]);
+    await expectRefused(await postAcs(xml, req.relayState), 'decryption_failed');
+    await expectNotImpersonated();
+  });
+});
+
+describe('Conditions', () => {
+  it('rejects a signed assertion with two Conditions elements (a second audience or validity window would go unchecked)', async () => {
+    const req = await startLogin();
+    const f = fieldsFor(spA, req.id);
+    const extra = '<saml:Conditions NotOnOrAfter="2999-01-01T00:00:00Z"><saml:AudienceRestriction><saml:Audience>https://evil.example/sp</saml:Audience></saml:AudienceRestriction></saml:Conditions>';
+    const assertion = signElement(buildAssertion(f).replace('</saml:Conditions>', `</saml:Conditions>${extra}`), f.assertionId);
+    expect(hasValidSignature(buildResponse(f, [assertion]))).toBe(true);
+    await expectRefused(await postAcs(buildResponse(f, [assertion]), req.relayState), ['audience_mismatch', 'malformed']);
+  });
 });
 
 describe('connection and request state', () => {
