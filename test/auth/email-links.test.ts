@@ -302,6 +302,24 @@ describe('password reset (mail over real SMTP)', () => {
     return { mail, link: linkIn(mail, RESET) };
   }
 
+  it('password reset on an account registered before the address was proven drops the squatter\'s API keys and TOTP (pre-account-takeover)', async () => {
+    const squatter = await t.signUp('owner-of-mailbox@example.com', 'squatter password');
+    const key = await t.request('POST', '/api/user/api-keys', { as: squatter, body: { name: 'kept for later' } });
+    expect(key.status).toBe(201);
+    const now = t.clock.now().toISOString();
+    await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: squatter.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
+    // The mailbox owner resets the password.
+    const { link } = await resetLinkFor('owner-of-mailbox@example.com');
+    expect((await t.request('POST', '/api/auth/password/reset', { body: { token: tokenOf(link), password: 'the owner now' }, ip: ip() })).status).toBe(200);
+    expect((await t.request('GET', '/api/user/me', { apiKey: key.body.data.key })).status).toBe(401);
+    expect(await t.deps.db.selectFrom('mfa_factors').select('id').where('user_id', '=', squatter.id).execute()).toEqual([]);
+    const signIn = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'owner-of-mailbox@example.com', password: 'the owner now' }, ip: ip() });
+    expect(signIn.status).toBe(200);
+    expect(signIn.body.data.session.mfa).toBe('none'); // not held at a second step the squatter controls
+    const audit = await t.deps.db.selectFrom('audit_events').select('metadata').where('action', '=', 'user.password_reset').executeTakeFirstOrThrow();
+    expect(JSON.parse(audit.metadata!)).toMatchObject({ claimedUnverifiedAccount: true, apiKeysRevoked: 1, factorsRemoved: 1 });
+  });
+
   it('resets the password: the old one fails, the new one works, every session is revoked', async () => {
     const u = await t.signUp('reset@example.com', 'old password 1');
     const other = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'reset@example.com', password: 'old password 1' }, ip: ip() });
