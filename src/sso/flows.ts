@@ -83,9 +83,18 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
       return { flow, handle, codeVerifier, nonce };
     },
 
+    /** The flow behind a handle, read only (SAML checks it fully before consuming it). */
+    async peek(handle: string): Promise<FlowRow | undefined> {
+      return findFlow(db, sha256(handle));
+    },
+
     /** Find and consume the flow behind a handle, exactly once. */
     async consume(handle: string): Promise<FlowRow> {
-      const flow = await findFlow(db, sha256(handle));
+      return this.consumeFound(await findFlow(db, sha256(handle)));
+    },
+
+    /** Consume a flow already read (by peek), exactly once: the conditional update decides. */
+    async consumeFound(flow: FlowRow | undefined): Promise<FlowRow> {
       if (!flow) throw new FlowError('state_invalid', 'This sign-in link is not one Gatehouse started (unknown state). Start the sign-in again.');
       const now = clock.now().toISOString();
       if (flow.consumed_at) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');

@@ -10,14 +10,14 @@ import { parseConnection, type Connection, type SamlConfig } from '../connection
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
-import { FlowError, type FlowService } from '../flows.js';
+import { FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import * as acs from './acs-checks.js';
 import { profileFromAssertion } from './attributes.js';
 import { autoPostCsp, autoPostForm, buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
 import { samlUrls } from './urls.js';
-import { findFlowByHash, isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
+import { isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
 
 
 /** AuthnRequest IDs are `_` + the flow handle (an xs:ID must not start with a digit or `-`). */
@@ -78,7 +78,7 @@ export function createSamlLogin(deps: {
   }
 
   /** SP-initiated (a pending flow of this connection and config version) or IdP-initiated (allowed, no InResponseTo). */
-  async function resolveRequest(connection: Connection, inResponseTo: string | null, relayState: string | undefined, browserBinding: string | undefined, now: Date): Promise<{ handle: string | null; returnTo: string; idpInitiated: boolean }> {
+  async function resolveRequest(connection: Connection, inResponseTo: string | null, relayState: string | undefined, browserBinding: string | undefined, now: Date): Promise<{ flow: FlowRow | null; returnTo: string; idpInitiated: boolean }> {
     if (!inResponseTo) {
       if (!connection.allowIdpInitiated) {
         throw new SsoLoginError('unsolicited_not_allowed', 'The IdP sent a sign-in Gatehouse did not ask for (IdP-initiated), and this connection does not allow IdP-initiated sign-in: start from the login URL, or turn on allowIdpInitiated');
@@ -89,17 +89,16 @@ export function createSamlLogin(deps: {
       } catch {
         returnTo = '/';
       }
-      return { handle: null, returnTo, idpInitiated: true };
+      return { flow: null, returnTo, idpInitiated: true };
     }
     const unknown = () => new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (unknown, already used, expired, or started before the SSO settings changed): start the sign-in again');
     if (!inResponseTo.startsWith(REQUEST_ID_PREFIX)) throw unknown();
-    const handle = inResponseTo.slice(REQUEST_ID_PREFIX.length);
-    const flow = await findFlowByHash(db, sha256(handle));
+    const flow = await deps.flows.peek(inResponseTo.slice(REQUEST_ID_PREFIX.length));
     if (!flow || flow.protocol !== 'saml' || flow.connection_id !== connection.id || flow.organization_id !== connection.organizationId || flow.config_version !== connection.configVersion || flow.consumed_at || flow.expires_at <= now.toISOString()) throw unknown();
     if (flow.browser_binding_hash && !(browserBinding && safeEqual(sha256(browserBinding), flow.browser_binding_hash))) {
       throw new SsoLoginError('browser_mismatch', 'This sign-in was started in another browser (or its cookie was lost). Start the sign-in again from this browser.');
     }
-    return { handle, returnTo: flow.return_to, idpInitiated: false };
+    return { flow, returnTo: flow.return_to, idpInitiated: false };
   }
 
   return {
@@ -145,9 +144,9 @@ export function createSamlLogin(deps: {
         if (!(await recordReplayKey(db, replayKey, verified.validUntil.toISOString(), now.toISOString()))) {
           throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
         }
-        if (request.handle) {
+        if (request.flow) {
           try {
-            await deps.flows.consume(request.handle);
+            await deps.flows.consumeFound(request.flow);
           } catch (e) {
             if (e instanceof FlowError) throw new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (already used or expired): start the sign-in again');
             throw e;
