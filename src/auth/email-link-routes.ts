@@ -6,8 +6,9 @@ import { AppError } from '../http/errors.js';
 import { errorBody, ok, responses, wantsJson } from '../http/envelope.js';
 import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
 import { Email, Empty, Password, User } from '../http/schemas.js';
-import { linkProblemPage, emailVerifiedPage, PAGE_CSP } from '../pages/email-links.js';
-import { RESET_PASSWORD_SCRIPT, RESET_PASSWORD_SCRIPT_PATH, resetPasswordPage } from '../pages/reset-password.js';
+import { linkProblemPage, emailVerifiedPage } from '../pages/email-links.js';
+import { sendPage } from '../pages/layout.js';
+import { resetPasswordPage } from '../pages/reset-password.js';
 import type { Services } from '../services.js';
 import { userView } from '../users/service.js';
 import { setSessionCookie } from './routes.js';
@@ -36,9 +37,8 @@ function linkFailure(c: Context<AppEnv>, err: unknown): Response | Promise<Respo
   if (!(err instanceof AppError) || err.status >= 500) throw err;
   if (wantsJson(c)) return c.json(errorBody(err), err.status as ContentfulStatusCode);
   const ssoUrl = err.code === 'SSO_REQUIRED' && typeof err.details?.ssoUrl === 'string' ? err.details.ssoUrl : null;
-  c.header('Content-Security-Policy', PAGE_CSP);
-  c.header('Cache-Control', 'no-store');
-  return c.html(
+  return sendPage(
+    c,
     linkProblemPage({
       title: TITLES[err.code] ?? 'This link cannot be used',
       message: err.code === 'INVALID_TOKEN' ? 'This link is invalid, already used or expired. Links work once and only for a short time: ask for a new one from the sign-in page.' : err.message,
@@ -154,8 +154,8 @@ export function registerEmailLinkRoutes(app: OpenAPIHono<AppEnv>, services: Serv
       try {
         const user = await services.emailLinks.verifyEmail(ctxOf(c), c.req.valid('query').token);
         if (wantsJson(c)) return ok(c, { user: userView(user) }, { message: 'Email address verified' });
-        c.header('Content-Security-Policy', PAGE_CSP);
-        return c.html(emailVerifiedPage('/'), 302, { Location: '/' });
+        c.header('Location', '/');
+        return sendPage(c, emailVerifiedPage('/'), 302);
       } catch (e) {
         // Not signed in as the account the link is for: a browser signs in first and comes back.
         if (e instanceof AppError && e.code === 'UNAUTHENTICATED' && typeof e.details?.signInUrl === 'string' && !wantsJson(c)) {
@@ -167,15 +167,6 @@ export function registerEmailLinkRoutes(app: OpenAPIHono<AppEnv>, services: Serv
     },
   );
 
-  // The page the reset mail links to, and its script (same-origin file: the CSP allows no inline script).
-  app.get(resetPasswordPagePath, (c) => {
-    c.header('Content-Security-Policy', PAGE_CSP);
-    c.header('Cache-Control', 'no-store');
-    return c.html(resetPasswordPage());
-  });
-  app.get(RESET_PASSWORD_SCRIPT_PATH, (c) => {
-    c.header('Content-Type', 'text/javascript; charset=utf-8');
-    c.header('Cache-Control', 'no-cache');
-    return c.body(RESET_PASSWORD_SCRIPT);
-  });
+  // The page the reset mail links to (its script is the asset /assets/reset-password.js).
+  app.get(resetPasswordPagePath, (c) => sendPage(c, resetPasswordPage()));
 }

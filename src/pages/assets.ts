@@ -9,6 +9,7 @@ export const ASSET_FILES = {
   'sign-up.js': 'text/javascript; charset=utf-8',
   'invitation.js': 'text/javascript; charset=utf-8',
   'auto-post.js': 'text/javascript; charset=utf-8',
+  'reset-password.js': 'text/javascript; charset=utf-8',
 } as const;
 
 export interface Asset {

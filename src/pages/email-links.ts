@@ -1,5 +1,5 @@
 import { html } from 'hono/html';
-import { layout, PAGE_CSP } from './layout.js';
+import { layout } from './layout.js';
 
 /**
  * Small server-rendered pages a browser lands on from an emailed link, in the shared page frame
@@ -7,7 +7,6 @@ import { layout, PAGE_CSP } from './layout.js';
  */
 
 /** The strict policy of every hosted page (re-exported for the routes that answer with these pages). */
-export { PAGE_CSP };
 
 /** An emailed link that is unknown, used or expired (or refused by policy): say so and offer the way back. */
 export function linkProblemPage(input: { title: string; message: string; action?: { href: string; text: string } | null; requestId: string }) {

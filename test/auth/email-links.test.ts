@@ -462,9 +462,9 @@ describe('password reset (mail over real SMTP)', () => {
     const page = await t.request('GET', '/reset-password?token=abc', { headers: HTML_ACCEPT });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
-    expect(page.text).toContain('<script type="module" src="/reset-password.js">');
+    expect(page.text).toContain('<script type="module" src="/assets/reset-password.js">');
     expect(page.text).not.toContain('abc'); // the token is read by the script, never echoed
-    const script = await t.request('GET', '/reset-password.js');
+    const script = await t.request('GET', '/assets/reset-password.js');
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect(script.text).toContain("'/api/auth/password/reset'");

@@ -204,7 +204,7 @@ describe('older pages on the shared page frame', () => {
     expectSharedFrame(res.text);
     expect(res.text.match(/id="error"/g)).toHaveLength(1);
     expect(res.text.match(/id="status"/g)).toHaveLength(1);
-    expect(res.text).toContain('<script type="module" src="/reset-password.js"></script>');
+    expect(res.text).toContain('<script type="module" src="/assets/reset-password.js"></script>');
   });
 
   it('the SSO error page: shared stylesheet, no inline style, and the strict policy header', async () => {
