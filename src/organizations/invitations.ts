@@ -42,7 +42,8 @@ export interface InvitationPreview {
 export const invitationPagePath = (token: string) => `/invitations/${token}`;
 
 /** The shape the accept API accepts; anything else is unknown without a database look-up. */
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,100}$/;
+/** What an invitation token looks like (the accept route's schema and the page's preview use it). */
+export const INVITATION_TOKEN_SHAPE = /^[A-Za-z0-9_-]{20,100}$/;
 
 const view = (i: InvitationRow): InvitationView => ({
   id: i.id,
@@ -128,7 +129,7 @@ export function createInvitationService(deps: {
      * email and state. null for a malformed or unknown token (nothing else is revealed).
      */
     async preview(token: string): Promise<InvitationPreview | null> {
-      if (!TOKEN_SHAPE.test(token)) return null;
+      if (!INVITATION_TOKEN_SHAPE.test(token)) return null;
       const inv = await findInvitationByTokenHash(db, sha256(token));
       if (!inv) return null;
       const org = await findOrganization(db, inv.organization_id);

@@ -4,6 +4,7 @@ import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
 import { pageParams, pageQuery } from '../http/pagination.js';
 import { Email, Empty, OrgParams, Role, Ulid } from '../http/schemas.js';
 import type { Services } from '../services.js';
+import { INVITATION_TOKEN_SHAPE } from './invitations.js';
 import { SLUG_PATTERN } from './service.js';
 
 const Slug = z.string().regex(SLUG_PATTERN, 'must be 1–48 lower-case letters, digits and inner dashes').openapi({ example: 'acme' });
@@ -144,7 +145,7 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
   app.openapi(
     createRoute({
       method: 'post', path: '/api/user/invitations/{token}/accept', tags: ['Invitations'], summary: 'Accept an invitation sent to my email',
-      request: { params: z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, 'malformed invitation token') }).strict() },
+      request: { params: z.object({ token: z.string().regex(INVITATION_TOKEN_SHAPE, 'malformed invitation token') }).strict() },
       responses: responses(z.object({ organizationId: z.string(), role: Role }), 'Joined', [400, 401, 403, 409]),
     }),
     async (c) => ok(c, await invitations.accept(ctxOf(c), c.req.valid('param').token), { message: 'Invitation accepted' }),

@@ -45,8 +45,8 @@ export interface AcsExpectations {
 
 /** The unsigned envelope, parsed. */
 export interface ParsedResponse {
+  /** The posted SAMLResponse (node-saml verifies from it). */
   base64: string;
-  xml: string;
   doc: Document;
   response: Element;
   /** The plaintext assertion element (in `doc`) or the decrypted one (in its own document). */
@@ -80,7 +80,7 @@ export function parseResponse(decoded: { base64: string; xml: string }): ParsedR
   }
   const response = doc.documentElement;
   if (response.namespaceURI !== NS.protocol || response.localName !== 'Response') throw fail('malformed', 'The posted message is not a SAML 2.0 Response');
-  return { ...decoded, doc, response, assertion: null, encrypted: false };
+  return { base64: decoded.base64, doc, response, assertion: null, encrypted: false };
 }
 
 // 4 — a refusal, so it may read the (possibly unsigned) status of an IdP error response.
