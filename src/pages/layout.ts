@@ -55,8 +55,8 @@ export function errorParagraph(message: string) {
 }
 
 /** Answer with a page: CSP, never cached (it can carry an email address), HTML. */
-export function sendPage(c: Context, page: Html, status: ContentfulStatusCode = 200) {
-  c.header('Content-Security-Policy', PAGE_CSP);
+export function sendPage(c: Context, page: Html, status: ContentfulStatusCode = 200, csp: string = PAGE_CSP) {
+  c.header('Content-Security-Policy', csp);
   c.header('Cache-Control', 'no-store');
   return c.html(page, status);
 }

@@ -10,6 +10,7 @@ import { AppError } from '../http/errors.js';
 import { errorBody, responses, wantsJson } from '../http/envelope.js';
 import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { sendPage } from '../pages/layout.js';
+import { sendSamlPostPage } from '../pages/saml-post.js';
 import { ssoErrorPage } from '../pages/sso-error.js';
 import type { Services } from '../services.js';
 import { SsoLoginError } from './errors.js';
@@ -94,9 +95,7 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
           // SAML: HTTP-Redirect (302) or HTTP-POST (an auto-submitting form) AuthnRequest.
           const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint, browserBinding: samlBrowserBinding(c, config) });
           if (start.kind === 'redirect') return c.redirect(start.url, 302);
-          c.header('cache-control', 'no-store');
-          c.header('content-security-policy', start.csp);
-          return c.html(start.html, 200);
+          return sendSamlPostPage(c, start.url, start.fields);
         }
         const { url } = await services.oidcLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));
         return c.redirect(url, 302);

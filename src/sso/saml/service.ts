@@ -15,7 +15,7 @@ import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import * as acs from './acs-checks.js';
 import { profileFromAssertion } from './attributes.js';
-import { autoPostCsp, autoPostForm, buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
+import { buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
 import { samlUrls } from './urls.js';
 import { isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
 
@@ -23,7 +23,7 @@ import { isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './stor
 /** AuthnRequest IDs are `_` + the flow handle (an xs:ID must not start with a digit or `-`). */
 const REQUEST_ID_PREFIX = '_';
 
-export type SamlLoginStart = { kind: 'redirect'; url: string } | { kind: 'post'; html: string; csp: string };
+export type SamlLoginStart = { kind: 'redirect'; url: string } | { kind: 'post'; url: string; fields: Record<string, string> };
 
 export function createSamlLogin(deps: {
   db: Db;
@@ -107,7 +107,7 @@ export function createSamlLogin(deps: {
       const { org, connection, saml } = await activeSamlConnection(slug);
       const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: input.browserBinding ?? null });
       const request = await buildAuthnRequest(sp(org, connection, saml), { ssoUrl: saml.idpSsoUrl, certificates: saml.idpCertificates }, saml.authnRequestBinding, REQUEST_ID_PREFIX + handle);
-      return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', html: autoPostForm(request.url, request.fields), csp: autoPostCsp(request.url) };
+      return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', url: request.url, fields: request.fields };
     },
 
     /** SP metadata; served while the connection is disabled too, so the IdP can be set up before it is switched on. */

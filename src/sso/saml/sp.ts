@@ -70,14 +70,3 @@ export async function buildAuthnRequest(sp: SpDescriptor, idp: { ssoUrl: string;
   for (const [k, v] of Object.entries(message)) if (typeof v === 'string' && v) fields[k] = v;
   return { binding, url: idp.ssoUrl, fields };
 }
-
-/** The auto-submitting form of the HTTP-POST binding (a button too, for browsers without script). */
-export function autoPostForm(url: string, fields: Record<string, string>): string {
-  const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${escapeXml(k)}" value="${escapeXml(v)}">`).join('');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing in…</title><script src="/assets/auto-post.js" defer></script></head><body><form method="post" action="${escapeXml(url)}">${inputs}<noscript><p>Continue to your identity provider.</p></noscript><button type="submit">Continue</button></form></body></html>`;
-}
-
-/** The policy of the auto-post page: our one script, and a form that may go only to the IdP's SSO URL. */
-export function autoPostCsp(url: string): string {
-  return `default-src 'none'; script-src 'self'; form-action ${new URL(url).origin}; frame-ancestors 'none'; base-uri 'none'`;
-}
