@@ -34,8 +34,11 @@ export function splitPems(input: string | string[]): string[] {
 }
 
 /** Wrap bare base64 DER (an `X509Certificate` element's text) as PEM. */
+/** The base64 body of a PEM (or of bare base64): no armour lines, no whitespace. */
+export const pemBody = (pem: string) => pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+
 export function toPem(base64: string): string {
-  const body = base64.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const body = pemBody(base64);
   return `-----BEGIN CERTIFICATE-----\n${body.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 }
 

@@ -1,4 +1,5 @@
 import { SAML } from '@node-saml/node-saml';
+import { pemBody } from './certs.js';
 import { escapeXml } from './xml.js';
 
 /** What this SP is for one organization: its URLs, its entity ID and its key pair. */
@@ -11,10 +12,8 @@ export interface SpDescriptor {
   signAuthnRequests: boolean;
 }
 
-const stripPem = (pem: string) => pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-
 function keyDescriptor(use: 'signing' | 'encryption', certificatePem: string, extra = '') {
-  return `<md:KeyDescriptor use="${use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${stripPem(certificatePem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>${extra}</md:KeyDescriptor>`;
+  return `<md:KeyDescriptor use="${use}"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${pemBody(certificatePem)}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>${extra}</md:KeyDescriptor>`;
 }
 
 /**
