@@ -74,6 +74,18 @@ export interface GuardedPage {
   close(): Promise<void>;
 }
 
+/**
+ * Close a test's page and fail the test if the page ever tried to leave loopback or logged a
+ * console error (a CSP violation shows up there). Every browser test's afterEach.
+ */
+export async function closeAndCheck(g: GuardedPage | null | undefined): Promise<void> {
+  if (!g) return;
+  const { blocked, consoleErrors } = g;
+  await g.close();
+  if (blocked.length) throw new Error(`browser requests off loopback: ${blocked.join(', ')}`);
+  if (consoleErrors.length) throw new Error(`console errors (CSP violations included): ${consoleErrors.join(' | ')}`);
+}
+
 /** A fresh browser context (own cookies) with the loopback guard installed before anything loads. */
 export async function newGuardedPage(browser: Browser, options: { javaScriptEnabled?: boolean } = {}): Promise<GuardedPage> {
   const context = await browser.newContext({ serviceWorkers: 'block', javaScriptEnabled: options.javaScriptEnabled ?? true });

@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_URL, createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
-import { chromiumAvailable, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
+import { chromiumAvailable, closeAndCheck, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
 import { PAGE_CSP } from '../../src/pages/layout.js';
 import { DAY } from '../../src/clock.js';
 import { browserSession, startWorld, type World } from './world.js';
@@ -230,12 +230,9 @@ describe.skipIf(!run)('invitation page (Chromium)', () => {
     await world?.close();
   });
   afterEach(async () => {
-    if (!g) return;
-    const { blocked, consoleErrors } = g;
-    await g.close();
+    const page = g;
     g = null;
-    expect(blocked, 'browser requests off loopback').toEqual([]);
-    expect(consoleErrors, 'console errors (CSP violations included)').toEqual([]);
+    await closeAndCheck(page);
   });
 
   it('the invited user opens the mailed link, signs in through the page, comes back, clicks Accept and is a member', async () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, type TestUser } from '../helpers/app.js';
-import { chromiumAvailable, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
+import { chromiumAvailable, closeAndCheck, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
 import { browserSession, loginAtIdpAs, orgWithSso, startWorld, totpAt, type World } from './world.js';
 
 const run = chromiumAvailable();
@@ -29,13 +29,16 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
   afterAll(async () => {
     await world?.close();
   });
-  afterEach(async () => {
-    if (!g) return;
-    const { blocked, consoleErrors } = g;
-    await g.close();
-    expect(blocked, 'browser requests off loopback').toEqual([]);
-    expect(consoleErrors, 'console errors (CSP violations included)').toEqual([]);
-  });
+  afterEach(() => closeAndCheck(g));
+
+  /** A fresh guarded page that opened `path`, entered `email` and pressed Continue. */
+  async function atPasswordStep(path: string, email: string): Promise<GuardedPage> {
+    const page = await newGuardedPage(world.browser);
+    await page.page.goto(url(path));
+    await page.page.getByLabel('Email address').fill(email);
+    await page.page.getByRole('button', { name: 'Continue' }).click();
+    return page;
+  }
 
   async function user(prefix: string, password = 'correct horse battery'): Promise<TestUser> {
     return t().signUp(`${prefix}-${++n}@plain.test`, password, `User ${n}`);
@@ -43,10 +46,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
 
   it('email → password → signed in: the cookie is set and the browser lands on returnTo', async () => {
     const u = await user('pw');
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in?returnTo=%2Fwelcome%3Ftab%3D1'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in?returnTo=%2Fwelcome%3Ftab%3D1', u.email);
     const password = g.page.getByLabel('Password', { exact: true });
     await expect.poll(() => password.isVisible()).toBe(true);
     expect(await focusedId()).toBe('password');
@@ -64,10 +64,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
 
   it('a wrong password shows the error in the alert region and moves focus to it', async () => {
     const u = await user('wrong');
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in', u.email);
     await g.page.getByLabel('Password', { exact: true }).fill('not the password');
     await g.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const alert = g.page.getByRole('alert');
@@ -117,10 +114,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     const sec = await t().request('PUT', `/api/user/organizations/${orgId}/settings/security`, { as: orgOwner, body: { authRequired: 'sso' } });
     expect(sec.status).toBe(200);
 
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in?returnTo=/app'));
-    await g.page.getByLabel('Email address').fill(member.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in?returnTo=/app', member.email);
     await g.page.getByLabel('Password', { exact: true }).fill(member.password);
     await g.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const alert = g.page.getByRole('alert');
@@ -139,10 +133,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     expect((await t().request('POST', '/api/auth/mfa/totp/confirm', { as: u, body: { code: await totpAt(world, secret) } })).status).toBe(200);
     t().clock.advance(90_000); // the enrollment code's step is used up
 
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in?returnTo=/after-mfa'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in?returnTo=/after-mfa', u.email);
     await g.page.getByLabel('Password', { exact: true }).fill(u.password);
     await g.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const code = g.page.getByLabel('6-digit code');
@@ -170,10 +161,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     const recoveryCodes: string[] = confirm.body.data.recoveryCodes;
     expect(recoveryCodes).toHaveLength(10);
 
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in', u.email);
     await g.page.getByLabel('Password', { exact: true }).fill(u.password);
     await g.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     const toggle = g.page.getByRole('button', { name: 'Use a recovery code instead' });
@@ -187,10 +175,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
 
   it('"Email me a sign-in link" says to check email; opening the mailed link signs the browser in', async () => {
     const u = await user('magic');
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in?returnTo=/from-link'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in?returnTo=/from-link', u.email);
     const before = t().mails.length;
     await g.page.getByRole('button', { name: 'Email me a sign-in link' }).click();
     const status = g.page.getByRole('status');
@@ -209,10 +194,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
 
   it('"Forgot password?" asks for a reset email and says to check email', async () => {
     const u = await user('forgot');
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in', u.email);
     const before = t().mails.length;
     await g.page.getByRole('button', { name: 'Forgot password?' }).click();
     await expect.poll(() => g.page.getByRole('status').textContent()).toContain('Check your email.');
@@ -225,10 +207,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     for (let i = 0; i < 10; i++) {
       await t().request('POST', '/api/auth/sign-in/email', { body: { email: u.email, password: `wrong-${i}` }, ip: `127.0.3.${i + 1}` });
     }
-    g = await newGuardedPage(world.browser);
-    await g.page.goto(url('/sign-in'));
-    await g.page.getByLabel('Email address').fill(u.email);
-    await g.page.getByRole('button', { name: 'Continue' }).click();
+    g = await atPasswordStep('/sign-in', u.email);
     await g.page.getByLabel('Password', { exact: true }).fill(u.password);
     await g.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect.poll(() => g.page.getByRole('alert').textContent()).toMatch(/Too many attempts\. Try again in \d+ (minutes?|seconds?)\./);

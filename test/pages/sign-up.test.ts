@@ -1,7 +1,7 @@
 /** The hosted /sign-up page in real Chromium against a Gatehouse served on 127.0.0.1. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TestUser } from '../helpers/app.js';
-import { chromiumAvailable, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
+import { chromiumAvailable, closeAndCheck, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
 import { browserSession, orgWithSso, startWorld, type World } from './world.js';
 
 const run = chromiumAvailable();
@@ -22,13 +22,7 @@ describe.skipIf(!run)('hosted sign-up page (Chromium)', () => {
   afterAll(async () => {
     await world?.close();
   });
-  afterEach(async () => {
-    if (!g) return;
-    const { blocked, consoleErrors } = g;
-    await g.close();
-    expect(blocked, 'browser requests off loopback').toEqual([]);
-    expect(consoleErrors, 'console errors (CSP violations included)').toEqual([]);
-  });
+  afterEach(() => closeAndCheck(g));
 
   async function fill(email: string, name: string, password: string) {
     await g.page.getByLabel('Email address').fill(email);

@@ -179,16 +179,12 @@ export function createConnectionService(deps: {
         const sealed = input.clientSecret ? keyring.encrypt(input.clientSecret, sealContext(SECRET_CONTEXT, id)) : (current?.secret_enc ?? null);
         const row: ConnectionRow = {
           id,
-          organization_id: organizationId,
           protocol: 'oidc',
           provider: input.provider,
-          status: 'active',
-          enabled: input.enabled === false ? 0 : 1,
-          config_version: (current?.config_version ?? 0) + 1,
           issuer,
           config: JSON.stringify({ protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes }),
           secret_enc: sealed,
-          ...commonColumns(input, sameIdp ? current : undefined, now),
+          ...commonColumns(organizationId, input, current, Boolean(sameIdp), now),
         };
         await writeConnection(tx, row, current, Boolean(sameIdp), now);
         await deps.audit.record(tx, ctx, {
@@ -254,16 +250,12 @@ export function createConnectionService(deps: {
         };
         const row: ConnectionRow = {
           id,
-          organization_id: organizationId,
           protocol: 'saml',
           provider: input.provider,
-          status: 'active',
-          enabled: input.enabled === false ? 0 : 1,
-          config_version: (current?.config_version ?? 0) + 1,
           issuer: idp.idpEntityId,
           config: JSON.stringify(config),
           secret_enc: sealedKey,
-          ...commonColumns(input, sameIdp ? current : undefined, stamp),
+          ...commonColumns(organizationId, input, current ?? undefined, sameIdp, stamp),
         };
         await writeConnection(tx, row, current, sameIdp, stamp);
         await deps.audit.record(tx, ctx, {
@@ -353,16 +345,23 @@ function refuseDisablingRequiredSso(organization: { auth_required: string }, ena
 
 /** The columns every protocol's settings share (SPEC §4.3 optional fields, with their defaults). */
 function commonColumns(
-  input: { allowJitProvisioning?: boolean | undefined; defaultRole?: 'admin' | 'member' | undefined; allowedDomains?: string[] | null | undefined; allowIdpInitiated?: boolean | undefined },
-  kept: ConnectionRow | undefined,
+  organizationId: string,
+  input: { enabled?: boolean | undefined; allowJitProvisioning?: boolean | undefined; defaultRole?: 'admin' | 'member' | undefined; allowedDomains?: string[] | null | undefined; allowIdpInitiated?: boolean | undefined },
+  current: ConnectionRow | undefined,
+  sameIdp: boolean,
   now: string,
 ) {
   return {
+    organization_id: organizationId,
+    status: 'active' as const,
+    enabled: input.enabled === false ? 0 : 1,
+    // Every save bumps the version, which invalidates flows in flight (SPEC §11 "Settings writes").
+    config_version: (current?.config_version ?? 0) + 1,
     allow_jit: input.allowJitProvisioning === false ? 0 : 1,
     default_role: input.defaultRole ?? 'member',
     allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
     allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
-    created_at: kept ? kept.created_at : now,
+    created_at: sameIdp && current ? current.created_at : now,
     updated_at: now,
   } satisfies Partial<ConnectionRow>;
 }
