@@ -4,10 +4,12 @@ import type { Db, Executor } from '../db/database.js';
 import type { AuditEventRow } from '../db/schema.js';
 import { newId } from '../ids.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
+import type { AuditAction } from './actions.js';
 import { insertAuditEvent, listAuditEvents } from './store.js';
 
 export interface AuditEntry {
-  action: string;
+  /** One word of the registry (audit/actions.ts). */
+  action: AuditAction;
   organizationId?: string | null;
   target?: { type: string; id: string } | null;
   /** Plain facts only. Keys that look like secrets are dropped before writing. */

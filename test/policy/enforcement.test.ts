@@ -231,6 +231,11 @@ describe('authRequired: sso', () => {
     expect((await setSecurity(t, id, o, { authRequired: 'sso' })).status).toBe(200);
     expect((await t.request('DELETE', path(id, '/settings/sso'), { apiKey: key })).status).toBe(200);
     expect((await t.request('GET', path(id, '/settings/security'), { apiKey: key })).body.data.authRequired).toBe('any');
+    // One word for a policy change, whoever made it (SPEC §12 "Stable words are typed").
+    const log = (await t.request('GET', path(id, '/audit-log?limit=100'), { apiKey: key })).body.data.items as { action: string; metadata: Record<string, unknown> }[];
+    const lowered = log.filter((e) => e.action === 'organization.security_updated');
+    expect(lowered[0]?.metadata).toMatchObject({ from: { authRequired: 'sso' }, to: { authRequired: 'any' }, direction: 'lowered', reason: 'sso_connection_deleted' });
+    expect(log.some((e) => e.action.startsWith('security.'))).toBe(false);
   });
 });
 

@@ -286,10 +286,16 @@ export function createConnectionService(deps: {
         if (organization.auth_required === 'sso') {
           await updateOrganization(tx, organizationId, { auth_required: 'any', updated_at: now });
           await deps.audit.record(tx, ctx, {
-            action: 'security.settings_updated',
+            action: 'organization.security_updated',
             organizationId,
             target: { type: 'organization', id: organizationId },
-            metadata: { authRequired: { from: 'sso', to: 'any' }, reason: 'SSO connection deleted' },
+            // The same shape as a PUT settings/security (policy/service.ts), plus why it happened.
+            metadata: {
+              from: { authRequired: 'sso', requireMfa: organization.require_mfa === 1 },
+              to: { authRequired: 'any', requireMfa: organization.require_mfa === 1 },
+              direction: 'lowered',
+              reason: 'sso_connection_deleted',
+            },
           });
         }
       });

@@ -1,5 +1,5 @@
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
-import { SsoLoginError } from '../errors.js';
+import { SsoLoginError, type SsoFailureReason } from '../errors.js';
 import { signingKeys, type Jwks } from './metadata.js';
 
 /**
@@ -21,7 +21,7 @@ export interface IdTokenExpectations {
 
 export type IdTokenClaims = Record<string, unknown> & { iss: string; sub: string; aud: string | string[]; exp: number; iat: number };
 
-const fail = (reason: string, message: string) => new SsoLoginError(reason, message);
+const fail = (reason: SsoFailureReason, message: string) => new SsoLoginError(reason, message);
 
 export function readHeader(token: string): ProtectedHeaderParameters {
   try {

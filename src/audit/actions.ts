@@ -1,0 +1,68 @@
+/**
+ * Every audit action Gatehouse writes (SPEC §12 "Stable words are typed"), with what it records.
+ * `AuditEntry.action` is typed by this registry, so a misspelt or undocumented word does not
+ * compile; the README's table is compared with it by a test. Shipped words stay; no synonyms.
+ */
+export const AUDIT_ACTIONS = {
+  // accounts and sign-in
+  'user.signed_up': 'an account was created by sign-up (`metadata.method` absent for a password, `magic_link` for a first magic-link sign-in)',
+  'user.created': 'SSO created an account just in time (`metadata.via: "sso"`)',
+  'user.created_superadmin': 'the CLI created a platform superadmin',
+  'user.promoted_superadmin': 'the CLI promoted an existing account to platform superadmin',
+  'user.updated': 'the user changed their profile',
+  'user.signed_in': 'a password or magic-link sign-in succeeded (`metadata.method`)',
+  'user.sign_in_failed': 'a password sign-in failed (wrong password or unknown email)',
+  'user.sign_in_refused': 'a sign-in was refused by a sign-in policy (`metadata.reason`)',
+  'user.magic_link_requested': 'a magic link was mailed',
+  'user.password_reset_requested': 'a password-reset link was mailed',
+  'user.password_reset': 'the password was reset through an emailed link (every session revoked)',
+  'user.password_reset_refused': 'a password reset was refused by a sign-in policy',
+  'user.email_verification_requested': 'an email-verification link was mailed',
+  'user.email_verified': 'the email address was proven (verification link, magic link, reset or SSO link)',
+  'session.revoked': 'a session was revoked (sign-out or revocation)',
+  // API keys
+  'api_key.created': 'an API key was created (name, prefix, scopes, pin; never the key)',
+  'api_key.revoked': 'an API key was revoked',
+  // MFA
+  'mfa.enrollment_started': 'a TOTP enrolment began',
+  'mfa.enrolled': 'a TOTP factor was confirmed',
+  'mfa.enrollment_cancelled': 'an unconfirmed TOTP enrolment was removed',
+  'mfa.disabled': 'the confirmed TOTP factor was removed',
+  'mfa.verified': 'the second factor was verified (TOTP code or recovery code)',
+  'mfa.verify_failed': 'a wrong TOTP or recovery code was entered',
+  'mfa.recovery_code_used': 'a recovery code was spent',
+  'mfa.recovery_codes_regenerated': 'a new set of recovery codes replaced the old one',
+  // organizations, members, invitations, join requests
+  'organization.created': 'an organization was created',
+  'organization.updated': 'an organization was renamed or its slug changed (before and after)',
+  'organization.deleted': 'an organization was deleted',
+  'organization.security_updated': 'the sign-in policy changed (before, after, `direction`; `reason` when Gatehouse lowered it itself)',
+  'member.added': 'a user joined an organization',
+  'member.auto_joined': 'a user joined through auto-join at a verified domain',
+  'member.role_changed': "a member's role changed",
+  'member.removed': 'a member was removed',
+  'member.left': 'a member left the organization',
+  'invitation.created': 'an invitation was sent',
+  'invitation.accepted': 'an invitation was accepted',
+  'invitation.revoked': 'an invitation was revoked',
+  'join_request.created': 'auto-join with approval created a join request',
+  'join_request.approved': 'a join request was approved',
+  'join_request.rejected': 'a join request was rejected',
+  // domains
+  'domain.added': 'a domain was claimed (pending)',
+  'domain.verified': "the domain's DNS TXT record was found",
+  'domain.verification_failed': 'a verification attempt failed (what DNS answered)',
+  'domain.settings_updated': 'auto-join settings of a domain changed',
+  'domain.removed': 'a domain was removed',
+  // SSO
+  'sso.connection_created': 'an SSO connection was created (or replaced another IdP)',
+  'sso.connection_updated': 'the SSO connection was updated in place (config version bumped)',
+  'sso.connection_deleted': 'the SSO connection was removed',
+  'sso.login_succeeded': 'an SSO login succeeded (`metadata.outcome`: existing, linked or created)',
+  'sso.login_failed': 'an SSO login failed (`metadata.reason`, one of the SSO failure reasons)',
+  'sso.identity_created': 'SSO created a user just in time with this identity',
+  'sso.identity_linked': 'SSO linked an identity to an existing account',
+  'sso.identity_unlinked': 'an SSO identity was unlinked',
+} as const satisfies Record<string, string>;
+
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
