@@ -205,3 +205,18 @@ export async function listStrictPolicyMemberships(db: Executor, userId: string):
     .orderBy('organizations.id')
     .execute();
 }
+
+/**
+ * Remove every membership of a user; returns what was removed, each owner membership marked
+ * `lastOwner` when no other owner of that organization remains (the claim of an unverified
+ * account removes memberships past the last-owner rule: see src/users/claim.ts).
+ */
+export async function deleteUserMemberships(db: Executor, userId: string): Promise<Array<{ organizationId: string; role: Role; lastOwner: boolean }>> {
+  const rows = await db.selectFrom('members').select(['organization_id', 'role']).where('user_id', '=', userId).orderBy('organization_id').execute();
+  const out: Array<{ organizationId: string; role: Role; lastOwner: boolean }> = [];
+  for (const r of rows) {
+    out.push({ organizationId: r.organization_id, role: r.role, lastOwner: r.role === 'owner' && (await countOwners(db, r.organization_id)) === 1 });
+  }
+  if (rows.length) await db.deleteFrom('members').where('user_id', '=', userId).execute();
+  return out;
+}
