@@ -120,7 +120,7 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     if (domainVerified && user.email_verified !== 1) {
       // The organization's IdP proves an address the account never proved: whatever was set up
       // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
-      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now);
+      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepOrganizationId: org.id });
       await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, ...claimCounts(claim) } });
       user = { ...user, email_verified: 1, password_hash: null };
     }

@@ -37,21 +37,23 @@ export const CLAIM_REMOVAL_REASON = 'unverified_account_claimed';
  * here: an organization whose only owner was the unproven holder belonged to that holder, not to
  * the person claiming the address; it is left without owners (a superadmin can still reach it).
  * Each removal is audited as `member.removed` with `reason: unverified_account_claimed` and
- * `lastOwner`.
+ * `lastOwner`. SSO linking keeps the membership in the linking organization (`keepOrganizationId`):
+ * that organization proved the email's domain by DNS and its IdP proves the address now, so a
+ * place in it was given by those who control the domain (or the holder proved the domain itself).
  */
 export async function claimUnverifiedAccount(
   tx: Executor,
   audit: { service: Pick<AuditService, 'record'>; ctx: Ctx },
   user: { id: string; password_hash: string | null },
   now: string,
-  opts: { keepIdentityId?: string | null; newPasswordHash?: string | null } = {},
+  opts: { keepIdentityId?: string | null; keepOrganizationId?: string | null; newPasswordHash?: string | null } = {},
 ): Promise<ClaimResult> {
   const sessionsRevoked = await revokeAllUserSessions(tx, user.id, now);
   const apiKeysRevoked = await revokeAllUserApiKeys(tx, user.id, now);
   await deleteRecoveryCodes(tx, user.id);
   const factorsRemoved = await deleteFactors(tx, user.id);
   const identitiesRemoved = await deleteUserIdentitiesExcept(tx, user.id, opts.keepIdentityId ?? null);
-  const membershipsRemoved = await deleteUserMemberships(tx, user.id);
+  const membershipsRemoved = await deleteUserMemberships(tx, user.id, opts.keepOrganizationId ?? null);
   for (const m of membershipsRemoved) {
     await audit.service.record(tx, audit.ctx, {
       action: 'member.removed',

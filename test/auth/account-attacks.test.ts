@@ -29,6 +29,7 @@ beforeAll(async () => {
     users: [
       { sub: 'worker-sub', email: 'worker@corp.test', email_verified: true, name: 'Worker' },
       { sub: 'linked-sub', email: 'linked@corp.test', email_verified: true, name: 'Linked' },
+      { sub: 'founder-sub', email: 'founder@corp.test', email_verified: true, name: 'Founder' },
     ],
   });
 });
@@ -133,6 +134,26 @@ describe('a squatter cannot make an address unclaimable (SSO required through th
     expect(forgot.status).toBe(403);
     expect(forgot.body.code).toBe('SSO_REQUIRED');
     expect((await session(squatter.cookie)).status).toBe(200); // nothing claimed
+  });
+});
+
+describe('SSO linking claims an unverified account', () => {
+  it("removes the memberships made before the proof, except the linking organization's (which proved the domain)", async () => {
+    const founder = await t.signUp('founder@corp.test', 'founder password'); // never verified
+    const corpId = await createOrg(t, founder, 'Corp', 'corp');
+    await configureOidc(t, founder, corpId, idp);
+    await seedVerifiedDomain(t, corpId, 'corp.test');
+    const sideId = await createOrg(t, founder, 'Side', 'side');
+    const run = await ssoLogin(t, '/api/auth/sso/corp/login', (u) => idp.login(u, 'founder-sub'));
+    expect(run.callback?.status, run.callback?.text).toBe(302);
+    const now = (await session(run.callback!.cookie!)).body.data;
+    expect(now.user).toMatchObject({ id: founder.id, emailVerified: true });
+    expect(now.memberships).toEqual([expect.objectContaining({ organizationId: corpId, role: 'owner' })]);
+    expect((await session(founder.cookie)).status).toBe(401);
+    const removed = await t.deps.db.selectFrom('audit_events').select(['organization_id', 'metadata']).where('action', '=', 'member.removed').execute();
+    expect(removed.map((r) => ({ organizationId: r.organization_id, metadata: JSON.parse(r.metadata!) }))).toEqual([
+      { organizationId: sideId, metadata: { role: 'owner', reason: 'unverified_account_claimed', lastOwner: true } },
+    ]);
   });
 });
 
