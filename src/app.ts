@@ -6,6 +6,7 @@ import type { ZodError } from 'zod';
 import { registerApiKeyRoutes } from './api-keys/routes.js';
 import { registerAuthRoutes } from './auth/routes.js';
 import { registerEmailLinkRoutes } from './auth/email-link-routes.js';
+import { magicLinkVerifyPath } from './auth/email-links.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
 import { accessLog, authenticate, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
@@ -24,6 +25,11 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Endpoints an IdP posts to from its own origin, form-encoded: exempt from the JSON-only rule and from CSRF. */
 export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs)$/.test(path);
+/**
+ * Hosted-page forms that post to the API as application/x-www-form-urlencoded (the magic link's
+ * "Sign in as …" page works without JavaScript). Unlike the IdP posts, they stay under CSRF.
+ */
+export const isPageFormPost = (path: string, contentType: string) => path === magicLinkVerifyPath && /^application\/x-www-form-urlencoded\b/i.test(contentType);
 
 export function validationError(error: ZodError, where: string): AppError {
   return new AppError('VALIDATION_FAILED', `Invalid ${where}`, {
@@ -64,9 +70,9 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.use('/api/auth/sso/:slug/saml/acs', samlAcsSizeGuard(services));
   app.use('/api/*', (c, next) => (['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) ? next() : capBody(c, next)));
   app.use('/api/*', async (c, next) => {
-    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs make).
+    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted pages make).
     const type = c.req.header('content-type');
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path) && !isPageFormPost(c.req.path, type)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
     }
     await next();

@@ -66,8 +66,10 @@ async function main(argv: string[]): Promise<number> {
       }
       const gh = await buildGatehouse(config, { logger });
       try {
-        const { user, created } = await gh.services.accounts.createSuperadmin({ email: values.email, password: values.password, ...(values.name ? { name: values.name } : {}) });
-        console.log(`${created ? 'created' : 'promoted'} superadmin ${user.email} (${user.id})`);
+        const { user, created, revoked } = await gh.services.accounts.createSuperadmin({ email: values.email, password: values.password, ...(values.name ? { name: values.name } : {}) });
+        console.log(created
+          ? `created superadmin ${user.email} (${user.id})`
+          : `promoted superadmin ${user.email} (${user.id}); revoked ${revoked.sessions} session(s) and ${revoked.apiKeys} API key(s) it had`);
       } finally {
         await gh.close();
       }

@@ -5,14 +5,15 @@ import type { Config } from '../config.js';
 import { AppError } from '../http/errors.js';
 import { errorBody, ok, responses, wantsJson } from '../http/envelope.js';
 import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
-import { Email, Empty, Password, User } from '../http/schemas.js';
-import { linkProblemPage, emailVerifiedPage } from '../pages/email-links.js';
+import { Email, Empty, Password, Session, User } from '../http/schemas.js';
+import { linkProblemPage, emailVerifiedPage, magicLinkConfirmPage } from '../pages/email-links.js';
 import { sendPage } from '../pages/layout.js';
 import { resetPasswordPage } from '../pages/reset-password.js';
 import type { Services } from '../services.js';
 import { userView } from '../users/service.js';
 import { setSessionCookie } from './routes.js';
-import { MAGIC_LINK_SENT, RESET_REQUESTED, resetPasswordPagePath } from './email-links.js';
+import { MAGIC_LINK_SENT, magicLinkVerifyPath, RESET_REQUESTED, resetPasswordPagePath } from './email-links.js';
+import { sessionInfo } from '../sessions/service.js';
 
 const MagicLinkBody = z
   .object({
@@ -23,12 +24,14 @@ const MagicLinkBody = z
 const ForgotBody = z.object({ email: Email }).strict();
 const ResetBody = z.object({ token: z.string().min(1).max(256), password: Password }).strict();
 const TokenQuery = z.object({ token: z.string().max(256).optional() });
+const MagicLinkVerifyBody = z.object({ token: z.string().min(1).max(256) }).strict();
 
 /** JSON for API clients (Accept: application/json without text/html), HTML for browsers. */
 
 const TITLES: Partial<Record<string, string>> = {
   INVALID_TOKEN: 'This link is used or expired',
   SSO_REQUIRED: 'Your organization requires single sign-on',
+  CSRF_REJECTED: 'This request came from another site',
   RATE_LIMITED: 'Too many attempts',
 };
 
@@ -71,24 +74,69 @@ export function registerEmailLinkRoutes(app: OpenAPIHono<AppEnv>, services: Serv
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/api/auth/magic-link/verify',
+      path: magicLinkVerifyPath,
       tags,
-      summary: 'Use a sign-in link: session cookie and 302 to returnTo (the account is created if new)',
+      summary: 'Open a sign-in link: the "Sign in as …" page (JSON clients: the address). Spends nothing — the sign-in is the POST',
       request: { query: TokenQuery },
       responses: {
-        302: { description: 'Signed in (cookie set); redirect to returnTo' },
+        ...responses(z.object({ email: z.string(), expiresAt: z.string() }), 'The link is usable: the address it signs in as (JSON clients); browsers get the confirmation page', [400, 403]),
         400: htmlOrJson,
         403: htmlOrJson,
       },
     }),
     async (c) => {
+      const token = c.req.valid('query').token;
       try {
-        const result = await services.emailLinks.verifyMagicLink(ctxOf(c), c.req.valid('query').token);
-        setSessionCookie(c, config, result.token);
-        return c.redirect(result.returnTo, 302);
+        const preview = await services.emailLinks.previewMagicLink(token);
+        if (wantsJson(c)) return ok(c, preview, { message: `POST {"token"} to ${magicLinkVerifyPath} to sign in as ${preview.email}` });
+        return sendPage(c, magicLinkConfirmPage({ email: preview.email, token: token!, action: magicLinkVerifyPath }));
       } catch (e) {
         return linkFailure(c, e);
       }
+    },
+  );
+
+  /**
+   * A browser-origin POST must come from a trusted Origin: the csrf middleware refuses a foreign one;
+   * here `Origin: null` (an opaque origin: a sandboxed frame, a no-referrer page elsewhere) is
+   * refused too, since the hosted confirmation page always sends its real origin (login CSRF: a
+   * stranger's page must not sign the browser into the stranger's account).
+   */
+  const refuseOpaqueOrigin = (c: Context<AppEnv>) => {
+    if (c.req.header('origin') === 'null') throw new AppError('CSRF_REJECTED', 'Cross-site request refused: the Origin is not trusted');
+  };
+
+  // The confirmation page's form (application/x-www-form-urlencoded): cookie and 303 to returnTo,
+  // or the link's problem page. JSON bodies go on to the documented route below.
+  app.post(magicLinkVerifyPath, async (c, next) => {
+    if (/application\/json/i.test(c.req.header('content-type') ?? '')) return next();
+    try {
+      refuseOpaqueOrigin(c);
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const token = typeof form.token === 'string' ? form.token : undefined;
+      const result = await services.emailLinks.verifyMagicLink(ctxOf(c), token);
+      setSessionCookie(c, config, result.token);
+      c.header('Cache-Control', 'no-store');
+      return c.redirect(result.returnTo, 303);
+    } catch (e) {
+      return linkFailure(c, e);
+    }
+  });
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: magicLinkVerifyPath,
+      tags,
+      summary: 'Use a sign-in link: consumes the token once and signs in (session cookie); creates the account if the address is new. The confirmation page posts the same as a form and gets 303 to returnTo',
+      request: { body: { required: true, content: { 'application/json': { schema: MagicLinkVerifyBody } } } },
+      responses: responses(z.object({ user: User, session: Session, returnTo: z.string() }), 'Signed in (cookie set)', [400, 403]),
+    }),
+    async (c) => {
+      refuseOpaqueOrigin(c);
+      const result = await services.emailLinks.verifyMagicLink(ctxOf(c), c.req.valid('json').token);
+      setSessionCookie(c, config, result.token);
+      return ok(c, { user: userView(result.user), session: sessionInfo(result.session), returnTo: result.returnTo }, { message: 'Signed in' });
     },
   );
 

@@ -1,4 +1,4 @@
-import { claimUnverifiedAccount } from '../users/claim.js';
+import { claimCounts, claimUnverifiedAccount, ssoSubjectForProof } from '../users/claim.js';
 import { DAY, MINUTE, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Ctx, RequestMeta } from '../context.js';
@@ -139,8 +139,9 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       const row = await consumeOneTimeToken(tx, sha256(token), 'magic_link', nowIso);
       if (!row) throw invalidToken('sign-in');
       const existing = await findUserByEmail(tx, row.email);
-      // The holder of the mailbox has proved the address: memberships now count too (SPEC §6).
-      await deps.policy.assertNoSsoRequirement(tx, existing ? { email: row.email, userId: existing.id } : { email: row.email });
+      // The holder of the mailbox has proved the address: memberships now count too (SPEC §6) —
+      // those of an account that had proved it before; an unverified account's go with the claim.
+      await deps.policy.assertNoSsoRequirement(tx, ssoSubjectForProof(row.email, existing));
 
       let user: UserRow;
       let created = false;
@@ -151,13 +152,13 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         // Pre-account-takeover defence: an unverified account may have been registered by someone
         // else with this address and a password they know. The mailbox owner is signing in now,
         // so a password set before the address was proven, and sessions opened with it, go.
-        const claim = await claimUnverifiedAccount(tx, existing, nowIso);
+        const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, existing, nowIso);
         user = { ...existing, email_verified: 1, password_hash: null, updated_at: nowIso };
         await deps.audit.record(tx, ctx, {
           action: 'user.email_verified',
           target: { type: 'user', id: user.id },
           // (no key with 'password' in it: the audit scrubber drops such keys)
-          metadata: { method: 'magic_link', clearedUnverifiedLogin: claim.hadPassword, sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved },
+          metadata: { method: 'magic_link', clearedUnverifiedLogin: claim.hadPassword, ...claimCounts(claim) },
         });
       } else {
         user = existing;
@@ -179,8 +180,10 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
   async function issuePasswordReset(meta: RequestMeta, email: string): Promise<void> {
     const user = await findUserByEmail(db, email);
     if (!user) return;
-    // A member of an organization that requires SSO gets a mail pointing there, and no token.
-    const sso = await deps.policy.ssoRequirement(db, { email, userId: user.id });
+    // A member of an organization that requires SSO gets a mail pointing there, and no token —
+    // unless the account never proved the address: its memberships are the unproven holder's
+    // doing (the claim removes them), and must not send the real owner to that holder's IdP.
+    const sso = await deps.policy.ssoRequirement(db, ssoSubjectForProof(email, user));
     if (sso) {
       await deps.audit.record(db, anonymous(meta), {
         action: 'user.password_reset_refused',
@@ -228,7 +231,22 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       });
     },
 
-    /** GET /api/auth/magic-link/verify: consume the link, sign in (creating the user if unknown). */
+    /**
+     * GET /api/auth/magic-link/verify (SPEC §12): what the link would do, without spending it —
+     * mail scanners fetch links before the recipient does. Answers the address the link signs in
+     * as; an unknown, used or expired token is INVALID_TOKEN, and the SSO rules that will refuse
+     * the POST refuse here already (read-only: nothing is consumed, created or claimed).
+     */
+    async previewMagicLink(token: string | undefined): Promise<{ email: string; expiresAt: string }> {
+      if (!wellFormed(token)) throw invalidToken('sign-in');
+      const row = await findUsableToken(db, sha256(token), 'magic_link', clock.now().toISOString());
+      if (!row) throw invalidToken('sign-in');
+      const existing = await findUserByEmail(db, row.email);
+      await deps.policy.assertNoSsoRequirement(db, ssoSubjectForProof(row.email, existing));
+      return { email: row.email, expiresAt: row.expires_at };
+    },
+
+    /** POST /api/auth/magic-link/verify: consume the link, sign in (creating the user if unknown). */
     async verifyMagicLink(ctx: Ctx, token: string | undefined): Promise<MagicLinkSignIn> {
       if (!wellFormed(token)) throw invalidToken('sign-in');
       try {
@@ -272,12 +290,12 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         const user = await findUserById(tx, row.user_id);
         // The account's address changed since the link was sent: the link no longer proves it.
         if (!user || user.email !== row.email) throw invalidToken('password reset');
-        await deps.policy.assertNoSsoRequirement(tx, { email: user.email, userId: user.id });
+        await deps.policy.assertNoSsoRequirement(tx, ssoSubjectForProof(user.email, user));
         let metadata: Record<string, unknown>;
         if (user.email_verified !== 1) {
           // The address is proven only now: whatever was set up on the account before goes.
-          const claim = await claimUnverifiedAccount(tx, user, nowIso, { newPasswordHash: passwordHash });
-          metadata = { sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved, claimedUnverifiedAccount: true };
+          const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx: anonymous(meta) }, user, nowIso, { newPasswordHash: passwordHash });
+          metadata = { ...claimCounts(claim), claimedUnverifiedAccount: true };
         } else {
           await updateUser(tx, user.id, { password_hash: passwordHash, updated_at: nowIso });
           metadata = { sessionsRevoked: await deps.sessions.revokeAllForUser(tx, user.id) };

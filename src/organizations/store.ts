@@ -205,3 +205,20 @@ export async function listStrictPolicyMemberships(db: Executor, userId: string):
     .orderBy('organizations.id')
     .execute();
 }
+
+/**
+ * Remove every membership of a user; returns what was removed, each owner membership marked
+ * `lastOwner` when no other owner of that organization remains (the claim of an unverified
+ * account removes memberships past the last-owner rule: see src/users/claim.ts).
+ */
+export async function deleteUserMemberships(db: Executor, userId: string, keepOrganizationId: string | null = null): Promise<Array<{ organizationId: string; role: Role; lastOwner: boolean }>> {
+  let q = db.selectFrom('members').select(['organization_id', 'role']).where('user_id', '=', userId);
+  if (keepOrganizationId) q = q.where('organization_id', '!=', keepOrganizationId);
+  const rows = await q.orderBy('organization_id').execute();
+  const out: Array<{ organizationId: string; role: Role; lastOwner: boolean }> = [];
+  for (const r of rows) {
+    out.push({ organizationId: r.organization_id, role: r.role, lastOwner: r.role === 'owner' && (await countOwners(db, r.organization_id)) === 1 });
+  }
+  if (rows.length) await db.deleteFrom('members').where('user_id', '=', userId).where('organization_id', 'in', rows.map((r) => r.organization_id)).execute();
+  return out;
+}

@@ -33,3 +33,27 @@ export function emailVerifiedPage(next: string) {
     body: html`<p><a class="button" href="${next}">Continue</a></p>`,
   });
 }
+
+/**
+ * GET /api/auth/magic-link/verify — "Sign in as …" (SPEC §12). Opening the link spends nothing:
+ * the sign-in happens on this form's POST, which a mail scanner fetching the link never sends. A
+ * plain form (works without JavaScript; no script at all). Referrer policy `same-origin`, so the
+ * browser sends this page's real Origin with the POST (under `no-referrer` a form POST carries
+ * `Origin: null`, which the POST refuses); the token in this page's address goes nowhere else.
+ */
+export function magicLinkConfirmPage(input: { email: string; token: string; action: string }) {
+  return layout({
+    title: 'Sign in',
+    pageId: 'magic-link-page',
+    returnTo: '/',
+    step: 'confirm',
+    referrer: 'same-origin',
+    body: html`<p>Sign in as <strong id="magic-link-email">${input.email}</strong>?</p>
+<form id="magic-link-form" method="post" action="${input.action}">
+<input type="hidden" name="token" value="${input.token}">
+<button type="submit" class="primary-action">Sign in as ${input.email}</button>
+</form>
+<p class="meta">This link works once. If you did not ask to sign in, close this page: nothing happens until you press the button.</p>
+<p class="foot"><a href="/sign-in">Sign in another way</a></p>`,
+  });
+}

@@ -27,13 +27,13 @@ export const PAGE_CSP = [
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The frame every hosted page shares: one stylesheet, one module script, the two live regions. */
-export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null; serverStatus?: Html | null }) {
+export function layout(input: { title: string; pageId: string; returnTo: string; step?: string; script?: string; body: Html; serverError?: Html | null; serverStatus?: Html | null; referrer?: 'no-referrer' | 'same-origin' }) {
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="${input.referrer ?? 'no-referrer'}">
 <title>${input.title} — Gatehouse</title>
 <link rel="stylesheet" href="/assets/gatehouse.css">
 ${input.script ? html`<script type="module" src="${input.script}"></script>` : ''}

@@ -76,3 +76,19 @@ export async function revokeAllUserSessions(db: Executor, userId: string, now: s
   const res = await q.executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
+
+/**
+ * Revoke the user's live SSO sessions from one connection (the sessions an SSO identity of that
+ * connection created: a session records the connection, not the identity); returns how many.
+ */
+export async function revokeUserSsoSessions(db: Executor, userId: string, connectionId: string, now: string): Promise<number> {
+  const res = await db
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('auth_method', '=', 'sso')
+    .where('connection_id', '=', connectionId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}

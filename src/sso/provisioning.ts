@@ -8,7 +8,7 @@ import type { JoinRequestService } from '../organizations/join-requests.js';
 import { emailDomainOrNull } from '../domains/normalize.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
 import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
-import { claimUnverifiedAccount } from '../users/claim.js';
+import { claimCounts, claimUnverifiedAccount } from '../users/claim.js';
 import { findUserByEmail, findUserById, insertUser, normalizeEmail } from '../users/store.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
@@ -120,8 +120,8 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     if (domainVerified && user.email_verified !== 1) {
       // The organization's IdP proves an address the account never proved: whatever was set up
       // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
-      const claim = await claimUnverifiedAccount(tx, user, now);
-      await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, sessionsRevoked: claim.sessionsRevoked, apiKeysRevoked: claim.apiKeysRevoked, factorsRemoved: claim.factorsRemoved, identitiesRemoved: claim.identitiesRemoved } });
+      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepOrganizationId: org.id });
+      await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, ...claimCounts(claim) } });
       user = { ...user, email_verified: 1, password_hash: null };
     }
     const identityId = newId();

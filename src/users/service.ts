@@ -12,6 +12,8 @@ import type { JoinRequestService } from '../organizations/join-requests.js';
 import type { PolicyService } from '../policy/service.js';
 import type { EmailLinkService } from '../auth/email-links.js';
 import { isUniqueViolation } from '../db/database.js';
+import { promoteToSuperadmin } from './promote.js';
+import { ssoRequiredError } from '../policy/enforce.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
 
 export interface UserView {
@@ -47,6 +49,55 @@ export function createAccountService(deps: {
   emailLinks: Pick<EmailLinkService, 'sendEmailVerification'>;
 }) {
   const { db, clock } = deps;
+
+  const refusedSso = (meta: RequestMeta, userId: string | null, organizationId: string, rule: 'domain' | 'membership') =>
+    deps.audit.record(db, { ...meta, principal: null }, {
+      action: 'user.sign_in_refused',
+      organizationId,
+      target: userId ? { type: 'user', id: userId } : null,
+      metadata: { method: 'password', reason: 'sso_required', rule },
+    });
+
+  /**
+   * The verified-domain SSO rule of password sign-in (SPEC §12 "SSO_REQUIRED by domain is
+   * public"): when the email's domain belongs to an organization requiring SSO, the answer is
+   * 403 SSO_REQUIRED whatever the password, users created by SSO (no password) included — except
+   * for the documented break-glass (SPEC §6): a platform superadmin whose right password is
+   * given signs in. Everyone at the domain costs one argon2 run (a dummy one for non-superadmins),
+   * so neither the answer nor its timing tells whether an address there is a superadmin; a wrong
+   * superadmin password gets the same SSO_REQUIRED as anyone (audited as a failed sign-in).
+   * Returns 'superadmin' when the break-glass applies, null when the domain requires nothing.
+   */
+  async function domainSsoGate(meta: RequestMeta, email: string, user: UserRow | undefined, password: string): Promise<'superadmin' | null> {
+    const byDomain = await deps.policy.ssoRequirement(db, { email });
+    if (!byDomain) return null;
+    const breakGlass = user?.is_superadmin === 1 && user.password_hash !== null;
+    const ok = breakGlass ? await deps.passwords.verify(user.password_hash!, password) : (await deps.passwords.verifyDummy(password), false);
+    if (ok) return 'superadmin';
+    if (breakGlass) {
+      await deps.audit.record(db, { ...meta, principal: null }, { action: 'user.sign_in_failed', target: { type: 'user', id: user.id } });
+    } else {
+      await refusedSso(meta, user?.id ?? null, byDomain.organizationId, 'domain');
+    }
+    throw ssoRequiredError({ id: byDomain.organizationId, slug: byDomain.slug, name: byDomain.name }, email);
+  }
+
+  /** The session of a password sign-in that passed every check. */
+  async function openPasswordSession(meta: RequestMeta, user: UserRow, email: string) {
+    await deps.rateLimits.reset('sign-in:account', email);
+    return db.transaction().execute(async (tx) => {
+      const mfaState = await deps.policy.initialMfaState(tx, user.id);
+      const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState }, meta);
+      await deps.joinRequests.autoJoin(tx, { ...meta, principal: { kind: 'session', user, session } }, user);
+      await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
+        action: 'user.signed_in',
+        target: { type: 'user', id: user.id },
+        metadata: { method: 'password' },
+      });
+      return { user, session, token };
+    });
+  }
+
   return {
     async signUp(meta: RequestMeta, input: { email: string; password: string; name?: string | undefined }) {
       await deps.rateLimits.consume('sign-up:ip', meta.ip ?? 'unknown');
@@ -86,6 +137,12 @@ export function createAccountService(deps: {
       await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
       await deps.rateLimits.consume('sign-in:account', email);
       const user = await findUserByEmail(db, email);
+      // SPEC §12: the SSO requirement of the email's verified domain is public (discovery says as
+      // much), so it answers whatever the password — before it is checked (see domainSsoGate).
+      const domainGate = await domainSsoGate(meta, email, user, input.password);
+      if (domainGate === 'superadmin') {
+        return openPasswordSession(meta, user!, email);
+      }
       const ok = user?.password_hash
         ? await deps.passwords.verify(user.password_hash, input.password)
         : await deps.passwords.verifyDummy(input.password);
@@ -96,31 +153,18 @@ export function createAccountService(deps: {
         });
         throw invalidCredentials();
       }
-      await deps.rateLimits.reset('sign-in:account', email);
-      // SSO enforcement is checked only after the password proved who this is, so an anonymous
-      // caller cannot learn someone's memberships. Superadmins keep the password path (SPEC §6:
-      // they must always be able to lower a policy).
+      // A requirement that comes from membership is checked only after the password proved who
+      // this is, so an anonymous caller cannot learn someone's memberships. Superadmins keep the
+      // password path (SPEC §6: they must always be able to lower a policy).
       if (user.is_superadmin !== 1) {
-        try {
-          await deps.policy.assertNoSsoRequirement(db, { email, userId: user.id });
-        } catch (e) {
-          if (e instanceof AppError && e.code === 'SSO_REQUIRED') {
-            await deps.audit.record(db, { ...meta, principal: null }, { action: 'user.sign_in_refused', target: { type: 'user', id: user.id }, metadata: { method: 'password', reason: 'sso_required' } });
-          }
-          throw e;
+        const byMembership = await deps.policy.ssoRequirement(db, { email, userId: user.id });
+        if (byMembership) {
+          await deps.rateLimits.reset('sign-in:account', email);
+          await refusedSso(meta, user.id, byMembership.organizationId, 'membership');
+          throw ssoRequiredError({ id: byMembership.organizationId, slug: byMembership.slug, name: byMembership.name }, email);
         }
       }
-      return db.transaction().execute(async (tx) => {
-        const mfaState = await deps.policy.initialMfaState(tx, user.id);
-        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState }, meta);
-        await deps.joinRequests.autoJoin(tx, { ...meta, principal: { kind: 'session', user, session } }, user);
-        await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
-          action: 'user.signed_in',
-          target: { type: 'user', id: user.id },
-          metadata: { method: 'password' },
-        });
-        return { user, session, token };
-      });
+      return openPasswordSession(meta, user, email);
     },
 
     async updateProfile(ctx: Ctx, user: UserRow, input: { name?: string | null | undefined }): Promise<UserRow> {
@@ -133,25 +177,26 @@ export function createAccountService(deps: {
       return { ...user, name, updated_at: now };
     },
 
-    /** CLI: create a platform superadmin, or promote an existing account (setting its password). */
-    async createSuperadmin(input: { email: string; password: string; name?: string }): Promise<{ user: UserRow; created: boolean }> {
+    /**
+     * CLI: create a platform superadmin, or promote an existing account (setting its password).
+     * Promotion first ends every session and API key of the account, and claims an unverified
+     * one (see promote.ts): nothing its earlier holder set up becomes a superadmin's.
+     */
+    async createSuperadmin(input: { email: string; password: string; name?: string }): Promise<{ user: UserRow; created: boolean; revoked: { sessions: number; apiKeys: number } }> {
       const email = normalizeEmail(input.email);
       const passwordHash = await deps.passwords.hash(input.password);
       const now = clock.now().toISOString();
+      const cli: Ctx = { principal: null, ip: null, userAgent: null, requestId: null };
       return db.transaction().execute(async (tx) => {
         const existing = await findUserByEmail(tx, email);
-        let user: UserRow;
         if (existing) {
-          await updateUser(tx, existing.id, { is_superadmin: 1, password_hash: passwordHash, updated_at: now });
-          user = { ...existing, is_superadmin: 1, password_hash: passwordHash, updated_at: now };
-        } else {
-          user = await insertUser(tx, { id: newId(), email, name: input.name ?? null, passwordHash, emailVerified: true, superadmin: true, now });
+          const { user, metadata } = await promoteToSuperadmin(tx, { service: deps.audit, ctx: cli }, existing, passwordHash, now);
+          await deps.audit.record(tx, cli, { action: 'user.promoted_superadmin', target: { type: 'user', id: user.id }, metadata });
+          return { user, created: false, revoked: { sessions: Number(metadata.sessionsRevoked), apiKeys: Number(metadata.apiKeysRevoked) } };
         }
-        await deps.audit.record(tx, { principal: null, ip: null, userAgent: null, requestId: null }, {
-          action: existing ? 'user.promoted_superadmin' : 'user.created_superadmin',
-          target: { type: 'user', id: user.id },
-        });
-        return { user, created: !existing };
+        const user = await insertUser(tx, { id: newId(), email, name: input.name ?? null, passwordHash, emailVerified: true, superadmin: true, now });
+        await deps.audit.record(tx, cli, { action: 'user.created_superadmin', target: { type: 'user', id: user.id } });
+        return { user, created: true, revoked: { sessions: 0, apiKeys: 0 } };
       });
     },
   };

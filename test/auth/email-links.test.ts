@@ -46,6 +46,19 @@ async function magicLinkFor(email: string, returnTo?: string): Promise<{ mail: R
   return { mail, link: linkIn(mail, MAGIC) };
 }
 
+const MAGIC_PATH = '/api/auth/magic-link/verify';
+const FORM = { 'content-type': 'application/x-www-form-urlencoded', ...HTML_ACCEPT };
+
+/** What the confirmation page's form sends: the token as a form POST, from Gatehouse's own origin. */
+function confirmLink(link: string, opts: { origin?: string | null; as?: { cookie: string } } = {}) {
+  return t.request('POST', MAGIC_PATH, { rawBody: new URLSearchParams({ token: tokenOf(link) }).toString(), headers: FORM, ...opts });
+}
+
+/** A JSON API client using the link: POST {token}. */
+function postToken(token: string, opts: { origin?: string | null } = {}) {
+  return t.request('POST', MAGIC_PATH, { body: { token }, headers: JSON_ACCEPT, ...opts });
+}
+
 async function tokenRows(purpose: string) {
   return t.deps.db.selectFrom('one_time_tokens').selectAll().where('purpose', '=', purpose as 'magic_link').execute();
 }
@@ -69,6 +82,10 @@ async function addMembership(orgId: string, userId: string) {
   await t.deps.db.insertInto('members').values({ organization_id: orgId, user_id: userId, role: 'member', created_at: now, updated_at: now }).execute();
 }
 
+async function verified(userId: string) {
+  await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', userId).execute();
+}
+
 async function userRow(email: string) {
   return t.deps.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
 }
@@ -83,8 +100,12 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     expect(mail.text).toMatch(/didn't ask for this/);
     expect(await userRow('new.person@example.com')).toBeUndefined(); // not before the link is used
 
-    const res = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
-    expect(res.status).toBe(302);
+    const page = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Sign in as <strong id="magic-link-email">new.person@example.com</strong>');
+    expect(page.cookie).toBeNull();
+    const res = await confirmLink(link);
+    expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/');
     expect(res.cookie).toMatch(/^gs_/);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
@@ -93,6 +114,69 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     expect(session.body.data.session).toMatchObject({ authMethod: 'magic_link', mfa: 'none' });
     const row = await userRow('new.person@example.com');
     expect(row?.password_hash).toBeNull();
+  });
+
+  it('a mail scanner that fetches the link neither spends it nor gets a session', async () => {
+    const { link } = await magicLinkFor('scanned@example.com', '/after-scan');
+    // A link-checking scanner fetches the mailed URL (twice, as some do), as a browser and as a bot.
+    const first = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
+    const second = await t.request('GET', pathOf(link), { headers: { accept: '*/*' } });
+    const json = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    for (const res of [first, second, json]) {
+      expect(res.status).toBe(200);
+      expect(res.cookie).toBeNull();
+      expect(res.headers.getSetCookie()).toEqual([]);
+    }
+    expect(json.body.data).toMatchObject({ email: 'scanned@example.com' });
+    expect(await userRow('scanned@example.com')).toBeUndefined(); // nothing created by a GET
+    const [row] = await tokenRows('magic_link');
+    expect(row!.used_at).toBeNull();
+    expect(await t.deps.db.selectFrom('sessions').select('id').execute()).toEqual([]);
+    // The recipient then presses "Sign in": the link works, once, and keeps its returnTo.
+    const res = await confirmLink(link);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/after-scan');
+    expect(res.cookie).toMatch(/^gs_/);
+    expect((await confirmLink(link)).status).toBe(400);
+  });
+
+  it('the "Sign in as …" page: strict CSP, no script, never cached, the address escaped, a form that posts the token to the API', async () => {
+    const { link } = await magicLinkFor("o'brien+tag@example.com");
+    const page = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(page.headers.get('content-security-policy')).toContain("form-action 'self'");
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.text).not.toMatch(/<script|\sstyle=|\son[a-z]+=/i);
+    expect(page.text).toContain('Sign in as o&#39;brien+tag@example.com');
+    expect(page.text).toContain('<form id="magic-link-form" method="post" action="/api/auth/magic-link/verify">');
+    expect(page.text).toContain(`<input type="hidden" name="token" value="${tokenOf(link)}">`);
+    // Same-origin referrer policy: the form's POST carries the page's real Origin (not "null").
+    expect(page.text).toContain('<meta name="referrer" content="same-origin">');
+  });
+
+  it('login CSRF: a POST of a link from a foreign or opaque Origin is refused and does not spend it', async () => {
+    const { link } = await magicLinkFor('csrf@example.com');
+    for (const origin of ['https://evil.example', 'null']) {
+      const form = await confirmLink(link, { origin });
+      expect(form.status, origin).toBe(403);
+      expect(form.cookie).toBeNull();
+      const api = await postToken(tokenOf(link), { origin });
+      expect(api.status, origin).toBe(403);
+      expect(api.body.code).toBe('CSRF_REJECTED');
+      expect(api.cookie).toBeNull();
+    }
+    // With a session of another account in the browser, a foreign Origin is refused as well.
+    const other = await t.signUp('other-account@example.com');
+    expect((await confirmLink(link, { origin: 'https://evil.example', as: other })).status).toBe(403);
+    expect((await tokenRows('magic_link'))[0]!.used_at).toBeNull();
+    expect(await userRow('csrf@example.com')).toBeUndefined();
+    // From Gatehouse's own origin it still works (and an API client without an Origin may use it too).
+    const ok = await postToken(tokenOf(link), { origin: null });
+    expect(ok.status).toBe(200);
+    expect(ok.body.data.user).toMatchObject({ email: 'csrf@example.com', emailVerified: true });
+    expect(ok.body.data.session).toMatchObject({ authMethod: 'magic_link' });
+    expect(ok.cookie).toMatch(/^gs_/);
   });
 
   it('stores only the SHA-256 of a 256-bit single-use token, with a 15-minute expiry', async () => {
@@ -110,8 +194,8 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const u = await t.signUp('known@example.com', 'known password 1');
     await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', u.id).execute();
     const { link } = await magicLinkFor('known@example.com');
-    const res = await t.request('GET', pathOf(link));
-    expect(res.status).toBe(302);
+    const res = await confirmLink(link);
+    expect(res.status).toBe(303);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
     expect(session.body.data.user.id).toBe(u.id);
     expect((await t.request('GET', '/api/auth/session', { as: u })).status).toBe(200);
@@ -128,23 +212,31 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const now = t.clock.now().toISOString();
     await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: attacker.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
     const { link } = await magicLinkFor('victim@example.com');
-    const res = await t.request('GET', pathOf(link));
-    expect(res.status).toBe(302);
+    const res = await confirmLink(link);
+    expect(res.status).toBe(303);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
     expect(session.body.data.user).toMatchObject({ id: attacker.id, emailVerified: true });
     expect((await t.request('GET', '/api/auth/session', { as: attacker })).status).toBe(401);
     const again = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'victim@example.com', password: 'attacker password' }, ip: ip() });
     expect(again.status).toBe(401);
     const audit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.email_verified').execute();
-    expect(JSON.parse(audit[0]!.metadata!)).toEqual({ method: 'magic_link', clearedUnverifiedLogin: true, sessionsRevoked: 1, apiKeysRevoked: 1, factorsRemoved: 1, identitiesRemoved: 0 });
+    expect(JSON.parse(audit[0]!.metadata!)).toEqual({ method: 'magic_link', clearedUnverifiedLogin: true, sessionsRevoked: 1, apiKeysRevoked: 1, factorsRemoved: 1, identitiesRemoved: 0, membershipsRemoved: 0 });
     // The attacker's key no longer works, and the owner's session is not held at a second step the attacker controls.
     expect((await t.request('GET', '/api/user/me', { apiKey: key.body.data.key })).status).toBe(401);
     expect(session.body.data.session.mfa).toBe('none');
   });
 
-  it('magic link cannot be used twice', async () => {
+  it('magic link cannot be used twice: a replayed POST is refused, and the link then shows "used or expired"', async () => {
     const { link } = await magicLinkFor('twice@example.com');
-    expect((await t.request('GET', pathOf(link))).status).toBe(302);
+    expect((await confirmLink(link)).status).toBe(303);
+    const replay = await confirmLink(link);
+    expect(replay.status).toBe(400);
+    expect(replay.text).toMatch(/used or expired/);
+    expect(replay.cookie).toBeNull();
+    const replayApi = await postToken(tokenOf(link));
+    expect(replayApi.status).toBe(400);
+    expect(replayApi.body).toMatchObject({ success: false, code: 'INVALID_TOKEN' });
+    expect(replayApi.cookie).toBeNull();
     const browser = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
     expect(browser.status).toBe(400);
     expect(browser.headers.get('content-type')).toMatch(/text\/html/);
@@ -158,8 +250,8 @@ describe('magic link sign-in (mail over real SMTP)', () => {
 
   it('two simultaneous uses of one magic link create one session (race on the single use)', async () => {
     const { link } = await magicLinkFor('race@example.com');
-    const results = await Promise.all([1, 2, 3].map(() => t.request('GET', pathOf(link), { headers: JSON_ACCEPT })));
-    expect(results.map((r) => r.status).sort()).toEqual([302, 400, 400]);
+    const results = await Promise.all([1, 2, 3].map(() => postToken(tokenOf(link))));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400, 400]);
     const user = await userRow('race@example.com');
     const sessions = await t.deps.db.selectFrom('sessions').select('id').where('user_id', '=', user!.id).execute();
     expect(sessions).toHaveLength(1);
@@ -169,9 +261,12 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const early = await magicLinkFor('early@example.com');
     const late = await magicLinkFor('late@example.com');
     t.clock.advance(15 * MINUTE - SECOND_MS);
-    expect((await t.request('GET', pathOf(early.link))).status).toBe(302);
+    expect((await confirmLink(early.link)).status).toBe(303);
     t.clock.advance(SECOND_MS);
-    const res = await t.request('GET', pathOf(late.link), { headers: JSON_ACCEPT });
+    const page = await t.request('GET', pathOf(late.link), { headers: JSON_ACCEPT });
+    expect(page.status).toBe(400);
+    expect(page.body.code).toBe('INVALID_TOKEN');
+    const res = await postToken(tokenOf(late.link));
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('INVALID_TOKEN');
     expect(await userRow('late@example.com')).toBeUndefined();
@@ -182,6 +277,9 @@ describe('magic link sign-in (mail over real SMTP)', () => {
       const res = await t.request('GET', `/api/auth/magic-link/verify${q}`, { headers: JSON_ACCEPT });
       expect(res.status, q).toBe(400);
       expect(res.body.code).toBe('INVALID_TOKEN');
+      const post = await postToken(q.slice('?token='.length) || 'x');
+      expect(post.status, q).toBe(400);
+      expect(post.body.code).toBe('INVALID_TOKEN');
     }
   });
 
@@ -197,9 +295,11 @@ describe('magic link sign-in (mail over real SMTP)', () => {
 
   it('honours a relative or trusted returnTo', async () => {
     const rel = await magicLinkFor('ret1@example.com', '/dashboard?tab=sso');
-    expect((await t.request('GET', pathOf(rel.link))).headers.get('location')).toBe('/dashboard?tab=sso');
+    expect((await confirmLink(rel.link)).headers.get('location')).toBe('/dashboard?tab=sso');
     const abs = await magicLinkFor('ret2@example.com', `${BASE_URL}/welcome`);
-    expect((await t.request('GET', pathOf(abs.link))).headers.get('location')).toBe(`${BASE_URL}/welcome`);
+    const api = await postToken(tokenOf(abs.link));
+    expect(api.status).toBe(200);
+    expect(api.body.data.returnTo).toBe(`${BASE_URL}/welcome`);
   });
 
   it('refuses an untrusted returnTo at the start, before any mail or token (open redirect)', async () => {
@@ -227,6 +327,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
 
   it('does not reveal an SSO membership when the link is asked for, but refuses it when the link is used', async () => {
     const u = await t.signUp('contractor@freelance.dev');
+    await verified(u.id); // a member that proved the address (an unverified account's memberships do not block: see account-claim attacks)
     const org = await orgWith({ slug: 'strict', authRequired: 'sso' });
     await addMembership(org.id, u.id);
     const asked = await requestMagicLink('contractor@freelance.dev');
@@ -236,13 +337,16 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const mail = await mailTo('contractor@freelance.dev', /sign-in link/);
     const link = linkIn(mail, MAGIC);
 
-    const api = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    const api = await postToken(tokenOf(link));
     expect(api.status).toBe(403);
     expect(api.body).toMatchObject({ code: 'SSO_REQUIRED', details: { ssoUrl: '/api/auth/sso/strict/login?login_hint=contractor%40freelance.dev' } });
     expect(api.cookie).toBeNull();
     const browser = await t.request('GET', pathOf(link), { headers: HTML_ACCEPT });
     expect(browser.status).toBe(403);
     expect(browser.text).toContain('href="/api/auth/sso/strict/login?login_hint=contractor%40freelance.dev"');
+    const form = await confirmLink(link);
+    expect(form.status).toBe(403);
+    expect(form.text).toContain('href="/api/auth/sso/strict/login?login_hint=contractor%40freelance.dev"');
     const sessions = await t.deps.db.selectFrom('sessions').select('auth_method').where('user_id', '=', u.id).execute();
     expect(sessions.map((s) => s.auth_method)).toEqual(['password']);
   });
@@ -250,7 +354,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
   it('re-checks the domain when the link is used: a domain that began requiring SSO meanwhile refuses it', async () => {
     const { link } = await magicLinkFor('first@turning.io');
     await orgWith({ slug: 'turning', authRequired: 'sso', domain: { name: 'turning.io' } });
-    const res = await t.request('GET', pathOf(link), { headers: JSON_ACCEPT });
+    const res = await postToken(tokenOf(link));
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('SSO_REQUIRED');
     expect(res.cookie).toBeNull();
@@ -263,8 +367,8 @@ describe('magic link sign-in (mail over real SMTP)', () => {
     const now = t.clock.now().toISOString();
     await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: u.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
     const { link } = await magicLinkFor('mfa@example.com');
-    const res = await t.request('GET', pathOf(link));
-    expect(res.status).toBe(302);
+    const res = await confirmLink(link);
+    expect(res.status).toBe(303);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
     expect(session.body.data.session).toMatchObject({ authMethod: 'magic_link', mfa: 'pending' });
   });
@@ -272,7 +376,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
   it('auto-joins a new user at a verified domain with autoJoin (SPEC §7)', async () => {
     const org = await orgWith({ slug: 'joinme', domain: { name: 'joinme.io', autoJoin: true } });
     const { link } = await magicLinkFor('newbie@joinme.io');
-    const res = await t.request('GET', pathOf(link));
+    const res = await confirmLink(link);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: res.cookie! } });
     expect(session.body.data.memberships).toEqual([{ organizationId: org.id, name: 'Org joinme', slug: 'joinme', role: 'member' }]);
   });
@@ -425,6 +529,7 @@ describe('password reset (mail over real SMTP)', () => {
 
   it('a member of an SSO-only organization gets a mail pointing to SSO and no reset token', async () => {
     const u = await t.signUp('dev@agency.net', 'my password 1');
+    await verified(u.id); // a member that proved the address (an unverified account's memberships do not block: see account-claim attacks)
     const org = await orgWith({ slug: 'client-co', authRequired: 'sso' });
     await addMembership(org.id, u.id);
     const res = await t.request('POST', '/api/auth/password/forgot', { body: { email: 'dev@agency.net' }, ip: ip() });
@@ -440,6 +545,7 @@ describe('password reset (mail over real SMTP)', () => {
 
   it('a reset link issued before the organization required SSO is refused when used', async () => {
     const u = await t.signUp('early@agency.net', 'my password 1');
+    await verified(u.id); // a member that proved the address (an unverified account's memberships do not block: see account-claim attacks)
     const { link } = await resetLinkFor('early@agency.net');
     const before = (await userRow('early@agency.net'))!.password_hash;
     const org = await orgWith({ slug: 'now-strict', authRequired: 'sso' });

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createKeyRing, parseKeySpec } from '../../src/crypto/keyring.js';
-import { testKeySpec } from '../helpers/app.js';
+import { createApiKey, createTestGatehouse, testKeySpec } from '../helpers/app.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
 
@@ -46,6 +46,33 @@ describe('gatehouse CLI', () => {
     db.close();
     expect(run(['admin', 'create', '--email', 'root@example.com', '--password', 'short'], env, dir).code).toBe(2);
     expect(run(['admin', 'create', '--email', 'root@example.com', '--password', 'another password'], env, dir).out).toMatch(/promoted/);
+  });
+
+  it("admin create on a squatted address: the squatter's key and cookie answer 401 after promotion (real CLI)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+    const databaseUrl = `sqlite:${dir}/gh.db`;
+    // A Gatehouse on the same database file: someone signs up ops@saas.test (never verified) and mints a key.
+    const gh = await createTestGatehouse({ databaseUrl });
+    try {
+      const squatter = await gh.signUp('ops@saas.test', 'squatter password');
+      const key = await createApiKey(gh, squatter, { name: 'waiting for promotion' });
+      expect((await gh.request('GET', '/api/user/me', { apiKey: key.key })).status).toBe(200);
+
+      const res = run(['admin', 'create', '--email', 'ops@saas.test', '--password', 'operator password'], { DATABASE_URL: databaseUrl, GATEHOUSE_SECRET_KEYS: testKeySpec() }, dir);
+      expect(res.err).toBe('');
+      expect(res.out).toMatch(/promoted superadmin ops@saas\.test .*revoked 1 session\(s\) and 1 API key\(s\)/);
+
+      expect((await gh.request('GET', '/api/user/me', { apiKey: key.key })).status).toBe(401);
+      expect((await gh.request('GET', '/api/admin/organizations', { apiKey: key.key })).status).toBe(401);
+      expect((await gh.request('GET', '/api/auth/session', { as: squatter })).status).toBe(401);
+      expect((await gh.request('GET', '/api/admin/organizations', { as: squatter })).status).toBe(401);
+      expect((await gh.request('POST', '/api/auth/sign-in/email', { body: { email: 'ops@saas.test', password: 'squatter password' } })).status).toBe(401);
+      const operator = await gh.request('POST', '/api/auth/sign-in/email', { body: { email: 'ops@saas.test', password: 'operator password' } });
+      expect(operator.status).toBe(200);
+      expect((await gh.request('GET', '/api/admin/organizations', { as: { cookie: operator.cookie! } })).status).toBe(200);
+    } finally {
+      await gh.destroy();
+    }
   });
 
   it('secrets rotate re-encrypts every sealed value under the newest key', () => {

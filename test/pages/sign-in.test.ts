@@ -173,7 +173,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     expect((await browserSession(world, g))?.session.mfa).toBe('complete');
   });
 
-  it('"Email me a sign-in link" says to check email; opening the mailed link signs the browser in', async () => {
+  it('"Email me a sign-in link" says to check email; the mailed link opens "Sign in as …", whose button signs the browser in', async () => {
     const u = await user('magic');
     g = await atPasswordStep('/sign-in?returnTo=/from-link', u.email);
     const before = t().mails.length;
@@ -186,10 +186,45 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     const link = mail && /(http:\/\/127\.0\.0\.1:\d+\/api\/auth\/magic-link\/verify\?token=[A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
     expect(link, 'magic link in the captured mail').toBeTruthy();
     await g.page.goto(link!);
-    expect(g.page.url()).toBe(url('/from-link'));
+    // Opening the link signs nobody in (mail scanners open links too): the page asks first.
+    expect(await browserSession(world, g)).toBeNull();
+    await expect.poll(() => g.page.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in');
+    expect(await g.page.locator('#magic-link-email').textContent()).toBe(u.email);
+    await Promise.all([g.page.waitForURL(url('/from-link')), g.page.getByRole('button', { name: `Sign in as ${u.email}` }).click()]);
     const s = await browserSession(world, g);
     expect(s?.user.email).toBe(u.email);
     expect(s?.session.authMethod).toBe('magic_link');
+    // The form's POST carried the page's real Origin (the page's same-origin referrer policy), not "null".
+    const post = g.requests.find((r) => r.method() === 'POST' && r.url() === url('/api/auth/magic-link/verify'));
+    expect(await post?.headerValue('origin')).toBe(world.served.baseUrl);
+    // The link is spent: opening it again shows the "used or expired" page, and signs nobody else in.
+    await g.page.goto(link!);
+    expect(await g.page.getByRole('heading', { level: 1 }).textContent()).toBe('This link is used or expired');
+  });
+
+  it('a mail scanner that fetches the link neither spends it nor gets a session (Chromium, JavaScript off, then the recipient)', async () => {
+    const u = await user('scanned');
+    expect((await t().request('POST', '/api/auth/magic-link', { body: { email: u.email, returnTo: '/scanned' } })).status).toBe(200);
+    await t().services.emailLinks.idle();
+    const mail = t().mails.findLast((m) => m.to === u.email);
+    const link = mail && /(http:\/\/127\.0\.0\.1:\d+\/api\/auth\/magic-link\/verify\?token=[A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    expect(link, 'magic link in the captured mail').toBeTruthy();
+    // The scanner: its own browser, no JavaScript, opens the link twice.
+    const scanner = await newGuardedPage(world.browser, { javaScriptEnabled: false });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await scanner.page.goto(link!);
+        expect(res?.status()).toBe(200);
+      }
+      expect(await browserSession(world, scanner)).toBeNull();
+    } finally {
+      await closeAndCheck(scanner);
+    }
+    // The recipient: the link still works, once, with its returnTo.
+    g = await newGuardedPage(world.browser);
+    await g.page.goto(link!);
+    await Promise.all([g.page.waitForURL(url('/scanned')), g.page.getByRole('button', { name: `Sign in as ${u.email}` }).click()]);
+    expect((await browserSession(world, g))?.user.email).toBe(u.email);
   });
 
   it('"Forgot password?" asks for a reset email and says to check email', async () => {

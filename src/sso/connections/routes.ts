@@ -139,13 +139,13 @@ export function registerSsoSettingsRoutes(app: OpenAPIHono<AppEnv>, services: Se
 
   app.openapi(
     createRoute({
-      method: 'delete', path: `${ORG}/sso/identities/{identityId}`, tags: ['SSO identities'], summary: 'Unlink an IdP identity (owner, admin)',
+      method: 'delete', path: `${ORG}/sso/identities/{identityId}`, tags: ['SSO identities'], summary: 'Unlink an IdP identity (owner, admin); ends the SSO sessions it created (the user\'s sessions through its connection)',
       request: { params: z.object({ organizationId: Ulid, identityId: Ulid }).strict() }, responses: responses(Empty, 'Unlinked', [400, 401, 403, 404]),
     }),
     async (c) => {
       const { organizationId, identityId } = c.req.valid('param');
-      await services.identities.unlink(ctxOf(c), organizationId, identityId);
-      return ok(c, null, { message: 'Identity unlinked' });
+      const { sessionsRevoked } = await services.identities.unlink(ctxOf(c), organizationId, identityId);
+      return ok(c, null, { message: `Identity unlinked; ${sessionsRevoked} session(s) it created ended` });
     },
   );
 }

@@ -1,4 +1,6 @@
+import type { Clock } from '../../clock.js';
 import type { Ctx } from '../../context.js';
+import { revokeUserSsoSessions } from '../../sessions/store.js';
 import type { Db } from '../../db/database.js';
 import { notFound } from '../../http/errors.js';
 import { paginate, type PageParams } from '../../http/pagination.js';
@@ -6,7 +8,7 @@ import type { AuditService } from '../../audit/service.js';
 import type { OrganizationService } from '../../organizations/service.js';
 import { deleteIdentity, listIdentities } from './store.js';
 
-export function createIdentityService(deps: { db: Db; audit: AuditService; organizations: OrganizationService }) {
+export function createIdentityService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
   return {
     async list(ctx: Ctx, organizationId: string, params: PageParams) {
       await deps.organizations.requireAccess(ctx, organizationId, 'sso_identities:manage');
@@ -23,17 +25,26 @@ export function createIdentityService(deps: { db: Db; audit: AuditService; organ
       }));
     },
 
-    async unlink(ctx: Ctx, organizationId: string, identityId: string): Promise<void> {
+    /**
+     * Unlink an identity and end the sessions it created (SPEC §12): an admin unlinks an identity
+     * to cut that IdP account off — a session it opened must not outlive the link. Sessions
+     * record the connection, not the identity, so every SSO session of this user through this
+     * connection ends (a user has one identity per connection in practice; a second one's
+     * sessions ending too errs on the safe side).
+     */
+    async unlink(ctx: Ctx, organizationId: string, identityId: string): Promise<{ sessionsRevoked: number }> {
       await deps.organizations.requireAccess(ctx, organizationId, 'sso_identities:manage');
-      await deps.db.transaction().execute(async (tx) => {
+      return deps.db.transaction().execute(async (tx) => {
         const row = await deleteIdentity(tx, organizationId, identityId);
         if (!row) throw notFound('SSO identity');
+        const sessionsRevoked = await revokeUserSsoSessions(tx, row.user_id, row.connection_id, deps.clock.now().toISOString());
         await deps.audit.record(tx, ctx, {
           action: 'sso.identity_unlinked',
           organizationId,
           target: { type: 'sso_identity', id: identityId },
-          metadata: { userId: row.user_id, connectionId: row.connection_id, subject: row.subject },
+          metadata: { userId: row.user_id, connectionId: row.connection_id, subject: row.subject, sessionsRevoked },
         });
+        return { sessionsRevoked };
       });
     },
   };
