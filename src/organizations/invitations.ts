@@ -10,7 +10,7 @@ import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { Mailer } from '../email/mailer.js';
 import { findUserByEmail, normalizeEmail, updateUser } from '../users/store.js';
-import { requirePrincipal, type OrganizationService } from './service.js';
+import { pinOf, requirePrincipal, type OrganizationService } from './service.js';
 import {
   findInvitationByTokenHash, findMembership, findOrganization, findPendingInvitationByEmail, insertInvitation, insertMember,
   listPendingInvitations, markInvitationAccepted, revokeInvitation,
@@ -154,6 +154,9 @@ export function createInvitationService(deps: {
           throw new AppError('INVALID_TOKEN', 'This invitation is unknown, already used, revoked or expired');
         }
         if (inv.email !== p.user.email) throw forbidden('This invitation was sent to another email address');
+        // A key pinned to one organization acts for that organization only: it must not join its user to another.
+        const pin = pinOf(p);
+        if (pin && pin !== inv.organization_id) throw forbidden('This API key is pinned to another organization');
         if (await findMembership(tx, inv.organization_id, p.user.id)) throw conflict('You are already a member of this organization');
         if (!(await markInvitationAccepted(tx, inv.id, p.user.id, nowIso))) {
           throw new AppError('INVALID_TOKEN', 'This invitation is unknown, already used, revoked or expired');

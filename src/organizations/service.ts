@@ -12,7 +12,7 @@ import { enforceOrganizationPolicy } from '../policy/enforce.js';
 import { roleAllows, type Permission } from './permissions.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
-  listStrictPolicyMemberships, listUserMemberships, slugExists, updateOrganization,
+  listStrictPolicyMemberships, listUserMemberships, listUserMembershipsPage, slugExists, updateOrganization,
 } from './store.js';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
@@ -126,8 +126,16 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       return organizationView(org, 'owner');
     },
 
+    /** Every membership of a user (for the session answer). */
     async listMine(userId: string) {
       return (await listUserMemberships(db, userId)).map((m) => ({ id: m.organizationId, name: m.name, slug: m.slug, role: m.role }));
+    },
+
+    /** GET /api/user/organizations: one page; an API key pinned to an organization sees only that one (SPEC §12). */
+    async listMinePage(ctx: Ctx, params: PageParams): Promise<Page<{ id: string; name: string; slug: string; role: Role }>> {
+      const p = requirePrincipal(ctx);
+      const rows = await listUserMembershipsPage(db, p.user.id, params, pinOf(p));
+      return paginate(rows, params.limit, (m) => ({ id: m.id, name: m.name, slug: m.slug, role: m.role }));
     },
 
     async get(ctx: Ctx, organizationId: string): Promise<OrganizationView> {
@@ -172,9 +180,15 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     async listAll(ctx: Ctx, params: PageParams): Promise<Page<OrganizationView>> {
       const p = requirePrincipal(ctx);
       if (p.user.is_superadmin !== 1) throw forbidden('Platform superadmins only');
-      return paginate(await listAllOrganizations(db, params), params.limit, (o) => organizationView(o));
+      // SPEC §12: a pinned key lists only its organization, on admin routes too.
+      return paginate(await listAllOrganizations(db, params, pinOf(p)), params.limit, (o) => organizationView(o));
     },
   };
+}
+
+/** The organization an API key is pinned to, or null (a session, an unpinned key). */
+export function pinOf(p: Principal): string | null {
+  return p.kind === 'api_key' ? p.apiKey.organization_id : null;
 }
 
 export function requirePrincipal(ctx: Ctx): Principal {

@@ -28,8 +28,9 @@ export async function deleteOrganization(db: Executor, id: string): Promise<void
   await db.deleteFrom('organizations').where('id', '=', id).execute();
 }
 
-export async function listAllOrganizations(db: Executor, page: { limit: number; cursor: string | null }) {
+export async function listAllOrganizations(db: Executor, page: { limit: number; cursor: string | null }, onlyOrganization: string | null = null) {
   let q = db.selectFrom('organizations').selectAll();
+  if (onlyOrganization) q = q.where('id', '=', onlyOrganization);
   if (page.cursor) q = q.where('id', '<', page.cursor);
   return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
 }
@@ -79,6 +80,18 @@ export async function listUserMemberships(db: Executor, userId: string) {
     .where('m.user_id', '=', userId)
     .orderBy('o.id', 'asc')
     .execute();
+}
+
+/** One page of the caller's organizations, by organization id; `onlyOrganization` narrows to one (a pinned API key). */
+export async function listUserMembershipsPage(db: Executor, userId: string, page: { limit: number; cursor: string | null }, onlyOrganization: string | null) {
+  let q = db
+    .selectFrom('members as m')
+    .innerJoin('organizations as o', 'o.id', 'm.organization_id')
+    .select(['o.id as id', 'o.name', 'o.slug', 'm.role'])
+    .where('m.user_id', '=', userId);
+  if (onlyOrganization) q = q.where('o.id', '=', onlyOrganization);
+  if (page.cursor) q = q.where('o.id', '>', page.cursor);
+  return q.orderBy('o.id', 'asc').limit(page.limit + 1).execute();
 }
 
 export async function listMembers(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {
