@@ -123,7 +123,7 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
     createRoute({
       method: 'post', path: `${ORG}/invitations`, tags: ['Invitations'], summary: 'Invite someone by email (owner, admin)',
       request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: z.object({ email: Email, role: Role.default('member') }).strict() } } } },
-      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409], 201),
+      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409, 429], 201),
     }),
     async (c) => ok(c, await invitations.create(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { status: 201, message: 'Invitation sent' }),
   );

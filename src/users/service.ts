@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import type { UserRow } from '../db/schema.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import { AppError, conflict } from '../http/errors.js';
+import type { AccountLimits } from '../auth/account-limits.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
@@ -40,6 +41,7 @@ export function createAccountService(deps: {
   clock: Clock;
   passwords: PasswordHasher;
   rateLimits: RateLimits;
+  accountLimits: AccountLimits;
   audit: AuditService;
   sessions: SessionService;
   policy: PolicyService;
@@ -84,7 +86,7 @@ export function createAccountService(deps: {
     async signIn(meta: RequestMeta, input: { email: string; password: string }) {
       const email = normalizeEmail(input.email);
       await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
-      await deps.rateLimits.consume('sign-in:account', email);
+      const attempt = await deps.accountLimits.consume('sign-in', meta, { email });
       const user = await findUserByEmail(db, email);
       const ok = user?.password_hash
         ? await deps.passwords.verify(user.password_hash, input.password)
@@ -96,7 +98,7 @@ export function createAccountService(deps: {
         });
         throw invalidCredentials();
       }
-      await deps.rateLimits.reset('sign-in:account', email);
+      await deps.accountLimits.succeeded(attempt);
       // SSO enforcement is checked only after the password proved who this is, so an anonymous
       // caller cannot learn someone's memberships. Superadmins keep the password path (SPEC §6:
       // they must always be able to lower a policy).
