@@ -18,6 +18,24 @@ export async function slugExists(db: Executor, slug: string): Promise<boolean> {
   return !!(await db.selectFrom('organizations').select('id').where('slug', '=', slug).executeTakeFirst());
 }
 
+/** Which organization left this slug behind, if any (SPEC §12: retired slugs stay reserved to it). */
+export async function findRetiredSlug(db: Executor, slug: string) {
+  return db.selectFrom('retired_slugs').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+/**
+ * Reserve `slug` to the organization that is leaving it. The slug is the primary key: a slug
+ * the same organization retires again gets a new date; one reserved to another organization is
+ * left as it is (that cannot happen: the organization could not have taken it).
+ */
+export async function retireSlug(db: Executor, row: { slug: string; organization_id: string; retired_at: string }): Promise<void> {
+  await db
+    .insertInto('retired_slugs')
+    .values(row)
+    .onConflict((oc) => oc.column('slug').doUpdateSet({ retired_at: row.retired_at }).where('retired_slugs.organization_id', '=', row.organization_id))
+    .execute();
+}
+
 /** Update and, on PostgreSQL, lock the row until the transaction ends (serialises owner changes). */
 export async function updateOrganization(db: Executor, id: string, patch: Updateable<OrganizationsTable>): Promise<boolean> {
   const res = await db.updateTable('organizations').set(patch).where('id', '=', id).executeTakeFirst();
