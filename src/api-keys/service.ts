@@ -98,7 +98,7 @@ export function keyReachRefusal(
   return null;
 }
 
-/** The calling API key as `strongerThan` reads it, or null for a session (which may reach every key of its user). */
+/** The calling API key as `keyReachRefusal` reads it, or null for a session (which may reach every key of its user). */
 function callingKey(ctx: Ctx) {
   const p = ctx.principal;
   return p?.kind === 'api_key' ? { ...p.apiKey, scopes: parseScopes(p.apiKey.scopes) } : null;
