@@ -9,7 +9,8 @@ import { registerEmailLinkRoutes } from './auth/email-link-routes.js';
 import { magicLinkVerifyPath } from './auth/email-links.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
-import { accessLog, authenticate, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
+import { clientIpResolver } from './http/client-ip.js';
+import { accessLog, authenticate, clientAddress, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
 import { registerPolicyRoutes } from './policy/routes.js';
@@ -44,7 +45,7 @@ export function validationError(error: ZodError, where: string): AppError {
 const TARGETS: Record<string, string> = { json: 'body', query: 'query', param: 'path parameter', header: 'header', cookie: 'cookie', form: 'form' };
 
 /**
- * The HTTP application. Middleware, in order: request id → access log → security headers →
+ * The HTTP application. Middleware, in order: request id → client IP → access log → security headers →
  * body cap → authentication → CSRF → MFA-pending gate → routes; then the 404 and error handlers that keep every
  * answer in the SPEC §3 envelope.
  */
@@ -56,6 +57,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   });
 
   app.use('*', requestId());
+  app.use('*', clientAddress(clientIpResolver(deps.config.trustedProxies)));
   app.use('*', accessLog(deps.logger));
   app.use('*', secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
   // The cap applies where a body can be: reading c.req.raw.body on a GET makes the Node adapter

@@ -47,6 +47,37 @@ const dnsServers = z.string().transform((value, ctx) => {
   return out;
 });
 
+/**
+ * GATEHOUSE_TRUSTED_PROXIES: comma list of addresses or CIDRs (IPv4 and IPv6). Each becomes a
+ * normalised `address/prefix`; an IPv4-mapped IPv6 spelling (::ffff:10.0.0.1) is taken as IPv4.
+ */
+export function parseCidr(raw: string): { address: string; prefix: number; family: 4 | 6 } | null {
+  const m = /^([^/]+?)(?:\/(\d{1,3}))?$/.exec(raw.trim());
+  if (!m) return null;
+  let address = m[1]!.replace(/^\[(.*)\]$/, '$1');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped && m[2] === undefined) address = mapped[1]!;
+  const family = isIP(address);
+  if (family !== 4 && family !== 6) return null;
+  const max = family === 4 ? 32 : 128;
+  const prefix = m[2] === undefined ? max : Number(m[2]);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return null;
+  return { address: family === 6 ? address.toLowerCase() : address, prefix, family };
+}
+
+const proxyList = z.string().transform((value, ctx) => {
+  const out: string[] = [];
+  for (const raw of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const cidr = parseCidr(raw);
+    if (!cidr) {
+      ctx.addIssue({ code: 'custom', message: `"${raw}" is not an IPv4/IPv6 address or CIDR such as 10.0.0.0/8 or fd00::/8` });
+      return z.NEVER;
+    }
+    out.push(`${cidr.address}/${cidr.prefix}`);
+  }
+  return out;
+});
+
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
@@ -62,6 +93,7 @@ export const envSchema = z.object({
   GATEHOUSE_SECRET_KEY_FILE: z.string().default('./data/secret.key'),
   GATEHOUSE_TRUSTED_ORIGINS: originList.optional(),
   GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
+  GATEHOUSE_TRUSTED_PROXIES: proxyList.optional(),
   GATEHOUSE_ALLOW_LOOPBACK_IDPS: boolString.default(false),
   SMTP_URL: z
     .string()
@@ -89,6 +121,8 @@ export interface Config {
   secretKeyFile: string;
   trustedOrigins: string[];
   dnsServers: string[] | null;
+  /** `address/prefix` of the proxies whose X-Forwarded-For is believed; empty = the socket address only. */
+  trustedProxies: string[];
   allowLoopbackIdps: boolean;
   smtpUrl: string | null;
   emailFrom: string;
@@ -152,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretKeyFile: e.GATEHOUSE_SECRET_KEY_FILE,
     trustedOrigins: [...trusted],
     dnsServers: e.GATEHOUSE_DNS_SERVERS ?? null,
+    trustedProxies: e.GATEHOUSE_TRUSTED_PROXIES ?? [],
     allowLoopbackIdps: e.GATEHOUSE_ALLOW_LOOPBACK_IDPS,
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.GATEHOUSE_EMAIL_FROM,

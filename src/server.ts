@@ -51,7 +51,13 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
     passwords: options.passwords ?? createPasswordHasher(),
     rateLimits: createRateLimits(database, options.rateLimits),
     mailer: options.mailer ?? createMailer(config, logger),
-    outbound: options.outbound ?? createOutboundFetch({ allowLoopback: config.allowLoopbackIdps }),
+    outbound:
+      options.outbound ??
+      createOutboundFetch({
+        allowLoopback: config.allowLoopbackIdps,
+        // The resolved address stays out of every answer and audit entry (SPEC §12); the operator may see it.
+        onRefused: (refused) => logger.debug({ ...refused }, 'outbound request refused: private or reserved address'),
+      }),
   };
   const services: Services = createServices(deps);
   const app = createApp(deps, services);

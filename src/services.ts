@@ -8,6 +8,7 @@ import type { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './logger.js';
 import type { OutboundFetch } from './sso/outbound.js';
 import { createAuditService } from './audit/service.js';
+import { createAccountLimits } from './auth/account-limits.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createInvitationService } from './organizations/invitations.js';
 import { createMemberService } from './organizations/members.js';
@@ -45,6 +46,7 @@ export interface Deps {
 
 export function createServices(deps: Deps) {
   const audit = createAuditService(deps);
+  const accountLimits = createAccountLimits(deps);
   const sessions = createSessionService({ ...deps, audit });
   const organizations = createOrganizationService({ ...deps, audit });
   const members = createMemberService({ ...deps, audit, organizations });
@@ -52,8 +54,8 @@ export function createServices(deps: Deps) {
   const apiKeys = createApiKeyService({ ...deps, audit, organizations });
   const policy = createPolicyService({ ...deps, audit, organizations });
   const joinRequests = createJoinRequestService({ ...deps, audit, organizations });
-  const emailLinks = createEmailLinkService({ ...deps, audit, sessions, policy, joinRequests });
-  const accounts = createAccountService({ ...deps, audit, sessions, policy, joinRequests, emailLinks });
+  const emailLinks = createEmailLinkService({ ...deps, accountLimits, audit, sessions, policy, joinRequests });
+  const accounts = createAccountService({ ...deps, accountLimits, audit, sessions, policy, joinRequests, emailLinks });
   const oidcMetadata = createOidcMetadata(deps);
   const connections = createConnectionService({ ...deps, audit, organizations, oidcMetadata });
   const flows = createFlowService(deps);
@@ -63,7 +65,7 @@ export function createServices(deps: Deps) {
   const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, completion });
   const samlLogin = createSamlLogin({ ...deps, connections, flows, completion });
   const domains = createDomainService({ ...deps, audit, organizations });
-  const mfa = createMfaService({ ...deps, audit, sessions });
+  const mfa = createMfaService({ ...deps, accountLimits, audit, sessions });
   return { audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 

@@ -55,7 +55,7 @@ export function registerApiKeyRoutes(app: OpenAPIHono<AppEnv>, services: Service
       request: { query: pageQuery },
       responses: responses(pageOf(ApiKey), 'API keys', [400, 401]),
     }),
-    async (c) => ok(c, await services.apiKeys.list(requireAuth(c).user.id, pageParams(c.req.valid('query')))),
+    async (c) => ok(c, await services.apiKeys.list(ctxOf(c), requireAuth(c).user.id, pageParams(c.req.valid('query')))),
   );
 
   app.openapi(

@@ -4,12 +4,12 @@ import type { Ctx } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { ApiKeyRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
-import { AppError, notFound } from '../http/errors.js';
+import { AppError, forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { OrganizationService } from '../organizations/service.js';
-import { findApiKeyWithUser, insertApiKey, listApiKeys, revokeApiKey, touchApiKey } from './store.js';
+import { findApiKey, findApiKeyWithUser, insertApiKey, listApiKeys, revokeApiKey, touchApiKey } from './store.js';
 
 export const API_KEY_PREFIX = 'gk_';
 const LAST_USED_INTERVAL_MS = MINUTE;
@@ -73,6 +73,37 @@ export function scopeAllows(scopes: ApiKeyScope[] | null, needed: ApiKeyScope | 
   return needed.endsWith(':read') && scopes.includes(needed.replace(':read', ':write') as ApiKeyScope);
 }
 
+/**
+ * SPEC §12: a key can only mint keys no stronger than itself. "No stronger" means the same pin
+ * (a pinned key mints keys pinned to its organization only), scopes each allowed by the parent's
+ * (`x:write` covers `x:read`; a scoped parent cannot mint a full-access key) and an expiry no
+ * later than the parent's. Returns why not, or null when `child` is within `parent`'s reach.
+ * The same test decides which of the owner's keys an API key may revoke.
+ */
+export function keyReachRefusal(
+  parent: Pick<ApiKeyRow, 'organization_id' | 'expires_at'> & { scopes: ApiKeyScope[] | null },
+  child: { organizationId: string | null; scopes: ApiKeyScope[] | null; expiresAt: string | null },
+): string | null {
+  if (parent.organization_id && child.organizationId !== parent.organization_id) {
+    return 'An API key pinned to an organization can only reach keys pinned to the same organization';
+  }
+  if (parent.scopes !== null) {
+    if (child.scopes === null) return 'A scoped API key cannot reach a key with full access; list scopes it holds';
+    const beyond = child.scopes.filter((s) => !scopeAllows(parent.scopes, s));
+    if (beyond.length) return `This API key lacks the scope(s) ${beyond.join(', ')}`;
+  }
+  if (parent.expires_at && (!child.expiresAt || Date.parse(child.expiresAt) > Date.parse(parent.expires_at))) {
+    return `This API key expires at ${parent.expires_at}; a key it reaches must expire no later`;
+  }
+  return null;
+}
+
+/** The calling API key as `keyReachRefusal` reads it, or null for a session (which may reach every key of its user). */
+function callingKey(ctx: Ctx) {
+  const p = ctx.principal;
+  return p?.kind === 'api_key' ? { ...p.apiKey, scopes: parseScopes(p.apiKey.scopes) } : null;
+}
+
 export function createApiKeyService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
   const { db, clock } = deps;
   return {
@@ -86,6 +117,15 @@ export function createApiKeyService(deps: { db: Db; clock: Clock; audit: AuditSe
         throw new AppError('VALIDATION_FAILED', 'expiresAt must be in the future', {
           issues: [{ path: 'expiresAt', message: 'must be in the future' }],
         });
+      }
+      const parent = callingKey(ctx);
+      if (parent) {
+        const why = keyReachRefusal(parent, {
+          organizationId: input.organizationId ?? null,
+          scopes: input.scopes ?? null,
+          expiresAt: input.expiresAt ?? null,
+        });
+        if (why) throw forbidden(`${why} (SPEC §12: an API key can only mint keys no stronger than itself)`);
       }
       // Pinning to an organization needs access to it, its sign-in policy included (a non-member
       // learns nothing: 404). An unpinned key reaches every organization, so the session must
@@ -118,12 +158,27 @@ export function createApiKeyService(deps: { db: Db; clock: Clock; audit: AuditSe
       return { key, apiKey: view(row) };
     },
 
-    async list(userId: string, params: PageParams): Promise<Page<ApiKeyView>> {
-      return paginate(await listApiKeys(db, userId, params), params.limit, view);
+    /** A pinned key sees only the keys pinned to its organization; a session or an unpinned key sees all of the user's. */
+    async list(ctx: Ctx, userId: string, params: PageParams): Promise<Page<ApiKeyView>> {
+      const pin = callingKey(ctx)?.organization_id ?? null;
+      return paginate(await listApiKeys(db, userId, params, pin), params.limit, view);
     },
 
+    /**
+     * Revoke one of the user's keys. An API key may revoke itself and the keys it could have
+     * minted (same pin, no wider scopes, no later expiry): a key pinned to one organization must
+     * not be able to cut off the integrations of the owner's other organizations. A key pinned
+     * elsewhere is invisible to it (404, as in the list); a stronger one is 403.
+     */
     async revoke(ctx: Ctx, userId: string, keyId: string): Promise<void> {
+      const parent = callingKey(ctx);
       await db.transaction().execute(async (tx) => {
+        if (parent && parent.id !== keyId) {
+          const target = await findApiKey(tx, userId, keyId);
+          if (!target || target.revoked_at || (parent.organization_id && target.organization_id !== parent.organization_id)) throw notFound('API key');
+          const why = keyReachRefusal(parent, { organizationId: target.organization_id, scopes: parseScopes(target.scopes), expiresAt: target.expires_at });
+          if (why) throw forbidden(why);
+        }
         if (!(await revokeApiKey(tx, userId, keyId, clock.now().toISOString()))) throw notFound('API key');
         await deps.audit.record(tx, ctx, { action: 'api_key.revoked', target: { type: 'api_key', id: keyId } });
       });

@@ -12,8 +12,14 @@ export async function findApiKeyWithUser(db: Executor, keyHash: string): Promise
   return user ? { key, user } : undefined;
 }
 
-export async function listApiKeys(db: Executor, userId: string, page: { limit: number; cursor: string | null }) {
+export async function findApiKey(db: Executor, userId: string, id: string): Promise<ApiKeyRow | undefined> {
+  return db.selectFrom('api_keys').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+}
+
+/** Live keys of a user, newest first; `pinnedTo` narrows to the keys pinned to that organization. */
+export async function listApiKeys(db: Executor, userId: string, page: { limit: number; cursor: string | null }, pinnedTo: string | null = null) {
   let q = db.selectFrom('api_keys').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null);
+  if (pinnedTo) q = q.where('organization_id', '=', pinnedTo);
   if (page.cursor) q = q.where('id', '<', page.cursor);
   return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
 }

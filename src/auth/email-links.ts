@@ -10,6 +10,7 @@ import type { AuditService } from '../audit/service.js';
 import type { Mail, Mailer } from '../email/mailer.js';
 import { emailVerificationMail, magicLinkMail, passwordResetMail, passwordResetSsoMail } from '../email/templates.js';
 import { AppError } from '../http/errors.js';
+import type { AccountLimits } from './account-limits.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { checkReturnTo } from '../http/return-to.js';
 import { newId } from '../ids.js';
@@ -53,6 +54,7 @@ export interface EmailLinkDeps {
   logger: Logger;
   passwords: PasswordHasher;
   rateLimits: RateLimits;
+  accountLimits: AccountLimits;
   audit: AuditService;
   sessions: SessionService;
   policy: Pick<PolicyService, 'assertNoSsoRequirement' | 'ssoRequirement' | 'initialMfaState'>;
@@ -213,7 +215,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
       const returnTo = checkReturnTo(input.returnTo, config.trustedOrigins);
       const email = normalizeEmail(input.email);
       await deps.rateLimits.consume('magic-link:ip', meta.ip ?? 'unknown');
-      await deps.rateLimits.consume('magic-link:account', email);
+      await deps.accountLimits.consume('magic-link', meta, { email });
       await deps.policy.assertNoSsoRequirement(db, { email });
       // Everything that differs between known and unknown addresses happens after the answer,
       // so neither the answer nor its timing tells whether an account exists.
@@ -267,7 +269,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     async forgotPassword(meta: RequestMeta, input: { email: string }): Promise<void> {
       const email = normalizeEmail(input.email);
       await deps.rateLimits.consume('password-reset:ip', meta.ip ?? 'unknown');
-      await deps.rateLimits.consume('password-reset:account', email);
+      await deps.accountLimits.consume('password-reset', meta, { email });
       await deps.policy.assertNoSsoRequirement(db, { email });
       // As for magic links: the per-account work happens after the answer (no timing difference).
       detached('password_reset', () => issuePasswordReset(meta, email));
@@ -305,7 +307,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         return user.email;
       });
       // The mailbox owner just proved themselves: forget failed sign-in attempts on the account.
-      await deps.rateLimits.reset('sign-in:account', email);
+      await deps.accountLimits.resetCeiling('sign-in', { email });
     },
 
     /** POST /api/auth/email/verify-request: send a verification link unless already verified. */

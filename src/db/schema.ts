@@ -241,6 +241,14 @@ export interface RateLimitsTable {
   expire: number | null;
 }
 
+/** A slug an organization left behind (rename or deletion): reserved to that organization (SPEC §12). */
+export interface RetiredSlugsTable {
+  slug: string;
+  /** The organization that held it; no foreign key, so the reservation outlives a deletion. */
+  organization_id: string;
+  retired_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -259,6 +267,7 @@ export interface Database {
   one_time_tokens: OneTimeTokensTable;
   audit_events: AuditEventsTable;
   rate_limits: RateLimitsTable;
+  retired_slugs: RetiredSlugsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

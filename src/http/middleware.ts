@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { newId } from '../ids.js';
 import { requiredScope, scopeAllows, type ApiKeyService } from '../api-keys/service.js';
 import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
+import type { ClientIpResolver } from './client-ip.js';
 import { AppError } from './errors.js';
 
 export interface AppEnv {
@@ -14,6 +15,8 @@ export interface AppEnv {
     principal: Principal | null;
     /** How the principal was authenticated: only cookie-authenticated writes need the Origin check. */
     authVia: 'cookie' | 'api_key' | null;
+    /** The client IP behind the trusted proxies (set by `clientAddress`). */
+    clientIp: string | null;
   };
 }
 
@@ -26,6 +29,7 @@ export function requestId(): MiddlewareHandler<AppEnv> {
     c.set('requestId', id);
     c.set('principal', null);
     c.set('authVia', null);
+    c.set('clientIp', null);
     c.header('X-Request-Id', id);
     await next();
   };
@@ -50,12 +54,28 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
   };
 }
 
-export function clientIp(c: Context): string | null {
+function socketAddress(c: Context): string | null {
   try {
     return getConnInfo(c).remote.address ?? null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Resolve the client IP once per request (GATEHOUSE_TRUSTED_PROXIES, see client-ip.ts); every
+ * rate limit and audit entry reads it through `clientIp`.
+ */
+export function clientAddress(resolve: ClientIpResolver): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.set('clientIp', resolve(socketAddress(c), c.req.header('x-forwarded-for')));
+    await next();
+  };
+}
+
+/** The client IP set by `clientAddress`; never the raw socket address when proxies are trusted. */
+export function clientIp(c: Context<AppEnv>): string | null {
+  return c.get('clientIp') ?? null;
 }
 
 /** The request facts every service call receives. */

@@ -8,17 +8,27 @@ import { AppError } from './errors.js';
  */
 export const DEFAULT_LIMITS = {
   'sign-in:ip': { points: 30, duration: 300 },
-  'sign-in:account': { points: 10, duration: 900 },
+  // Account limits come in pairs (auth/account-limits.ts, SPEC §12): per account and IP, tight;
+  // per account, a far higher ceiling for distributed guessing that the owner's own address skips.
+  'sign-in:account-ip': { points: 10, duration: 900 },
+  'sign-in:account': { points: 100, duration: 3600 },
   'sign-up:ip': { points: 10, duration: 3600 },
   'magic-link:ip': { points: 10, duration: 900 },
-  'magic-link:account': { points: 5, duration: 900 },
+  'magic-link:account-ip': { points: 5, duration: 900 },
+  'magic-link:account': { points: 20, duration: 3600 },
   'password-reset:ip': { points: 10, duration: 900 },
-  'password-reset:account': { points: 5, duration: 900 },
+  'password-reset:account-ip': { points: 5, duration: 900 },
+  'password-reset:account': { points: 20, duration: 3600 },
   'mfa-verify:ip': { points: 30, duration: 900 },
-  'mfa-verify:account': { points: 10, duration: 900 },
+  'mfa-verify:account-ip': { points: 10, duration: 900 },
+  'mfa-verify:account': { points: 50, duration: 3600 },
   'email-verify:account': { points: 5, duration: 3600 },
   'domain-verify:organization': { points: 20, duration: 3600 },
   'sso-failure:ip': { points: 60, duration: 600 },
+  // SPEC §12: invitation mails carry an organization's free-text name; cap them per
+  // organization and per inviter so nobody sends branded phishing in bulk.
+  'invitation:organization': { points: 100, duration: 3600 },
+  'invitation:inviter': { points: 50, duration: 3600 },
 } satisfies Record<string, { points: number; duration: number }>;
 
 export type LimitName = keyof typeof DEFAULT_LIMITS;
@@ -29,6 +39,8 @@ export interface RateLimits {
   consume(name: LimitName, key: string): Promise<void>;
   /** Forget the attempts of a key (e.g. after a successful sign-in). */
   reset(name: LimitName, key: string): Promise<void>;
+  /** Give back one attempt (an attempt that turned out to be a success, not a failure). */
+  refund(name: LimitName, key: string): Promise<void>;
 }
 
 export function createRateLimits(handle: DatabaseHandle | null, overrides: Partial<LimitSettings> = {}): RateLimits {
@@ -62,6 +74,9 @@ export function createRateLimits(handle: DatabaseHandle | null, overrides: Parti
     },
     async reset(name, key) {
       await get(name).delete(key.toLowerCase());
+    },
+    async refund(name, key) {
+      await get(name).reward(key.toLowerCase(), 1);
     },
   };
 }

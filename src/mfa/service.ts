@@ -8,6 +8,7 @@ import { sha256 } from '../crypto/tokens.js';
 import type { Db } from '../db/database.js';
 import type { SessionRow, UserRow } from '../db/schema.js';
 import { AppError, conflict, notFound } from '../http/errors.js';
+import type { AccountLimits } from '../auth/account-limits.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { SessionService } from '../sessions/service.js';
@@ -51,6 +52,7 @@ export function createMfaService(deps: {
   clock: Clock;
   keyring: KeyRing;
   rateLimits: RateLimits;
+  accountLimits: AccountLimits;
   audit: AuditService;
   sessions: SessionService;
 }) {
@@ -145,7 +147,7 @@ export function createMfaService(deps: {
      */
     async verify(ctx: Ctx, user: UserRow, session: SessionRow, input: { code?: string | undefined; recoveryCode?: string | undefined }): Promise<SessionRow> {
       await deps.rateLimits.consume('mfa-verify:ip', ctx.ip ?? 'unknown');
-      await deps.rateLimits.consume('mfa-verify:account', user.id);
+      const attempt = await deps.accountLimits.consume('mfa-verify', ctx, { userId: user.id });
       const factor = await findConfirmedFactor(db, user.id);
       if (!factor) throw conflict('This account has no TOTP factor; enroll one with POST /api/auth/mfa/totp/enroll');
       const method = input.code !== undefined ? 'totp' : 'recovery_code';
@@ -181,7 +183,7 @@ export function createMfaService(deps: {
         });
         if (!accepted) return failed(invalidCode('The recovery code is unknown or was already used'), 'invalid');
       }
-      await deps.rateLimits.reset('mfa-verify:account', user.id);
+      await deps.accountLimits.succeeded(attempt);
       return { ...session, mfa_state: 'complete', mfa_completed_at: now };
     },
 

@@ -9,8 +9,9 @@ import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { Mailer } from '../email/mailer.js';
+import type { RateLimits } from '../http/rate-limit.js';
 import { findUserByEmail, normalizeEmail, updateUser } from '../users/store.js';
-import { requirePrincipal, type OrganizationService } from './service.js';
+import { pinOf, requirePrincipal, type OrganizationService } from './service.js';
 import {
   findInvitationByTokenHash, findMembership, findOrganization, findPendingInvitationByEmail, insertInvitation, insertMember,
   listPendingInvitations, markInvitationAccepted, revokeInvitation,
@@ -61,6 +62,7 @@ export function createInvitationService(deps: {
   config: Pick<Config, 'baseUrl'>;
   audit: AuditService;
   mailer: Mailer;
+  rateLimits: RateLimits;
   organizations: OrganizationService;
 }) {
   const { db, clock } = deps;
@@ -68,6 +70,9 @@ export function createInvitationService(deps: {
     async create(ctx: Ctx, organizationId: string, input: { email: string; role: Role }): Promise<InvitationView> {
       const { organization, role: callerRole } = await deps.organizations.requireAccess(ctx, organizationId, 'invitations:manage');
       if (input.role === 'owner' && callerRole === 'admin') throw forbidden('Only an owner can invite an owner');
+      // SPEC §12: every invitation is a mail that carries the organization's free-text name.
+      await deps.rateLimits.consume('invitation:organization', organizationId);
+      await deps.rateLimits.consume('invitation:inviter', requirePrincipal(ctx).user.id);
       const email = normalizeEmail(input.email);
       const now = clock.now();
       const nowIso = now.toISOString();
@@ -154,6 +159,9 @@ export function createInvitationService(deps: {
           throw new AppError('INVALID_TOKEN', 'This invitation is unknown, already used, revoked or expired');
         }
         if (inv.email !== p.user.email) throw forbidden('This invitation was sent to another email address');
+        // A key pinned to one organization acts for that organization only: it must not join its user to another.
+        const pin = pinOf(p);
+        if (pin && pin !== inv.organization_id) throw forbidden('This API key is pinned to another organization');
         if (await findMembership(tx, inv.organization_id, p.user.id)) throw conflict('You are already a member of this organization');
         if (!(await markInvitationAccepted(tx, inv.id, p.user.id, nowIso))) {
           throw new AppError('INVALID_TOKEN', 'This invitation is unknown, already used, revoked or expired');

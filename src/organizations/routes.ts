@@ -1,6 +1,6 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { ok, pageOf, responses } from '../http/envelope.js';
-import { ctxOf, requireAuth, type AppEnv } from '../http/middleware.js';
+import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { pageParams, pageQuery } from '../http/pagination.js';
 import { Email, Empty, OrgParams, Role, Ulid } from '../http/schemas.js';
 import type { Services } from '../services.js';
@@ -50,8 +50,11 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
   const { organizations, members, invitations, audit, joinRequests } = services;
 
   app.openapi(
-    createRoute({ method: 'get', path: '/api/user/organizations', tags, summary: 'My organizations with my role', responses: responses(z.object({ items: z.array(MyOrganization) }), 'Organizations', [401]) }),
-    async (c) => ok(c, { items: await organizations.listMine(requireAuth(c).user.id) }),
+    createRoute({
+      method: 'get', path: '/api/user/organizations', tags, summary: 'My organizations with my role (an API key pinned to an organization: only that one)',
+      request: { query: pageQuery }, responses: responses(pageOf(MyOrganization), 'Organizations', [400, 401]),
+    }),
+    async (c) => ok(c, await organizations.listMinePage(ctxOf(c), pageParams(c.req.valid('query')))),
   );
 
   app.openapi(
@@ -120,7 +123,7 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
     createRoute({
       method: 'post', path: `${ORG}/invitations`, tags: ['Invitations'], summary: 'Invite someone by email (owner, admin)',
       request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: z.object({ email: Email, role: Role.default('member') }).strict() } } } },
-      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409], 201),
+      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409, 429], 201),
     }),
     async (c) => ok(c, await invitations.create(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { status: 201, message: 'Invitation sent' }),
   );

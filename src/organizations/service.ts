@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Ctx, Principal } from '../context.js';
-import type { Db } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { OrganizationRow, Role } from '../db/schema.js';
 import { AppError, conflict, forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
@@ -12,7 +12,7 @@ import { enforceOrganizationPolicy } from '../policy/enforce.js';
 import { roleAllows, type Permission } from './permissions.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
-  listStrictPolicyMemberships, listUserMemberships, slugExists, updateOrganization,
+  findRetiredSlug, listStrictPolicyMemberships, listUserMemberships, listUserMembershipsPage, retireSlug, slugExists, updateOrganization,
 } from './store.js';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
@@ -56,8 +56,27 @@ export interface Access {
   role: Role | null;
 }
 
+/** 409 for a slug that is in use or reserved: the answer does not say which (nor whose). */
+const slugTaken = (slug: string) => conflict(`The slug "${slug}" is taken`, { field: 'slug' });
+
 export function createOrganizationService(deps: { db: Db; clock: Clock; audit: AuditService }) {
   const { db, clock } = deps;
+
+  /** Free for this organization: no other organization holds it now, none retired it. */
+  async function slugAvailable(exec: Executor, slug: string): Promise<boolean> {
+    return !(await slugExists(exec, slug)) && !(await findRetiredSlug(exec, slug));
+  }
+
+  /**
+   * SPEC §12: a slug another organization retired cannot be taken. Run inside the writing
+   * transaction, AFTER the organization row holds the slug: the unique index on
+   * organizations.slug makes a concurrent rename or deletion that retires this slug commit first
+   * (our write waits on its row), so this read sees its retired_slugs row and we roll back.
+   */
+  async function assertNotRetiredByAnother(tx: Executor, slug: string, organizationId: string): Promise<void> {
+    const retired = await findRetiredSlug(tx, slug);
+    if (retired && retired.organization_id !== organizationId) throw slugTaken(slug);
+  }
 
   /**
    * Tenant access, in this order: authenticated → API key pin (403 elsewhere) → membership
@@ -103,7 +122,8 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       const name = input.name.trim();
       let slug = input.slug ?? slugify(name);
       if (!input.slug) {
-        for (let i = 0; i < 5 && (await slugExists(db, slug)); i++) slug = `${slugify(name).slice(0, 40)}-${randomBytes(3).toString('hex')}`;
+        // Generated slugs skip the ones in use and the retired ones.
+        for (let i = 0; i < 5 && !(await slugAvailable(db, slug)); i++) slug = `${slugify(name).slice(0, 40)}-${randomBytes(3).toString('hex')}`;
       }
       const org: OrganizationRow = {
         id: newId(), name, slug, auth_required: 'any', require_mfa: 0, created_at: now, updated_at: now,
@@ -111,6 +131,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       try {
         await db.transaction().execute(async (tx) => {
           await insertOrganization(tx, org);
+          await assertNotRetiredByAnother(tx, slug, org.id);
           await insertMember(tx, { organization_id: org.id, user_id: p.user.id, role: 'owner', created_at: now, updated_at: now });
           await deps.audit.record(tx, ctx, {
             action: 'organization.created',
@@ -120,14 +141,22 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
           });
         });
       } catch (e) {
-        if (isUniqueViolation(e)) throw conflict(`The slug "${slug}" is taken`, { field: 'slug' });
+        if (isUniqueViolation(e)) throw slugTaken(slug);
         throw e;
       }
       return organizationView(org, 'owner');
     },
 
+    /** Every membership of a user (for the session answer). */
     async listMine(userId: string) {
       return (await listUserMemberships(db, userId)).map((m) => ({ id: m.organizationId, name: m.name, slug: m.slug, role: m.role }));
+    },
+
+    /** GET /api/user/organizations: one page; an API key pinned to an organization sees only that one (SPEC §12). */
+    async listMinePage(ctx: Ctx, params: PageParams): Promise<Page<{ id: string; name: string; slug: string; role: Role }>> {
+      const p = requirePrincipal(ctx);
+      const rows = await listUserMembershipsPage(db, p.user.id, params, pinOf(p));
+      return paginate(rows, params.limit, (m) => ({ id: m.id, name: m.name, slug: m.slug, role: m.role }));
     },
 
     async get(ctx: Ctx, organizationId: string): Promise<OrganizationView> {
@@ -142,6 +171,11 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       try {
         await db.transaction().execute(async (tx) => {
           await updateOrganization(tx, organizationId, { ...patch, updated_at: now });
+          if (patch.slug !== organization.slug) {
+            // The organization that retired a slug may take it back; nobody else may.
+            await assertNotRetiredByAnother(tx, patch.slug, organizationId);
+            await retireSlug(tx, { slug: organization.slug, organization_id: organizationId, retired_at: now });
+          }
           await deps.audit.record(tx, ctx, {
             action: 'organization.updated',
             organizationId,
@@ -150,7 +184,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
           });
         });
       } catch (e) {
-        if (isUniqueViolation(e)) throw conflict(`The slug "${patch.slug}" is taken`, { field: 'slug' });
+        if (isUniqueViolation(e)) throw slugTaken(patch.slug);
         throw e;
       }
       return organizationView({ ...organization, ...patch, updated_at: now }, role);
@@ -159,6 +193,8 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     async remove(ctx: Ctx, organizationId: string): Promise<void> {
       const { organization } = await requireAccess(ctx, organizationId, 'org:delete');
       await db.transaction().execute(async (tx) => {
+        // Its login URLs, ACS URL and entity ID die with it: nobody else may serve them (SPEC §12).
+        await retireSlug(tx, { slug: organization.slug, organization_id: organizationId, retired_at: clock.now().toISOString() });
         await deps.audit.record(tx, ctx, {
           action: 'organization.deleted',
           organizationId,
@@ -172,9 +208,15 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     async listAll(ctx: Ctx, params: PageParams): Promise<Page<OrganizationView>> {
       const p = requirePrincipal(ctx);
       if (p.user.is_superadmin !== 1) throw forbidden('Platform superadmins only');
-      return paginate(await listAllOrganizations(db, params), params.limit, (o) => organizationView(o));
+      // SPEC §12: a pinned key lists only its organization, on admin routes too.
+      return paginate(await listAllOrganizations(db, params, pinOf(p)), params.limit, (o) => organizationView(o));
     },
   };
+}
+
+/** The organization an API key is pinned to, or null (a session, an unpinned key). */
+export function pinOf(p: Principal): string | null {
+  return p.kind === 'api_key' ? p.apiKey.organization_id : null;
 }
 
 export function requirePrincipal(ctx: Ctx): Principal {

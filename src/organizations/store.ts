@@ -18,6 +18,24 @@ export async function slugExists(db: Executor, slug: string): Promise<boolean> {
   return !!(await db.selectFrom('organizations').select('id').where('slug', '=', slug).executeTakeFirst());
 }
 
+/** Which organization left this slug behind, if any (SPEC §12: retired slugs stay reserved to it). */
+export async function findRetiredSlug(db: Executor, slug: string) {
+  return db.selectFrom('retired_slugs').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
+/**
+ * Reserve `slug` to the organization that is leaving it. The slug is the primary key: a slug
+ * the same organization retires again gets a new date; one reserved to another organization is
+ * left as it is (that cannot happen: the organization could not have taken it).
+ */
+export async function retireSlug(db: Executor, row: { slug: string; organization_id: string; retired_at: string }): Promise<void> {
+  await db
+    .insertInto('retired_slugs')
+    .values(row)
+    .onConflict((oc) => oc.column('slug').doUpdateSet({ retired_at: row.retired_at }).where('retired_slugs.organization_id', '=', row.organization_id))
+    .execute();
+}
+
 /** Update and, on PostgreSQL, lock the row until the transaction ends (serialises owner changes). */
 export async function updateOrganization(db: Executor, id: string, patch: Updateable<OrganizationsTable>): Promise<boolean> {
   const res = await db.updateTable('organizations').set(patch).where('id', '=', id).executeTakeFirst();
@@ -28,8 +46,9 @@ export async function deleteOrganization(db: Executor, id: string): Promise<void
   await db.deleteFrom('organizations').where('id', '=', id).execute();
 }
 
-export async function listAllOrganizations(db: Executor, page: { limit: number; cursor: string | null }) {
+export async function listAllOrganizations(db: Executor, page: { limit: number; cursor: string | null }, onlyOrganization: string | null = null) {
   let q = db.selectFrom('organizations').selectAll();
+  if (onlyOrganization) q = q.where('id', '=', onlyOrganization);
   if (page.cursor) q = q.where('id', '<', page.cursor);
   return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
 }
@@ -79,6 +98,18 @@ export async function listUserMemberships(db: Executor, userId: string) {
     .where('m.user_id', '=', userId)
     .orderBy('o.id', 'asc')
     .execute();
+}
+
+/** One page of the caller's organizations, by organization id; `onlyOrganization` narrows to one (a pinned API key). */
+export async function listUserMembershipsPage(db: Executor, userId: string, page: { limit: number; cursor: string | null }, onlyOrganization: string | null) {
+  let q = db
+    .selectFrom('members as m')
+    .innerJoin('organizations as o', 'o.id', 'm.organization_id')
+    .select(['o.id as id', 'o.name', 'o.slug', 'm.role'])
+    .where('m.user_id', '=', userId);
+  if (onlyOrganization) q = q.where('o.id', '=', onlyOrganization);
+  if (page.cursor) q = q.where('o.id', '>', page.cursor);
+  return q.orderBy('o.id', 'asc').limit(page.limit + 1).execute();
 }
 
 export async function listMembers(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {

@@ -92,3 +92,26 @@ export async function revokeUserSsoSessions(db: Executor, userId: string, connec
     .executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
+
+/**
+ * Whether this account had a session from this address whose last activity is after `since`
+ * (revoked ones count: signing out does not make an address strange). One query whether or not
+ * the account exists. `mfaComplete`: only sessions that completed their second factor.
+ */
+export async function hasRecentSessionFromAddress(
+  db: Executor,
+  who: { email: string } | { userId: string },
+  ip: string,
+  since: string,
+  opts: { mfaComplete?: boolean } = {},
+): Promise<boolean> {
+  let q = db
+    .selectFrom('sessions as s')
+    .innerJoin('users as u', 'u.id', 's.user_id')
+    .select('s.id')
+    .where('s.ip', '=', ip)
+    .where('s.last_seen_at', '>=', since);
+  q = 'email' in who ? q.where('u.email', '=', who.email) : q.where('s.user_id', '=', who.userId);
+  if (opts.mfaComplete) q = q.where('s.mfa_completed_at', 'is not', null);
+  return !!(await q.limit(1).executeTakeFirst());
+}

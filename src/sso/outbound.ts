@@ -46,6 +46,23 @@ export class OutboundError extends Error {
   }
 }
 
+/**
+ * SPEC §12: an SSRF refusal says this, never which address a name resolved to nor what kind
+ * it is — otherwise the refusal is a DNS oracle into the internal network for any organization
+ * owner ("resolves to 10.20.0.7, a private address"). The operator finds the detail in the log
+ * at debug level (OutboundOptions.onRefused).
+ */
+export const REFUSED_ADDRESS = 'a private or reserved address';
+
+/** What the guard refused, for the operator's log only (never for an answer or an audit entry). */
+export interface RefusedAddress {
+  url: string;
+  host: string;
+  address: string;
+  /** "a loopback address", "a cloud metadata address"… */
+  why: string;
+}
+
 export interface OutboundRequest {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
@@ -77,6 +94,8 @@ export interface OutboundOptions {
   maxRedirects?: number;
   /** PEM certificates trusted in addition to Node's bundled roots (tests, IdPs on a private CA). */
   extraCaCerts?: string[];
+  /** Told the detail of every refused address (server.ts logs it at debug level). */
+  onRefused?: (refused: RefusedAddress) => void;
 }
 
 export type OutboundFetch = (url: string, request?: OutboundRequest) => Promise<OutboundResponse>;
@@ -280,6 +299,7 @@ interface Settings {
   maxRedirects: number;
   lookup: LookupFn;
   ca: string[] | undefined;
+  onRefused: (refused: RefusedAddress) => void;
 }
 
 interface Hop {
@@ -317,6 +337,7 @@ export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
     lookup: options.lookup ?? systemLookup,
     // `ca` replaces the default roots in Node, so extra certificates are added to them.
     ca: options.extraCaCerts?.length ? [...tls.rootCertificates, ...options.extraCaCerts] : undefined,
+    onRefused: options.onRefused ?? (() => {}),
   };
   return (url, request = {}) => fetchFollowingRedirects(settings, url, request);
 }
@@ -413,7 +434,10 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
   // Node dials an IP literal directly without calling `lookup`, so check it here.
   if (net.isIP(host)) {
     const why = addressRefusal(host, settings.allowLoopback);
-    if (why) return Promise.reject(new OutboundError('blocked_address', url.href, `${host} is ${why}${via}`));
+    if (why) {
+      settings.onRefused({ url: url.href, host, address: host, why });
+      return Promise.reject(new OutboundError('blocked_address', url.href, `${url.host} is ${REFUSED_ADDRESS}${via}`));
+    }
   }
 
   return new Promise<RawResponse>((resolve, reject) => {
@@ -442,7 +466,7 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
     if (deadline.aborted) return onTimeout();
     deadline.addEventListener('abort', onTimeout);
 
-    const lookup = guardedLookup(settings, (reason, message, cause) => {
+    const lookup = guardedLookup(settings, url.href, (reason, message, cause) => {
       guardFailure = new OutboundError(reason, url.href, `${message}${via}`, { cause });
     });
     const headers: Record<string, string> = { 'user-agent': 'Gatehouse', ...hop.headers };
@@ -511,7 +535,7 @@ type GuardFailureSink = (reason: 'blocked_address' | 'dns_failed', message: stri
  * The `lookup` handed to the socket: resolve, refuse the whole answer if any address is
  * refused, and give the socket exactly the addresses that were checked.
  */
-function guardedLookup(settings: Settings, onRefused: GuardFailureSink): net.LookupFunction {
+function guardedLookup(settings: Settings, href: string, onRefused: GuardFailureSink): net.LookupFunction {
   return (hostname, options, callback) => {
     const refuse = (reason: 'blocked_address' | 'dns_failed', message: string, cause?: unknown) => {
       onRefused(reason, message, cause);
@@ -525,7 +549,10 @@ function guardedLookup(settings: Settings, onRefused: GuardFailureSink): net.Loo
         // Refuse if ANY address is refused: the socket may try them all (happy eyeballs).
         for (const { address } of answers) {
           const why = addressRefusal(address, settings.allowLoopback);
-          if (why) return refuse('blocked_address', `${hostname} resolves to ${address}, ${why}`);
+          if (why) {
+            settings.onRefused({ url: href, host: hostname, address, why });
+            return refuse('blocked_address', `${hostname} resolves to ${REFUSED_ADDRESS}`);
+          }
         }
         if (options.all) return callback(null, answers);
         const [first] = answers as [dns.LookupAddress];

@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import type { UserRow } from '../db/schema.js';
 import type { PasswordHasher } from '../crypto/passwords.js';
 import { AppError, conflict } from '../http/errors.js';
+import type { AccountLimits } from '../auth/account-limits.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
@@ -42,6 +43,7 @@ export function createAccountService(deps: {
   clock: Clock;
   passwords: PasswordHasher;
   rateLimits: RateLimits;
+  accountLimits: AccountLimits;
   audit: AuditService;
   sessions: SessionService;
   policy: PolicyService;
@@ -83,8 +85,7 @@ export function createAccountService(deps: {
   }
 
   /** The session of a password sign-in that passed every check. */
-  async function openPasswordSession(meta: RequestMeta, user: UserRow, email: string) {
-    await deps.rateLimits.reset('sign-in:account', email);
+  async function openPasswordSession(meta: RequestMeta, user: UserRow) {
     return db.transaction().execute(async (tx) => {
       const mfaState = await deps.policy.initialMfaState(tx, user.id);
       const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'password', mfaState }, meta);
@@ -135,13 +136,14 @@ export function createAccountService(deps: {
     async signIn(meta: RequestMeta, input: { email: string; password: string }) {
       const email = normalizeEmail(input.email);
       await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
-      await deps.rateLimits.consume('sign-in:account', email);
+      const attempt = await deps.accountLimits.consume('sign-in', meta, { email });
       const user = await findUserByEmail(db, email);
       // SPEC §12: the SSO requirement of the email's verified domain is public (discovery says as
       // much), so it answers whatever the password — before it is checked (see domainSsoGate).
       const domainGate = await domainSsoGate(meta, email, user, input.password);
       if (domainGate === 'superadmin') {
-        return openPasswordSession(meta, user!, email);
+        await deps.accountLimits.succeeded(attempt);
+        return openPasswordSession(meta, user!);
       }
       const ok = user?.password_hash
         ? await deps.passwords.verify(user.password_hash, input.password)
@@ -153,18 +155,18 @@ export function createAccountService(deps: {
         });
         throw invalidCredentials();
       }
+      await deps.accountLimits.succeeded(attempt);
       // A requirement that comes from membership is checked only after the password proved who
       // this is, so an anonymous caller cannot learn someone's memberships. Superadmins keep the
       // password path (SPEC §6: they must always be able to lower a policy).
       if (user.is_superadmin !== 1) {
         const byMembership = await deps.policy.ssoRequirement(db, { email, userId: user.id });
         if (byMembership) {
-          await deps.rateLimits.reset('sign-in:account', email);
           await refusedSso(meta, user.id, byMembership.organizationId, 'membership');
           throw ssoRequiredError({ id: byMembership.organizationId, slug: byMembership.slug, name: byMembership.name }, email);
         }
       }
-      return openPasswordSession(meta, user, email);
+      return openPasswordSession(meta, user);
     },
 
     async updateProfile(ctx: Ctx, user: UserRow, input: { name?: string | null | undefined }): Promise<UserRow> {

@@ -11,7 +11,14 @@ let t: TestGatehouse;
 let n = 0;
 beforeAll(async () => {
   // Every request of this file comes from one address: the per-IP limit is tested on its own below.
-  t = await createTestGatehouse({ rateLimits: { 'mfa-verify:account': { points: VERIFY_LIMIT, duration: 600 }, 'mfa-verify:ip': { points: 10_000, duration: 600 } } });
+  // Per account and address (the tight limit, SPEC §12); the per-account ceiling is far higher.
+  t = await createTestGatehouse({
+    rateLimits: {
+      'mfa-verify:account-ip': { points: VERIFY_LIMIT, duration: 600 },
+      'mfa-verify:account': { points: 3 * VERIFY_LIMIT, duration: 600 },
+      'mfa-verify:ip': { points: 10_000, duration: 600 },
+    },
+  });
   // Start 10 s into a 30-second step, so ±1 step is unambiguous.
   t.clock.set(new Date(Math.floor(Date.now() / STEP_MS) * STEP_MS + 10_000));
 });

@@ -9,6 +9,7 @@ import {
   createOutboundFetch,
   isBlockedAddress,
   OutboundError,
+  type RefusedAddress,
   type LookupFn,
   type OutboundFailure,
   type OutboundOptions,
@@ -360,20 +361,20 @@ describe('refused before any connection (allowLoopback: false)', () => {
   const fetch = strictFetch();
 
   it('cloud metadata by IP literal: http(s)://169.254.169.254/latest/meta-data', async () => {
-    await expectFailure(fetch('https://169.254.169.254/latest/meta-data'), 'blocked_address', '169.254.169.254 is a cloud metadata address');
+    await expectFailure(fetch('https://169.254.169.254/latest/meta-data'), 'blocked_address', '169.254.169.254 is a private or reserved address');
     await expectFailure(fetch('http://169.254.169.254/latest/meta-data'), 'not_https', /must use https/);
     // Even the local-testing switch does not open the metadata service.
     const lenient = createOutboundFetch({ allowLoopback: true, lookup: unreachableLookup });
-    await expectFailure(lenient('http://169.254.169.254/latest/meta-data'), 'blocked_address', /cloud metadata/);
-    await expectFailure(lenient('http://[fd00:ec2::254]/latest/meta-data'), 'blocked_address', /cloud metadata/);
-    await expectFailure(lenient('http://100.100.100.200/latest/meta-data'), 'blocked_address', /cloud metadata/);
+    await expectFailure(lenient('http://169.254.169.254/latest/meta-data'), 'blocked_address', /private or reserved/);
+    await expectFailure(lenient('http://[fd00:ec2::254]/latest/meta-data'), 'blocked_address', /private or reserved/);
+    await expectFailure(lenient('http://100.100.100.200/latest/meta-data'), 'blocked_address', /private or reserved/);
     expect(unreachableLookup).not.toHaveBeenCalled();
   });
 
   it('loopback by IP literal: https://127.0.0.1/, https://[::1]/, https://[::ffff:127.0.0.1]/', async () => {
-    await expectFailure(fetch(`https://127.0.0.1:${HTTPS_PORT}/json`), 'blocked_address', '127.0.0.1 is a loopback address');
-    await expectFailure(fetch('https://[::1]/'), 'blocked_address', '::1 is a loopback address');
-    await expectFailure(fetch('https://[::ffff:127.0.0.1]/'), 'blocked_address', /is a loopback address/);
+    await expectFailure(fetch(`https://127.0.0.1:${HTTPS_PORT}/json`), 'blocked_address', `127.0.0.1:${HTTPS_PORT} is a private or reserved address`);
+    await expectFailure(fetch('https://[::1]/'), 'blocked_address', '[::1] is a private or reserved address');
+    await expectFailure(fetch('https://[::ffff:127.0.0.1]/'), 'blocked_address', /is a private or reserved address/);
     await expectFailure(fetch('https://[0:0:0:0:0:ffff:7f00:1]/'), 'blocked_address');
     expect(served).toEqual([]);
   });
@@ -386,10 +387,10 @@ describe('refused before any connection (allowLoopback: false)', () => {
     ];
     for (const url of spellings) {
       expect(new URL(url).hostname, url).toBe('127.0.0.1');
-      await expectFailure(fetch(url), 'blocked_address', '127.0.0.1 is a loopback address');
+      await expectFailure(fetch(url), 'blocked_address', '127.0.0.1 is a private or reserved address');
     }
-    await expectFailure(fetch('https://0/'), 'blocked_address', '0.0.0.0 is an unspecified address');
-    await expectFailure(fetch('https://0xa9fea9fe/'), 'blocked_address', '169.254.169.254 is a cloud metadata address');
+    await expectFailure(fetch('https://0/'), 'blocked_address', '0.0.0.0 is a private or reserved address');
+    await expectFailure(fetch('https://0xa9fea9fe/'), 'blocked_address', '169.254.169.254 is a private or reserved address');
   });
 
   it('other refused IP literals: private, link-local, unspecified, IPv4-embedding IPv6', async () => {
@@ -402,35 +403,44 @@ describe('refused before any connection (allowLoopback: false)', () => {
     expect(unreachableLookup).not.toHaveBeenCalled();
   });
 
-  it('DNS pointing at a private address: names the host, the address and why', async () => {
+  it('DNS pointing at a private address: names the host, never the address it resolved to nor its kind (no internal DNS oracle)', async () => {
     const lookup = answering('10.0.0.5');
-    const err = await expectFailure(strictFetch({ lookup })('https://idp.example.com/.well-known/openid-configuration'), 'blocked_address');
-    expect(err.message).toBe('idp.example.com resolves to 10.0.0.5, a private address');
+    const refused: RefusedAddress[] = [];
+    const err = await expectFailure(strictFetch({ lookup, onRefused: (r) => refused.push(r) })('https://idp.example.com/.well-known/openid-configuration'), 'blocked_address');
+    expect(err.message).toBe('idp.example.com resolves to a private or reserved address');
+    expect(err.message).not.toContain('10.0.0.5');
     expect(err.url).toBe('https://idp.example.com/.well-known/openid-configuration');
     expect(lookup).toHaveBeenCalledWith('idp.example.com');
+    // The operator's log hook gets the detail.
+    expect(refused).toEqual([{ url: 'https://idp.example.com/.well-known/openid-configuration', host: 'idp.example.com', address: '10.0.0.5', why: 'a private address' }]);
   });
 
   it('DNS pointing at metadata, mapped loopback, 192.168/16 or link-local IPv6', async () => {
-    const cases: Array<[string, RegExp]> = [
-      ['169.254.169.254', /resolves to 169\.254\.169\.254, a cloud metadata address/],
-      ['::ffff:127.0.0.1', /resolves to ::ffff:127\.0\.0\.1, a loopback address/],
-      ['192.168.1.1', /resolves to 192\.168\.1\.1, a private address/],
-      ['fe80::1', /resolves to fe80::1, a link-local address/],
-      ['fd00:ec2::254', /resolves to fd00:ec2::254, a cloud metadata address/],
-      ['127.0.0.1', /a loopback address/],
-      ['not-an-address', /resolves to not-an-address, not an IP address/],
+    const cases: Array<[string, string]> = [
+      ['169.254.169.254', 'a cloud metadata address'],
+      ['::ffff:127.0.0.1', 'a loopback address'],
+      ['192.168.1.1', 'a private address'],
+      ['fe80::1', 'a link-local address'],
+      ['fd00:ec2::254', 'a cloud metadata address'],
+      ['127.0.0.1', 'a loopback address'],
+      ['not-an-address', 'not an IP address'],
     ];
-    for (const [address, message] of cases) {
-      await expectFailure(strictFetch({ lookup: answering(address) })('https://internal.attacker.test/'), 'blocked_address', message);
+    for (const [address, why] of cases) {
+      const refused: RefusedAddress[] = [];
+      const err = await expectFailure(strictFetch({ lookup: answering(address), onRefused: (r) => refused.push(r) })('https://internal.attacker.test/'), 'blocked_address');
+      expect(err.message).toBe('internal.attacker.test resolves to a private or reserved address');
+      expect(refused.map((r) => [r.address, r.why])).toEqual([[address, why]]);
     }
   });
 
   it('DNS answer mixing a public and a private address is refused whole, without dialing either', async () => {
     // Public first: a guard that only checked the first answer would dial — the tripwire stops it.
     const lookup = answering('93.184.216.34', '10.0.0.5');
-    await expectFailure(strictFetch({ lookup })('https://internal.attacker.test/'), 'blocked_address', /resolves to 10\.0\.0\.5, a private address/);
+    const err = await expectFailure(strictFetch({ lookup })('https://internal.attacker.test/'), 'blocked_address', /resolves to a private or reserved address/);
+    expect(err.message).not.toMatch(/10\.0\.0\.5|93\.184/);
     const v6 = answering('2606:4700:4700::1111', '::1');
-    await expectFailure(strictFetch({ lookup: v6 })('https://internal.attacker.test/'), 'blocked_address', /::1, a loopback address/);
+    const err6 = await expectFailure(strictFetch({ lookup: v6 })('https://internal.attacker.test/'), 'blocked_address', /resolves to a private or reserved address/);
+    expect(err6.message).not.toContain('::1');
   });
 
   it('plain http to an IdP, refused before DNS', async () => {
@@ -464,7 +474,7 @@ describe('refused before any connection (allowLoopback: false)', () => {
     const spy = vi
       .spyOn(dns.promises, 'lookup')
       .mockResolvedValue([{ address: '10.1.2.3', family: 4 }] as never);
-    await expectFailure(createOutboundFetch({ allowLoopback: false })('https://idp.example.com/'), 'blocked_address', 'idp.example.com resolves to 10.1.2.3, a private address');
+    await expectFailure(createOutboundFetch({ allowLoopback: false })('https://idp.example.com/'), 'blocked_address', 'idp.example.com resolves to a private or reserved address');
     expect(spy).toHaveBeenCalledWith('idp.example.com', { all: true });
   });
 
@@ -508,13 +518,13 @@ describe('a loopback test IdP (allowLoopback: true)', () => {
     const rebinding: LookupFn = async () => [{ address: calls++ === 0 ? '127.0.0.1' : '169.254.169.254', family: 4 }];
     const rebound = loopbackFetch({ lookup: rebinding });
     expect((await rebound(`https://idp.test:${HTTPS_PORT}/json`)).status).toBe(200);
-    await expectFailure(rebound(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', 'idp.test resolves to 169.254.169.254, a cloud metadata address');
+    await expectFailure(rebound(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', 'idp.test resolves to a private or reserved address');
     expect(calls).toBe(2);
   });
 
   it('DNS answer with one allowed and one metadata address is refused whole', async () => {
     const lookup = answering('127.0.0.1', '169.254.169.254');
-    await expectFailure(loopbackFetch({ lookup })(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', /169\.254\.169\.254, a cloud metadata address/);
+    await expectFailure(loopbackFetch({ lookup })(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', /^idp\.test resolves to a private or reserved address$/);
     expect(served).toEqual([]);
   });
 
@@ -570,17 +580,17 @@ describe('a loopback test IdP (allowLoopback: true)', () => {
 
   it('redirect to cloud metadata is refused on that hop, by literal or by name, without dialing', async () => {
     const toMetadata = `${HTTP}/redirect?to=${encodeURIComponent('http://169.254.169.254/latest/meta-data/iam/security-credentials/')}`;
-    const err = await expectFailure(fetch(toMetadata), 'blocked_address', /^169\.254\.169\.254 is a cloud metadata address \(redirected from http:\/\/127\.0\.0\.1/);
+    const err = await expectFailure(fetch(toMetadata), 'blocked_address', /^169\.254\.169\.254 is a private or reserved address \(redirected from http:\/\/127\.0\.0\.1/);
     expect(err.url).toBe('http://169.254.169.254/latest/meta-data/iam/security-credentials/');
 
     // Two harmless hops first, then a name that resolves to the metadata service.
     const lookup: LookupFn = async (host) =>
       host === 'metadata.attacker.test' ? [{ address: '169.254.169.254', family: 4 }] : loopbackLookup(host);
     const viaName = `${HTTP}/redirect?to=${encodeURIComponent(`/redirect?to=${encodeURIComponent('http://metadata.attacker.test/latest/meta-data')}`)}`;
-    await expectFailure(loopbackFetch({ lookup })(viaName), 'blocked_address', /metadata\.attacker\.test resolves to 169\.254\.169\.254, a cloud metadata address/);
+    await expectFailure(loopbackFetch({ lookup })(viaName), 'blocked_address', /^metadata\.attacker\.test resolves to a private or reserved address \(redirected from /);
 
-    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[::ffff:a9fe:a9fe]/')}`), 'blocked_address', /cloud metadata/);
-    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[fe80::1]/')}`), 'blocked_address', /link-local/);
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[::ffff:a9fe:a9fe]/')}`), 'blocked_address', /^\[::ffff:a9fe:a9fe\] is a private or reserved address/);
+    await expectFailure(fetch(`${HTTP}/redirect?to=${encodeURIComponent('http://[fe80::1]/')}`), 'blocked_address', /^\[fe80::1\] is a private or reserved address/);
   });
 
   it('redirect to a non-http scheme (file:, ftp:, gopher:, data:) is refused', async () => {
