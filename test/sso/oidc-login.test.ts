@@ -50,7 +50,8 @@ describe('SSO settings', () => {
       protocol: 'oidc', provider: 'okta', issuerUrl: idp.issuer, issuer: idp.issuer, clientId: idp.clientId,
       hasClientSecret: true, scopes: 'openid profile email', enabled: true, allowJitProvisioning: true, defaultRole: 'member',
       allowedDomains: null, allowIdpInitiated: false, configVersion: 1,
-      redirectUri: 'http://localhost:3000/api/auth/sso/callback',
+      // SPEC §12: the organization's own redirect URI by default (mix-up defence).
+      redirectUri: `http://localhost:3000/api/auth/sso/callback/${orgId}`, redirectUriMode: 'dedicated', mixUpProtection: 'dedicated', allowedTenants: null,
       loginUrl: 'http://localhost:3000/api/auth/sso/settings-org/login',
       initiateLoginUri: 'http://localhost:3000/api/auth/sso/settings-org/initiate',
     });
@@ -106,8 +107,9 @@ describe('SSO settings', () => {
     expect(res.body.data.success).toBe(true);
     expect(res.body.data.message).toBe('SSO configuration is valid');
     expect(res.body.data.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
-      ['discovery', true], ['issuer', true], ['endpoints', true], ['jwks', true], ['signing_key', true],
+      ['discovery', true], ['issuer', true], ['endpoints', true], ['jwks', true], ['signing_key', true], ['mix_up_protection', true],
     ]);
+    expect(res.body.data).toMatchObject({ mixUpProtection: 'dedicated', warnings: [] });
     expect(await t.deps.db.selectFrom('sessions').select('id').where('auth_method', '=', 'sso').execute()).toHaveLength(0);
   });
 });
