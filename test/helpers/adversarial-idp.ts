@@ -57,10 +57,10 @@ export type Misbehaviour = {
   /**
    * OAuth mix-up (RFC 9700 §4.4): this IdP is the attacker's. Instead of answering, authorize()
    * (and GET /authorize) bounces the browser to another IdP's authorization endpoint with that
-   * IdP's client id, the redirect URI the attacker chose there, the attacker's own PKCE challenge,
-   * and the `state` Gatehouse gave this IdP.
+   * IdP's client id, the redirect URI the attacker chose there, the attacker's own PKCE challenge
+   * and nonce, and the `state` Gatehouse gave this IdP.
    */
-  mixUpBounce?: { authorizationEndpoint: string; clientId: string; redirectUri: string; codeChallenge: string; scope?: string };
+  mixUpBounce?: { authorizationEndpoint: string; clientId: string; redirectUri: string; codeChallenge: string; nonce?: string; scope?: string };
 };
 
 export interface AdversarialIdpUser {
@@ -334,6 +334,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       to.search = new URLSearchParams({
         response_type: 'code', client_id: b.clientId, redirect_uri: b.redirectUri, scope: b.scope ?? 'openid profile email',
         state: url.searchParams.get('state') ?? '', code_challenge: b.codeChallenge, code_challenge_method: 'S256',
+        ...(b.nonce ? { nonce: b.nonce } : {}),
       }).toString();
       return to;
     }
