@@ -236,6 +236,48 @@ describe('SP-initiated login against oidc-provider', () => {
   });
 });
 
+describe('redirect URI modes against oidc-provider (SPEC §12)', () => {
+  it('shared mode: the request is pushed (PAR) with client authentication, the RFC 9207 iss is checked, and the token request sends the shared redirect URI', async () => {
+    const par = await startRealIdp({ redirectUris: [], requirePar: true, users: [{ sub: 'paula-sub', email: 'paula@acme.test', email_verified: true, name: 'Paula' }] });
+    try {
+      const orgId = await createOrg(t, owner, 'par-org', 'par-org');
+      const settings = await configureOidc(t, owner, orgId, par, { redirectUriMode: 'shared' });
+      // oidc-provider announces RFC 9207 iss, which is what GET reports first.
+      expect(settings).toMatchObject({ redirectUriMode: 'shared', redirectUri: CALLBACK, mixUpProtection: 'iss' });
+      const run = await ssoLogin(t, '/api/auth/sso/par-org/login?returnTo=/par', (u) => par.login(u, 'paula-sub'));
+      expect([...run.idpUrl.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+      expect(run.idpUrl.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+      expect(run.callbackUrl!.origin + run.callbackUrl!.pathname).toBe(CALLBACK);
+      expect(run.callbackUrl!.searchParams.get('iss')).toBe(par.issuer);
+      expect(run.callback!.status, run.callback!.text).toBe(302);
+      expect(run.callback!.headers.get('location')).toBe('/par');
+
+      // The same answer with the iss of another IdP is refused (a fresh flow: the first was consumed).
+      const again = await ssoLogin(t, '/api/auth/sso/par-org/login', async (u) => {
+        const back = await par.login(u, 'paula-sub');
+        back.searchParams.set('iss', idp.issuer);
+        return back;
+      }, { accept: 'application/json' });
+      expect(again.callback!.body.details.reason).toBe('issuer_mismatch');
+    } finally {
+      await par.close();
+    }
+  });
+
+  it('a non-pushed authorization request is refused by an IdP that requires PAR (what makes "par" a mix-up defence)', async () => {
+    const par = await startRealIdp({ redirectUris: [CALLBACK], requirePar: true, users: [{ sub: 'quinn-sub', email: 'quinn@acme.test', email_verified: true }] });
+    try {
+      const made = new URL(`${par.issuer}/auth`);
+      made.search = new URLSearchParams({ client_id: par.clientId, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'evil-state', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString();
+      const back = await par.login(made.href, 'quinn-sub');
+      expect(back.searchParams.get('error')).toBe('invalid_request');
+      expect(back.searchParams.get('code')).toBeNull();
+    } finally {
+      await par.close();
+    }
+  });
+});
+
 describe('provisioning rules (SPEC §4.5)', () => {
   it('an existing account on an unverified domain is not linked: SSO_ACCOUNT_LINK_REQUIRED', async () => {
     await orgWithSso('link-unverified');
