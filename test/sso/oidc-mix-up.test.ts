@@ -101,6 +101,9 @@ describe('mix-up attack, once per defence', () => {
     expect(corp).toEqual([]);
     expect(tokenRequests(evilIdp)).toHaveLength(0);
     expect(JSON.stringify(evilIdp.requests)).not.toContain(code!);
+    // Corp's owner sees it in Corp's audit log (Corp's IdP issued the code), not only Evil's owner in Evil's.
+    const corpLog = await t.deps.db.selectFrom('audit_events').select('metadata').where('organization_id', '=', corpOrg).where('action', '=', 'sso.login_failed').execute();
+    expect(corpLog.some((f) => f.metadata?.includes('"reason":"state_invalid"'))).toBe(true);
     // Naming Evil's path or the shared one at Corp's IdP does not help: only Corp's is registered there.
     await expect(mixUp(dedicatedCallback(evilOrg))).rejects.toThrow(/not registered/);
     await expect(mixUp(CALLBACK)).rejects.toThrow(/not registered/);
@@ -163,6 +166,20 @@ describe('mix-up attack, once per defence', () => {
     expect(test.body.data).toMatchObject({ success: true, message: 'SSO configuration is valid', mixUpProtection: 'none' });
     expect(test.body.data.warnings).toEqual([{ name: 'mix_up_protection', message: expect.stringMatching(/mixUpProtection is "none".*dedicated/) }]);
     expect(test.body.data.checks).toContainEqual({ name: 'mix_up_protection', ok: true, message: expect.stringMatching(/neither/) });
+  });
+});
+
+describe('mixed modes: the mode the attacker picks for Evil does not matter to a dedicated Corp', () => {
+  it("mix-up: Corp on its dedicated redirect URI, Evil's flow on the shared one: Corp's code is refused (state_invalid) and never reaches Evil's token endpoint", async () => {
+    await world();
+    await configureOidc(t, evilOwner, evilOrg, evilIdp, { redirectUriMode: 'shared' });
+    const { answer, code, victimBrowser } = await mixUp(dedicatedCallback(corpOrg));
+    expect(code).toBeTruthy();
+    const { result, evil, corp } = await outboundDuring(() => t.request('GET', answer.pathname + answer.search, { cookies: victimBrowser, headers: json }));
+    expect(result.body.details.reason).toBe('state_invalid');
+    expect(evil).toEqual([]);
+    expect(corp).toEqual([]);
+    expect(tokenRequests(evilIdp)).toHaveLength(0);
   });
 });
 

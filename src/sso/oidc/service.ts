@@ -145,6 +145,7 @@ export function createOidcLogin(deps: {
      */
     async callback(query: CallbackQuery, arrived: ArrivedAt, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
+      let misdelivered = false;
       try {
         const state = checkStatePresent(query);
         let flow;
@@ -160,6 +161,7 @@ export function createOidcLogin(deps: {
         const row = await findConnection(db, flow.connection_id);
         const connection = row ? parseConnection(row) : null;
         checkConnectionCurrent(flow, connection);
+        misdelivered = arrived.organizationId !== null && arrived.organizationId !== flow.organization_id;
         checkCallbackPath(flow, modeOf(connection), arrived);
         checkIssParameter(query, connection);
         checkIdpError(query);
@@ -185,6 +187,11 @@ export function createOidcLogin(deps: {
         return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
       } catch (e) {
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
+        // A mix-up shows in the log of the organization whose redirect URI received the answer (its
+        // IdP issued the code), not only in that of the flow's organization (the attacker's).
+        if (misdelivered && arrived.organizationId && (await findOrganization(db, arrived.organizationId))) {
+          await deps.completion.recordFailure(meta, 'oidc', e, { organizationId: arrived.organizationId });
+        }
         throw e;
       }
     },
