@@ -302,6 +302,17 @@ describe('redirectUriMode settings', () => {
     expect(run.callback!.status, run.callback!.text).toBe(302);
   });
 
+  it('an organization whose slug is "callback" keeps its login URL next to the dedicated callback route', async () => {
+    await world();
+    const org = await createOrg(t, corpOwner, 'Callback', 'callback');
+    await configureOidc(t, corpOwner, org, corpIdp);
+    const start = await t.request('GET', '/api/auth/sso/callback/login');
+    expect(start.status).toBe(302);
+    expect(start.headers.get('location')).toContain(corpIdp.authorizationEndpoint);
+    const bad = await t.request('GET', '/api/auth/sso/callback/not-an-organization-id?state=x', { headers: json });
+    expect(bad.status).toBe(400);
+  });
+
   it('the test endpoint warns that "par" protects only when the IdP requires PAR', async () => {
     await world({ mode: 'shared', corp: { par: 'supported' } });
     const test = await t.request('POST', `/api/user/organizations/${corpOrg}/settings/sso/test`, { as: corpOwner });
