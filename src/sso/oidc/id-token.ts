@@ -95,7 +95,7 @@ export function expectedIssuer(configured: string, claims: Record<string, unknow
 export function acceptedIssuers(issuer: string, allowedTenants: string[] | null): (candidate: string) => boolean {
   if (!isTemplatedIssuer(issuer)) return (candidate) => candidate === issuer;
   const set = new Set((allowedTenants ?? []).map((t) => issuer.replace(TENANT_TEMPLATE, t.toLowerCase())));
-  return (candidate) => set.has(candidate) || set.has(candidate.toLowerCase());
+  return (candidate) => set.has(candidate); // exact, as RFC 9207 §2.4 compares
 }
 
 export function checkIssuer(claims: Record<string, unknown>, expect: IdTokenExpectations) {
