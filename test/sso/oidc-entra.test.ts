@@ -157,6 +157,27 @@ describe('Entra email verification for linking (xms_edov)', () => {
     expect(session.body.data.user.id).toBe(dana.id);
   });
 
+  it("Entra multi-tenant: a partner tenant's user named ceo@corp.test without xms_edov gets an unverified account, which the real CEO's sign-in (xms_edov: true) then reclaims", async () => {
+    await configureOidc(t, owner, orgId, entra, { provider: 'azure', allowedTenants: [CORP_TENANT, PARTNER_TENANT] });
+    await seedVerifiedDomain(t, orgId, 'corp.test');
+    fromTenant(PARTNER_TENANT);
+    entra.setUser({ sub: 'squatter-sub', email: 'ceo@corp.test', email_verified: true });
+    const squat = await login();
+    expect(squat.callback!.status, squat.callback!.text).toBe(302); // JIT: the partner tenant is allowed
+    const user = () => t.deps.db.selectFrom('users').selectAll().where('email', '=', 'ceo@corp.test').executeTakeFirstOrThrow();
+    expect((await user()).email_verified).toBe(0); // not proven by the IdP: xms_edov is not true
+
+    fromTenant(CORP_TENANT);
+    entra.setUser({ sub: 'ceo-sub', email: 'ceo@corp.test', xms_edov: true });
+    const ceo = await login();
+    expect(ceo.callback!.status, ceo.callback!.text).toBe(302);
+    expect((await user()).email_verified).toBe(1);
+    // The claim removed what the squatter had: their identity and their session.
+    const identities = await t.deps.db.selectFrom('sso_identities').select('subject').where('user_id', '=', (await user()).id).execute();
+    expect(identities.map((i) => i.subject)).toEqual(['ceo-sub']);
+    expect((await t.request('GET', '/api/auth/session', { as: { cookie: squat.callback!.cookie! } })).status).toBe(401);
+  });
+
   it('single-tenant Entra: the email links without xms_edov, but xms_edov: false is honoured as unverified', async () => {
     const single = await startAdversarialIdp({ pathPrefix: `/${CORP_TENANT}/v2.0` });
     try {

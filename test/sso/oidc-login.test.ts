@@ -301,6 +301,18 @@ describe('provisioning rules (SPEC §4.5)', () => {
     expect(session.body.data.user.id).toBe(existing.id);
   });
 
+  it('a new person whose IdP says email_verified: false is created unverified, even on a verified domain (no squatting on the address)', async () => {
+    const { orgId } = await orgWithSso('jit-unverified');
+    await verifyDomain(orgId, 'jitv.test');
+    idp.users.set('uma-sub', { sub: 'uma-sub', email: 'uma@jitv.test', email_verified: false });
+    const run = await ssoLogin(t, '/api/auth/sso/jit-unverified/login', (u) => idp.login(u, 'uma-sub'));
+    expect(run.callback!.status).toBe(302);
+    expect((await t.deps.db.selectFrom('users').select('email_verified').where('email', '=', 'uma@jitv.test').executeTakeFirstOrThrow()).email_verified).toBe(0);
+    idp.users.set('vic-sub', { sub: 'vic-sub', email: 'vic@jitv.test', email_verified: true });
+    expect((await ssoLogin(t, '/api/auth/sso/jit-unverified/login', (u) => idp.login(u, 'vic-sub'))).callback!.status).toBe(302);
+    expect((await t.deps.db.selectFrom('users').select('email_verified').where('email', '=', 'vic@jitv.test').executeTakeFirstOrThrow()).email_verified).toBe(1);
+  });
+
   it('with JIT off only members and invitees get in: SSO_USER_NOT_PROVISIONED otherwise', async () => {
     const { orgId } = await orgWithSso('no-jit', { allowJitProvisioning: false });
     idp.users.set('jack-sub', { sub: 'jack-sub', email: 'jack@acme.test', email_verified: true });
