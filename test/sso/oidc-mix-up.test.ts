@@ -24,10 +24,17 @@ let evilOwner: TestUser;
 let corpOrg: string;
 let evilOrg: string;
 
+/** What this test started, closed after it (in reverse), so a failed set-up never closes another test's servers. */
+const started: Array<() => Promise<void>> = [];
+
 async function world(opts: { corp?: StartAdversarialIdpOptions; mode?: 'dedicated' | 'shared'; env?: Record<string, string> } = {}) {
   t = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true', ...opts.env } });
+  const gatehouse = t;
+  started.push(() => gatehouse.destroy());
   corpIdp = await startAdversarialIdp(opts.corp ?? {});
+  started.push(corpIdp.close);
   evilIdp = await startAdversarialIdp();
+  started.push(evilIdp.close);
   corpIdp.setUser(VICTIM);
   corpOwner = await t.signUp('owner@corp.test');
   evilOwner = await t.signUp('owner@evil.test');
@@ -40,9 +47,7 @@ async function world(opts: { corp?: StartAdversarialIdpOptions; mode?: 'dedicate
 }
 
 afterEach(async () => {
-  await t?.destroy();
-  await corpIdp?.close();
-  await evilIdp?.close();
+  for (const close of started.splice(0).reverse()) await close();
 });
 
 /** What Gatehouse sent to the IdPs while `during` ran (the test's own authorize() calls are made outside it). */
