@@ -7,6 +7,9 @@ import { z } from 'zod';
  */
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** SPEC §12: an OIDC connection's redirect URI is its organization's own (dedicated) or the one shared by all. */
+export const OIDC_REDIRECT_MODES = ['dedicated', 'shared'] as const;
+export type OidcRedirectMode = (typeof OIDC_REDIRECT_MODES)[number];
 
 const boolString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -104,6 +107,7 @@ export const envSchema = z.object({
     .string()
     .refine((v) => /^rediss?:\/\//.test(v), { message: 'must be redis://… or rediss://…' })
     .optional(),
+  GATEHOUSE_OIDC_REDIRECT_MODE: z.enum(OIDC_REDIRECT_MODES, { message: 'must be dedicated or shared' }).default('dedicated'),
   GATEHOUSE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -127,6 +131,8 @@ export interface Config {
   smtpUrl: string | null;
   emailFrom: string;
   redisUrl: string | null;
+  /** GATEHOUSE_OIDC_REDIRECT_MODE: the redirectUriMode of OIDC connections that do not store one. */
+  oidcRedirectMode: OidcRedirectMode;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -191,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.GATEHOUSE_EMAIL_FROM,
     redisUrl: e.REDIS_URL ?? null,
+    oidcRedirectMode: e.GATEHOUSE_OIDC_REDIRECT_MODE,
     logLevel: e.GATEHOUSE_LOG_LEVEL,
   };
 }

@@ -8,7 +8,7 @@ import type { ErrorCode } from '../http/errors.js';
  */
 export const SSO_FAILURE_REASONS = {
   // -- shared by OIDC and SAML: the flow, the connection, the browser
-  state_invalid: { protocols: ['oidc'], meaning: 'no state, an unknown state, a state of another protocol, or an organization that no longer exists' },
+  state_invalid: { protocols: ['oidc'], meaning: "no state, an unknown state, a state of another protocol, an organization that no longer exists, or an answer on a redirect URI that is not its flow's (mix-up)" },
   flow_expired: { protocols: ['oidc'], meaning: 'the sign-in took longer than 10 minutes' },
   replayed: { protocols: ['oidc', 'saml'], meaning: 'the flow (OIDC state) or the assertion ID (SAML) was already used' },
   browser_mismatch: { protocols: ['oidc', 'saml'], meaning: 'the sign-in was started in another browser (the binding cookie is missing or differs; SAML binds on https deployments)' },
@@ -18,6 +18,8 @@ export const SSO_FAILURE_REASONS = {
   connection_not_found: { protocols: ['saml'], meaning: 'no active SAML connection for this organization slug' },
   untrusted_target: { protocols: ['oidc'], meaning: 'an IdP-initiated login named a target_link_uri that is not a trusted destination' },
   // -- OIDC: authorization response, discovery, code exchange, ID token, UserInfo
+  iss_missing: { protocols: ['oidc'], meaning: 'the IdP announces RFC 9207 (authorization_response_iss_parameter_supported) but this answer has no iss' },
+  par_failed: { protocols: ['oidc'], meaning: 'the pushed authorization request (RFC 9126) endpoint was refused by the SSRF guard, unreachable, or refused the request (at login start)' },
   idp_error: { protocols: ['oidc'], meaning: 'the IdP answered the authorization request with an error' },
   code_missing: { protocols: ['oidc'], meaning: 'the callback carries no authorization code' },
   discovery_failed: { protocols: ['oidc'], meaning: "the IdP's discovery document or JWKS could not be fetched or is invalid" },
@@ -29,7 +31,7 @@ export const SSO_FAILURE_REASONS = {
   unknown_kid: { protocols: ['oidc'], meaning: "the ID token's kid is not in the IdP's JWKS, even after one refetch" },
   kid_ambiguous: { protocols: ['oidc'], meaning: 'the ID token names no kid and the JWKS has several keys (or none that fits)' },
   signature_invalid: { protocols: ['oidc', 'saml'], meaning: 'a signature does not verify against the IdP keys (OIDC JWKS) or the pinned certificates (SAML)' },
-  issuer_mismatch: { protocols: ['oidc', 'saml'], meaning: 'OIDC: the ID token iss (or an IdP-initiated iss) is not the connection issuer; SAML: the Issuer is not idpEntityId' },
+  issuer_mismatch: { protocols: ['oidc', 'saml'], meaning: "OIDC: the ID token iss, the RFC 9207 iss or an IdP-initiated iss is not the connection's issuer, or an Entra token's tid is not in allowedTenants; SAML: the Issuer is not idpEntityId" },
   audience_mismatch: { protocols: ['oidc', 'saml'], meaning: 'OIDC: aud/azp is not this client ID; SAML: no AudienceRestriction names this SP entity ID exactly' },
   token_expired: { protocols: ['oidc'], meaning: 'the ID token exp has passed (beyond the clock skew)' },
   iat_invalid: { protocols: ['oidc'], meaning: 'the ID token has no iat, or one in the future' },

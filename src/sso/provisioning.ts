@@ -93,6 +93,9 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     }
     checkAllowedDomain(connection, email);
     const domainVerified = await isDomainVerifiedBy(tx, org.id, emailDomain(email));
+    // The organization's IdP proves the address only on its verified domain and when it does not
+    // itself disown the email (email_verified: false; Entra without xms_edov on a multi-tenant issuer).
+    const proves = domainVerified && profile.emailVerified !== false;
 
     let user = await findUserByEmail(tx, email);
     let outcome: ProvisionResult['outcome'];
@@ -112,12 +115,12 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
       if (!connection.allowJitProvisioning && !invited) {
         throw new SsoLoginError('user_not_provisioned', `${email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
       }
-      user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: domainVerified, now });
+      user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: proves, now });
       await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
       outcome = 'created';
     }
     await ensureMembership(tx, ctx, connection, org, user, now);
-    if (domainVerified && user.email_verified !== 1) {
+    if (proves && user.email_verified !== 1) {
       // The organization's IdP proves an address the account never proved: whatever was set up
       // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
       const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepOrganizationId: org.id });

@@ -14,6 +14,9 @@ import { sendSamlPostPage } from '../pages/saml-post.js';
 import { ssoErrorPage } from '../pages/sso-error.js';
 import type { Services } from '../services.js';
 import { SsoLoginError } from './errors.js';
+import { Ulid } from '../http/schemas.js';
+import type { ArrivedAt } from './oidc/callback-checks.js';
+import { OIDC_DEDICATED_CALLBACK_ROUTE, OIDC_SHARED_CALLBACK_PATH } from './oidc/urls.js';
 import { SLUG_PATTERN } from '../organizations/service.js';
 import { MAX_RESPONSE_BYTES as SAML_MAX_BODY_BYTES } from './saml/acs-checks.js';
 
@@ -164,20 +167,36 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
     return initiate(c, slug.data, { ...c.req.query(), ...form });
   });
 
+  const callbackQuery = z.object({
+    code: z.string().max(4096).optional(), state: z.string().max(512).optional(), error: z.string().max(256).optional(),
+    error_description: z.string().max(1024).optional(), iss: z.string().max(2048).optional().openapi({ description: 'RFC 9207 issuer identifier; when present it must be the sign-in’s IdP' }),
+    session_state: z.string().optional(),
+  });
+  const callback = async (c: Context<AppEnv>, query: z.infer<typeof callbackQuery>, arrived: ArrivedAt) => {
+    try {
+      const result = await services.oidcLogin.callback(query, arrived, getCookie(c, SSO_BROWSER_COOKIE), ctxOf(c));
+      setSessionCookie(c, config, result.token);
+      return c.redirect(result.returnTo, 302);
+    } catch (e) {
+      return ssoFailure(c, e);
+    }
+  };
+  const callbackResponses = { 302: { description: 'Signed in: redirect to returnTo with the session cookie' }, ...responses(z.null(), 'never 200', [400, 403]) };
   app.openapi(
     createRoute({
-      method: 'get', path: '/api/auth/sso/callback', tags, summary: 'The OIDC redirect URI shared by every organization',
-      request: { query: z.object({ code: z.string().max(4096).optional(), state: z.string().max(512).optional(), error: z.string().max(256).optional(), error_description: z.string().max(1024).optional(), iss: z.string().optional(), session_state: z.string().optional() }) },
-      responses: { 302: { description: 'Signed in: redirect to returnTo with the session cookie' }, ...responses(z.null(), 'never 200', [400, 403]) },
+      method: 'get', path: OIDC_SHARED_CALLBACK_PATH, tags,
+      summary: 'The OIDC redirect URI shared by every organization (connections with redirectUriMode "shared")',
+      request: { query: callbackQuery }, responses: callbackResponses,
     }),
-    async (c) => {
-      try {
-        const result = await services.oidcLogin.callback(c.req.valid('query'), getCookie(c, SSO_BROWSER_COOKIE), ctxOf(c));
-        setSessionCookie(c, config, result.token);
-        return c.redirect(result.returnTo, 302);
-      } catch (e) {
-        return ssoFailure(c, e);
-      }
-    },
+    async (c) => callback(c, c.req.valid('query'), { organizationId: null }),
+  );
+  // Registered after the {slug} routes, so an organization whose slug is "callback" keeps its login URLs.
+  app.openapi(
+    createRoute({
+      method: 'get', path: OIDC_DEDICATED_CALLBACK_ROUTE.replace(':organizationId', '{organizationId}'), tags,
+      summary: "An organization's own OIDC redirect URI (redirectUriMode \"dedicated\", the default): only answers to that organization's sign-ins are accepted here",
+      request: { params: z.object({ organizationId: Ulid }), query: callbackQuery }, responses: callbackResponses,
+    }),
+    async (c) => callback(c, c.req.valid('query'), { organizationId: c.req.valid('param').organizationId }),
   );
 }

@@ -28,7 +28,14 @@ describe('configuration', () => {
       redisUrl: null,
       logLevel: 'info',
       secureCookies: false,
+      oidcRedirectMode: 'dedicated',
     });
+  });
+
+  it('GATEHOUSE_OIDC_REDIRECT_MODE: dedicated by default, shared on request, anything else refused at start-up', () => {
+    expect(loadConfig({ GATEHOUSE_OIDC_REDIRECT_MODE: 'shared' }).oidcRedirectMode).toBe('shared');
+    expect(loadConfig({ GATEHOUSE_OIDC_REDIRECT_MODE: 'dedicated' }).oidcRedirectMode).toBe('dedicated');
+    expect(problems({ GATEHOUSE_OIDC_REDIRECT_MODE: 'per-org' })[0]).toMatch(/^GATEHOUSE_OIDC_REDIRECT_MODE: must be dedicated or shared \(got "per-org"\)/);
   });
 
   it('derives the base URL from PORT and adds trusted origins to it', () => {

@@ -54,6 +54,13 @@ export type Misbehaviour = {
   entraTemplate?: { tenantId: string };
   /** authorize() (and GET /authorize) redirects back with `error=<this>` (and state) instead of a code. */
   authorizeError?: string;
+  /**
+   * OAuth mix-up (RFC 9700 §4.4): this IdP is the attacker's. Instead of answering, authorize()
+   * (and GET /authorize) bounces the browser to another IdP's authorization endpoint with that
+   * IdP's client id, the redirect URI the attacker chose there, the attacker's own PKCE challenge
+   * and nonce, and the `state` Gatehouse gave this IdP.
+   */
+  mixUpBounce?: { authorizationEndpoint: string; clientId: string; redirectUri: string; codeChallenge: string; nonce?: string; scope?: string };
 };
 
 export interface AdversarialIdpUser {
@@ -96,6 +103,19 @@ export interface AdversarialIdp {
   authorize(authorizationUrl: string): URL;
   /** Log of every request (and of authorize() calls), to assert client auth method, JWKS fetch count... */
   requests: AdversarialIdpRequest[];
+  /** The authorization endpoint (as discovery names it). */
+  authorizationEndpoint: string;
+  /**
+   * Register a redirect URI for the client. Once one is registered (or `redirectUris` was given),
+   * an authorization request with any other redirect_uri is refused like a real IdP does (an error
+   * page: authorize() throws). With none registered, any redirect_uri is accepted.
+   */
+  addRedirectUri(uri: string): void;
+  /**
+   * Redeem a code as its client would (the attacker holding Corp's code in a Corp flow of their
+   * own): POST /token with this IdP's client credentials, the code, its redirect URI and verifier.
+   */
+  redeem(code: string, redirectUri: string, codeVerifier: string): Promise<{ status: number; body: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -108,6 +128,19 @@ export interface StartAdversarialIdpOptions {
   userFromLoginHint?: boolean;
   /** Keep no request log (long benchmark runs). */
   noRequestLog?: boolean;
+  /** Registered redirect URIs (see addRedirectUri). Default none: any is accepted. */
+  redirectUris?: string[];
+  /**
+   * RFC 9207: announce `authorization_response_iss_parameter_supported` and put `iss` in every
+   * authorization response (success and error). Default false.
+   */
+  issParameter?: boolean;
+  /**
+   * RFC 9126 pushed authorization requests at `<issuer>/par`: 'supported' lists the endpoint;
+   * 'required' also announces `require_pushed_authorization_requests` and refuses (redirecting
+   * back with `error=invalid_request`) any authorization request that was not pushed. Default 'none'.
+   */
+  par?: 'none' | 'supported' | 'required';
 }
 
 interface SigningKey {
@@ -202,6 +235,9 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
   let m: Misbehaviour = {};
   let user: AdversarialIdpUser = { sub: 'user-1', email: 'user-1@example.test', email_verified: true, name: 'User One' };
   const codes = new Map<string, CodeRecord>();
+  const registered = new Set<string>(opts.redirectUris ?? []);
+  const pushed = new Map<string, { params: URLSearchParams; expiresAt: number }>();
+  const par = opts.par ?? 'none';
   const tokens = new Map<string, TokenRecord>();
   const requests: AdversarialIdpRequest[] = [];
 
@@ -231,6 +267,9 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       code_challenge_methods_supported: ['S256'],
       claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'email', 'email_verified', 'name'],
     };
+    if (opts.issParameter) doc.authorization_response_iss_parameter_supported = true;
+    if (par !== 'none') doc.pushed_authorization_request_endpoint = endpoint('par');
+    if (par === 'required') doc.require_pushed_authorization_requests = true;
     if (m.noJwksUri) delete doc.jwks_uri;
     if (m.noUserinfo) delete doc.userinfo_endpoint;
     return doc;
@@ -288,18 +327,39 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
     if (`${url.origin}${url.pathname}` !== endpoint('authorize')) {
       throw new Error(`adversarial-idp: ${url.origin}${url.pathname} is not ${endpoint('authorize')}`);
     }
-    const p = url.searchParams;
+    if (m.mixUpBounce) {
+      // The attacker's IdP: never answers, sends the browser on to the victim IdP instead.
+      const b = m.mixUpBounce;
+      const to = new URL(b.authorizationEndpoint);
+      to.search = new URLSearchParams({
+        response_type: 'code', client_id: b.clientId, redirect_uri: b.redirectUri, scope: b.scope ?? 'openid profile email',
+        state: url.searchParams.get('state') ?? '', code_challenge: b.codeChallenge, code_challenge_method: 'S256',
+        ...(b.nonce ? { nonce: b.nonce } : {}),
+      }).toString();
+      return to;
+    }
+    let p = url.searchParams;
     if (p.get('client_id') !== clientId) throw new Error(`adversarial-idp: unknown client_id ${p.get('client_id')}`);
+    const requestUri = p.get('request_uri');
+    if (requestUri !== null) {
+      const entry = pushed.get(requestUri);
+      pushed.delete(requestUri); // one use
+      if (!entry || entry.expiresAt < Date.now()) throw new Error('adversarial-idp: unknown or expired request_uri');
+      p = entry.params;
+    }
     const redirectUri = p.get('redirect_uri');
     if (!redirectUri || !URL.canParse(redirectUri)) throw new Error('adversarial-idp: missing/invalid redirect_uri');
+    if (registered.size > 0 && !registered.has(redirectUri)) throw new Error(`adversarial-idp: redirect_uri ${redirectUri} is not registered for this client`);
     const back = new URL(redirectUri);
     const state = p.get('state');
     const fail = (error: string, description: string): URL => {
       back.searchParams.set('error', error);
       back.searchParams.set('error_description', description);
       if (state !== null) back.searchParams.set('state', state);
+      if (opts.issParameter) back.searchParams.set('iss', issuer);
       return back;
     };
+    if (par === 'required' && requestUri === null) return fail('invalid_request', 'pushed authorization request required');
     if (p.get('response_type') !== 'code') return fail('unsupported_response_type', 'only code is supported');
     const scope = p.get('scope') ?? '';
     if (!scope.split(' ').includes('openid')) return fail('invalid_scope', 'openid scope required');
@@ -320,7 +380,54 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
     });
     back.searchParams.set('code', code);
     if (state !== null) back.searchParams.set('state', state);
+    if (opts.issParameter) back.searchParams.set('iss', issuer);
     return back;
+  }
+
+  /** Client authentication as the token endpoint does it; returns an error answer or null. */
+  function authenticateClient(req: IncomingMessage, form: URLSearchParams): { status: number; error: string; description: string; headers?: Record<string, string> } | null {
+    const authz = req.headers.authorization;
+    let authId: string | undefined;
+    let authSecret: string | undefined;
+    if (clientAuth === 'client_secret_basic') {
+      if (form.has('client_secret')) return { status: 400, error: 'invalid_request', description: 'client_secret in body, expected client_secret_basic' };
+      const match = authz ? /^Basic\s+(.+)$/i.exec(authz) : null;
+      if (!match?.[1]) return { status: 401, error: 'invalid_client', description: 'client_secret_basic required', headers: { 'www-authenticate': 'Basic realm="token"' } };
+      const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) return { status: 401, error: 'invalid_client', description: 'malformed Basic credentials' };
+      try {
+        authId = formDecode(decoded.slice(0, colon));
+        authSecret = formDecode(decoded.slice(colon + 1));
+      } catch {
+        return { status: 401, error: 'invalid_client', description: 'malformed Basic credentials' };
+      }
+      const bodyClientId = form.get('client_id');
+      if (bodyClientId !== null && bodyClientId !== authId) return { status: 400, error: 'invalid_request', description: 'client_id mismatch' };
+    } else {
+      if (authz) return { status: 400, error: 'invalid_request', description: 'Authorization header present, expected client_secret_post' };
+      authId = form.get('client_id') ?? undefined;
+      authSecret = form.get('client_secret') ?? undefined;
+      if (authId === undefined || authSecret === undefined) return { status: 401, error: 'invalid_client', description: 'client_secret_post required' };
+    }
+    if (authId !== clientId || !safeEqual(authSecret, clientSecret)) return { status: 401, error: 'invalid_client', description: 'client authentication failed' };
+    return null;
+  }
+
+  /** RFC 9126 §2: a client-authenticated POST of the authorization request; answers 201 with a one-use request_uri. */
+  function pushedAuthorizationRequest(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const form = new URLSearchParams(body);
+    const refused = authenticateClient(req, form);
+    if (refused) return sendJson(res, refused.status, { error: refused.error, error_description: refused.description }, refused.headers);
+    if (form.has('request_uri')) return sendJson(res, 400, { error: 'invalid_request', error_description: 'request_uri must not be pushed' });
+    const redirectUri = form.get('redirect_uri');
+    if (!redirectUri || (registered.size > 0 && !registered.has(redirectUri))) return sendJson(res, 400, { error: 'invalid_redirect_uri', error_description: 'redirect_uri not registered' });
+    const params = new URLSearchParams(form);
+    params.delete('client_secret');
+    params.set('client_id', clientId);
+    const requestUri = `urn:ietf:params:oauth:request_uri:${randomBytes(16).toString('base64url')}`;
+    pushed.set(requestUri, { params, expiresAt: Date.now() + 60_000 });
+    sendJson(res, 201, { request_uri: requestUri, expires_in: 60 });
   }
 
   async function token(req: IncomingMessage, res: ServerResponse, body: string): Promise<void> {
@@ -329,37 +436,9 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       sendJson(res, status, { error, error_description: description }, headers);
 
     // Client authentication: exactly the registered method.
-    const authz = req.headers.authorization;
-    let authId: string | undefined;
-    let authSecret: string | undefined;
-    if (clientAuth === 'client_secret_basic') {
-      if (form.has('client_secret')) return oauthError(400, 'invalid_request', 'client_secret in body, expected client_secret_basic');
-      const match = authz ? /^Basic\s+(.+)$/i.exec(authz) : null;
-      if (!match?.[1]) {
-        return oauthError(401, 'invalid_client', 'client_secret_basic required', { 'www-authenticate': 'Basic realm="token"' });
-      }
-      const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      if (colon < 0) return oauthError(401, 'invalid_client', 'malformed Basic credentials');
-      try {
-        authId = formDecode(decoded.slice(0, colon));
-        authSecret = formDecode(decoded.slice(colon + 1));
-      } catch {
-        return oauthError(401, 'invalid_client', 'malformed Basic credentials');
-      }
-      const bodyClientId = form.get('client_id');
-      if (bodyClientId !== null && bodyClientId !== authId) return oauthError(400, 'invalid_request', 'client_id mismatch');
-    } else {
-      if (authz) return oauthError(400, 'invalid_request', 'Authorization header present, expected client_secret_post');
-      authId = form.get('client_id') ?? undefined;
-      authSecret = form.get('client_secret') ?? undefined;
-      if (authId === undefined || authSecret === undefined) {
-        return oauthError(401, 'invalid_client', 'client_secret_post required');
-      }
-    }
-    if (authId !== clientId || !safeEqual(authSecret, clientSecret)) {
-      return oauthError(401, 'invalid_client', 'client authentication failed');
-    }
+    const refused = authenticateClient(req, form);
+    if (refused) return oauthError(refused.status, refused.error, refused.description, refused.headers);
+    const authId = clientId;
 
     // The code is single use: consumed by the first attempt, whatever happens next.
     const code = form.get('code') ?? '';
@@ -437,6 +516,7 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
       return void res.end();
     }
     if (route === '/token' && req.method === 'POST') return token(req, res, body);
+    if (route === '/par' && req.method === 'POST' && par !== 'none') return pushedAuthorizationRequest(req, res, body);
     if (route === '/userinfo' && (req.method === 'GET' || req.method === 'POST') && !m.noUserinfo) {
       return userinfo(req, res, body);
     }
@@ -478,6 +558,23 @@ export async function startAdversarialIdp(opts: StartAdversarialIdpOptions = {})
     },
     authorize,
     requests,
+    get authorizationEndpoint() {
+      return endpoint('authorize');
+    },
+    addRedirectUri(uri) {
+      registered.add(uri);
+    },
+    async redeem(code, redirectUri, codeVerifier) {
+      const res = await fetch(endpoint('token'), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(clientAuth === 'client_secret_basic' ? { authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}` } : {}),
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier, ...(clientAuth === 'client_secret_post' ? { client_id: clientId, client_secret: clientSecret } : {}) }).toString(),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -43,6 +43,8 @@ export interface RealIdp {
    * `initiateUri` defaults to `startRealIdp({ initiateLoginUri })`.
    */
   initiateUrl(initiateUri?: string, opts?: { targetLinkUri?: string; loginHint?: string }): string;
+  /** Register one more redirect URI for the client (as an admin adds one in the IdP's console). */
+  addRedirectUri(uri: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,6 +57,8 @@ export interface StartRealIdpOptions {
    * an http URI is kept only by this helper (as the default of `initiateUrl()`), not registered.
    */
   initiateLoginUri?: string;
+  /** RFC 9126: refuse authorization requests that were not pushed (oidc-provider's requirePushedAuthorizationRequests). */
+  requirePar?: boolean;
 }
 
 const LOGIN_SUB_HEADER = 'x-test-login-sub';
@@ -88,6 +92,10 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   const clientSecret = randomBytes(24).toString('base64url');
   const clientAuth = opts.clientAuth ?? 'client_secret_basic';
   const users = new Map<string, IdpUser>((opts.users ?? []).map((u) => [u.sub, u]));
+  const redirectUris = [...opts.redirectUris];
+  // The client lives in the adapter (a "dynamic" client, re-read on every request) rather than in
+  // the static configuration, so addRedirectUri() takes effect at once.
+  const adapterFactory = memoryAdapterFactory();
   let loginHint: string | undefined;
   let provider: Provider | undefined;
   let providerHandler: ReturnType<Provider['callback']> | undefined;
@@ -132,7 +140,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   const clientMetadata: NonNullable<Configuration['clients']>[number] = {
     client_id: clientId,
     client_secret: clientSecret,
-    redirect_uris: opts.redirectUris,
+    redirect_uris: redirectUris,
     response_types: ['code'],
     grant_types: ['authorization_code'],
     token_endpoint_auth_method: clientAuth,
@@ -143,8 +151,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   }
 
   const configuration: Configuration = {
-    adapter: memoryAdapterFactory(),
-    clients: [clientMetadata],
+    adapter: adapterFactory,
     jwks: { keys: [rsaSigningJwk()] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     // Only the authorization code flow; PKCE (S256 — the only method v9 supports) always required.
@@ -170,6 +177,8 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
+      // Enabled by default in oidc-provider; whether it is required is the test's choice.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: opts.requirePar === true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     findAccount: (_ctx, sub) => {
@@ -193,6 +202,8 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     },
   };
 
+  const saveClient = () => adapterFactory('Client').upsert(clientId, { ...clientMetadata, redirect_uris: [...redirectUris] } as unknown as AdapterPayload, 0);
+  await saveClient();
   provider = new Provider(issuer, configuration);
   providerHandler = provider.callback();
   // Surface unexpected provider failures in test output (they'd otherwise be a silent 500).
@@ -203,7 +214,6 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   async function login(authorizationUrl: string, sub: string, loginOpts?: { deny?: boolean }): Promise<URL> {
     if (!users.has(sub) && !loginOpts?.deny) throw new Error(`real-idp: unknown user ${sub}`);
     const jar = new CookieJar();
-    const redirectUris = opts.redirectUris;
     let url = new URL(authorizationUrl);
     if (url.origin !== issuer) throw new Error(`real-idp: ${authorizationUrl} is not on the IdP (${issuer})`);
     for (let hop = 0; hop < 20; hop++) {
@@ -244,6 +254,10 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
       if (o.targetLinkUri !== undefined) u.searchParams.set('target_link_uri', o.targetLinkUri);
       if (o.loginHint !== undefined) u.searchParams.set('login_hint', o.loginHint);
       return u.href;
+    },
+    async addRedirectUri(uri) {
+      if (!redirectUris.includes(uri)) redirectUris.push(uri);
+      await saveClient();
     },
     close: () => closeServer(server),
   };

@@ -1,14 +1,27 @@
 import type { TestGatehouse, TestResponse, TestUser } from './app.js';
 
+/** The shared redirect URI (redirectUriMode "shared") of the test Gatehouse. */
 export const CALLBACK = 'http://localhost:3000/api/auth/sso/callback';
+/** An organization's dedicated redirect URI (redirectUriMode "dedicated", the default) on the test Gatehouse. */
+export const dedicatedCallback = (orgId: string, base = 'http://localhost:3000') => `${base}/api/auth/sso/callback/${orgId}`;
 
-/** Configure the organization's OIDC connection as its owner; fails the test on anything but 200. */
-export async function configureOidc(t: TestGatehouse, owner: TestUser, orgId: string, idp: { issuer: string; clientId: string; clientSecret: string }, extra: Record<string, unknown> = {}) {
+/**
+ * Configure the organization's OIDC connection as its owner; fails the test on anything but 200.
+ * Then registers the redirect URI Gatehouse shows at the IdP, as the admin does in its console.
+ */
+export async function configureOidc(
+  t: TestGatehouse,
+  owner: TestUser,
+  orgId: string,
+  idp: { issuer: string; clientId: string; clientSecret: string; addRedirectUri?: (uri: string) => unknown },
+  extra: Record<string, unknown> = {},
+) {
   const res = await t.request('PUT', `/api/user/organizations/${orgId}/settings/sso`, {
     as: owner,
     body: { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, ...extra },
   });
   if (res.status !== 200) throw new Error(`PUT settings/sso failed: ${res.status} ${res.text}`);
+  await idp.addRedirectUri?.(res.body.data.redirectUri);
   return res.body.data;
 }
 

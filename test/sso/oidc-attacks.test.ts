@@ -159,39 +159,6 @@ describe('ID token verification (accepted)', () => {
     expect(idp.requests.filter((r) => r.path.endsWith('/jwks')).length).toBe(before + 1);
   });
 
-  it("accepts Entra ID's {tenantid} issuer template resolved against tid, and refuses another tenant's issuer", async () => {
-    const entra = await startAdversarialIdp({ pathPrefix: '/common/v2.0' });
-    try {
-      entra.misbehave({ entraTemplate: { tenantId: 'tenant-1234' } });
-      entra.setUser({ sub: 'entra-user', email: 'e@entra.test' });
-      const org = await createOrg(t, owner, 'Entra', 'entra');
-      await configureOidc(t, owner, org, entra, {});
-      const run = await ssoLogin(t, '/api/auth/sso/entra/login', (u) => entra.authorize(u), { accept: 'application/json' });
-      expect(run.callback!.status, JSON.stringify(run.callback!.body)).toBe(302);
-      entra.misbehave({ idTokenClaims: (c) => ({ ...c, tid: 'other-tenant' }) });
-      const forged = await ssoLogin(t, '/api/auth/sso/entra/login', (u) => entra.authorize(u), { accept: 'application/json' });
-      expect(forged.callback!.body.details.reason).toBe('issuer_mismatch');
-    } finally {
-      await entra.close();
-    }
-  });
-
-  it('honours xms_edov=false from Entra ID as an unverified email (no silent link)', async () => {
-    const entra = await startAdversarialIdp({ pathPrefix: '/t2/v2.0' });
-    try {
-      entra.setUser({ sub: 'edov-user', email: 'owner@adversary.test', xms_edov: false });
-      const org = await createOrg(t, owner, 'Entra2', 'entra2');
-      await configureOidc(t, owner, org, entra, {});
-      await t.deps.db.updateTable('sso_connections').set({ provider: 'azure' }).where('organization_id', '=', org).execute();
-      const now = new Date().toISOString();
-      await t.deps.db.insertInto('domains').values({ id: '01HZ3K5R4X9Y2V6QF8TJ7W0CDN', organization_id: org, domain: 'adversary.test', status: 'verified', verification_token: 'x', verified_at: now, last_checked_at: now, auto_join: 0, require_approval: 0, join_role: 'member', created_at: now, updated_at: now }).execute();
-      const run = await ssoLogin(t, '/api/auth/sso/entra2/login', (u) => entra.authorize(u), { accept: 'application/json' });
-      expect(run.callback!.body.code).toBe('SSO_ACCOUNT_LINK_REQUIRED');
-    } finally {
-      await entra.close();
-    }
-  });
-
   it('uses client_secret_post when that is what the IdP accepts', async () => {
     const postIdp = await startAdversarialIdp({ clientAuth: 'client_secret_post' });
     try {
@@ -275,7 +242,7 @@ describe('flow state', () => {
     const code = first.callbackUrl!.searchParams.get('code')!;
     const second = await t.request('GET', '/api/auth/sso/adv/login', { cookies: first.browser });
     const state = new URL(second.headers.get('location')!).searchParams.get('state')!;
-    const res = await t.request('GET', `/api/auth/sso/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, { cookies: first.browser, headers: { accept: 'application/json' } });
+    const res = await t.request('GET', `${first.callbackUrl!.pathname}?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, { cookies: first.browser, headers: { accept: 'application/json' } });
     expect(res.body.details.reason).toBe('token_exchange_failed');
     expect(res.cookie).toBeNull();
   });

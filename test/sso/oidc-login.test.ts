@@ -50,7 +50,8 @@ describe('SSO settings', () => {
       protocol: 'oidc', provider: 'okta', issuerUrl: idp.issuer, issuer: idp.issuer, clientId: idp.clientId,
       hasClientSecret: true, scopes: 'openid profile email', enabled: true, allowJitProvisioning: true, defaultRole: 'member',
       allowedDomains: null, allowIdpInitiated: false, configVersion: 1,
-      redirectUri: 'http://localhost:3000/api/auth/sso/callback',
+      // SPEC §12: the organization's own redirect URI by default (mix-up defence).
+      redirectUri: `http://localhost:3000/api/auth/sso/callback/${orgId}`, redirectUriMode: 'dedicated', mixUpProtection: 'dedicated', allowedTenants: null,
       loginUrl: 'http://localhost:3000/api/auth/sso/settings-org/login',
       initiateLoginUri: 'http://localhost:3000/api/auth/sso/settings-org/initiate',
     });
@@ -106,8 +107,9 @@ describe('SSO settings', () => {
     expect(res.body.data.success).toBe(true);
     expect(res.body.data.message).toBe('SSO configuration is valid');
     expect(res.body.data.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
-      ['discovery', true], ['issuer', true], ['endpoints', true], ['jwks', true], ['signing_key', true],
+      ['discovery', true], ['issuer', true], ['endpoints', true], ['jwks', true], ['signing_key', true], ['mix_up_protection', true],
     ]);
+    expect(res.body.data).toMatchObject({ mixUpProtection: 'dedicated', warnings: [] });
     expect(await t.deps.db.selectFrom('sessions').select('id').where('auth_method', '=', 'sso').execute()).toHaveLength(0);
   });
 });
@@ -234,6 +236,48 @@ describe('SP-initiated login against oidc-provider', () => {
   });
 });
 
+describe('redirect URI modes against oidc-provider (SPEC §12)', () => {
+  it('shared mode: the request is pushed (PAR) with client authentication, the RFC 9207 iss is checked, and the token request sends the shared redirect URI', async () => {
+    const par = await startRealIdp({ redirectUris: [], requirePar: true, users: [{ sub: 'paula-sub', email: 'paula@acme.test', email_verified: true, name: 'Paula' }] });
+    try {
+      const orgId = await createOrg(t, owner, 'par-org', 'par-org');
+      const settings = await configureOidc(t, owner, orgId, par, { redirectUriMode: 'shared' });
+      // oidc-provider announces RFC 9207 iss, which is what GET reports first.
+      expect(settings).toMatchObject({ redirectUriMode: 'shared', redirectUri: CALLBACK, mixUpProtection: 'iss' });
+      const run = await ssoLogin(t, '/api/auth/sso/par-org/login?returnTo=/par', (u) => par.login(u, 'paula-sub'));
+      expect([...run.idpUrl.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+      expect(run.idpUrl.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+      expect(run.callbackUrl!.origin + run.callbackUrl!.pathname).toBe(CALLBACK);
+      expect(run.callbackUrl!.searchParams.get('iss')).toBe(par.issuer);
+      expect(run.callback!.status, run.callback!.text).toBe(302);
+      expect(run.callback!.headers.get('location')).toBe('/par');
+
+      // The same answer with the iss of another IdP is refused (a fresh flow: the first was consumed).
+      const again = await ssoLogin(t, '/api/auth/sso/par-org/login', async (u) => {
+        const back = await par.login(u, 'paula-sub');
+        back.searchParams.set('iss', idp.issuer);
+        return back;
+      }, { accept: 'application/json' });
+      expect(again.callback!.body.details.reason).toBe('issuer_mismatch');
+    } finally {
+      await par.close();
+    }
+  });
+
+  it('a non-pushed authorization request is refused by an IdP that requires PAR (what makes "par" a mix-up defence)', async () => {
+    const par = await startRealIdp({ redirectUris: [CALLBACK], requirePar: true, users: [{ sub: 'quinn-sub', email: 'quinn@acme.test', email_verified: true }] });
+    try {
+      const made = new URL(`${par.issuer}/auth`);
+      made.search = new URLSearchParams({ client_id: par.clientId, response_type: 'code', redirect_uri: CALLBACK, scope: 'openid', state: 'evil-state', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).toString();
+      const back = await par.login(made.href, 'quinn-sub');
+      expect(back.searchParams.get('error')).toBe('invalid_request');
+      expect(back.searchParams.get('code')).toBeNull();
+    } finally {
+      await par.close();
+    }
+  });
+});
+
 describe('provisioning rules (SPEC §4.5)', () => {
   it('an existing account on an unverified domain is not linked: SSO_ACCOUNT_LINK_REQUIRED', async () => {
     await orgWithSso('link-unverified');
@@ -255,6 +299,18 @@ describe('provisioning rules (SPEC §4.5)', () => {
     expect(linked.callback!.status).toBe(302);
     const session = await t.request('GET', '/api/auth/session', { as: { cookie: linked.callback!.cookie! } });
     expect(session.body.data.user.id).toBe(existing.id);
+  });
+
+  it('a new person whose IdP says email_verified: false is created unverified, even on a verified domain (no squatting on the address)', async () => {
+    const { orgId } = await orgWithSso('jit-unverified');
+    await verifyDomain(orgId, 'jitv.test');
+    idp.users.set('uma-sub', { sub: 'uma-sub', email: 'uma@jitv.test', email_verified: false });
+    const run = await ssoLogin(t, '/api/auth/sso/jit-unverified/login', (u) => idp.login(u, 'uma-sub'));
+    expect(run.callback!.status).toBe(302);
+    expect((await t.deps.db.selectFrom('users').select('email_verified').where('email', '=', 'uma@jitv.test').executeTakeFirstOrThrow()).email_verified).toBe(0);
+    idp.users.set('vic-sub', { sub: 'vic-sub', email: 'vic@jitv.test', email_verified: true });
+    expect((await ssoLogin(t, '/api/auth/sso/jit-unverified/login', (u) => idp.login(u, 'vic-sub'))).callback!.status).toBe(302);
+    expect((await t.deps.db.selectFrom('users').select('email_verified').where('email', '=', 'vic@jitv.test').executeTakeFirstOrThrow()).email_verified).toBe(1);
   });
 
   it('with JIT off only members and invitees get in: SSO_USER_NOT_PROVISIONED otherwise', async () => {

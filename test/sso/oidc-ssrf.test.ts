@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboundFetch, type LookupFn } from '../../src/sso/outbound.js';
+import { SsoLoginError } from '../../src/sso/errors.js';
+import { pushAuthorizationRequest } from '../../src/sso/oidc/par.js';
 import { createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
 import { installTripwire, offLoopbackAttempts, uninstallTripwire } from '../helpers/tripwire.js';
 
@@ -91,6 +93,18 @@ describe('SSRF guard on IdP URLs', () => {
     }
     const http = await putSaml('http://idp.example.com/metadata');
     expect(http.status).toBe(400);
+  });
+
+  it('pushes an authorization request (PAR) only through the guarded client: a PAR endpoint on a private or metadata address is refused (par_failed)', async () => {
+    const outbound = createOutboundFetch({ allowLoopback: false, lookup });
+    for (const [par, why] of [['https://internal.attacker.test/par', /a private or reserved address/], ['https://169.254.169.254/par', /a private or reserved address/], ['http://idp.example.com/par', /https/]] as const) {
+      const discovery = { issuer: 'https://idp.example.com', authorization_endpoint: 'https://idp.example.com/authorize', token_endpoint: 'https://idp.example.com/token', jwks_uri: 'https://idp.example.com/jwks', pushed_authorization_request_endpoint: par };
+      const err = await pushAuthorizationRequest(outbound, discovery, { clientId: 'c', clientSecret: 's' }, { response_type: 'code' }).catch((e: unknown) => e);
+      expect(err, par).toBeInstanceOf(SsoLoginError);
+      expect((err as SsoLoginError).reason).toBe('par_failed');
+      expect((err as SsoLoginError).message, par).toMatch(why);
+      expect((err as SsoLoginError).message, par).not.toMatch(/10\.0\.0\.5|192\.168\.1\.10|metadata/);
+    }
   });
 
   it('saves nothing after a refusal, and no audit entry names a resolved address', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { OIDC_REDIRECT_MODES, type OidcRedirectMode } from '../../config.js';
 import type { Role } from '../../db/schema.js';
 import type { ConnectionRow } from './store.js';
 
@@ -15,8 +16,30 @@ const oidcConfig = z.object({
   issuerUrl: z.string(),
   clientId: z.string(),
   scopes: z.array(z.string()),
+  /**
+   * SPEC §12. Stored by every PUT since the mix-up fix; rows saved before it have none and take
+   * the deployment default (GATEHOUSE_OIDC_REDIRECT_MODE) — see redirectUriModeOf.
+   */
+  redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional(),
+  /** Entra ID multi-tenant issuers only: the tenant ids (lower-case GUIDs) whose tokens are accepted. */
+  allowedTenants: z.array(z.string()).optional(),
 });
 export type OidcConfig = z.infer<typeof oidcConfig>;
+
+/** The redirect URI mode of an OIDC connection: its own, else the deployment's default. */
+export function redirectUriModeOf(oidc: OidcConfig, deploymentDefault: OidcRedirectMode): OidcRedirectMode {
+  return oidc.redirectUriMode ?? deploymentDefault;
+}
+
+/**
+ * Entra ID's multi-tenant discovery (`/common`, `/organizations`, or `/{tenantid}` itself)
+ * announces the issuer as a template: any tenant's tokens would fill it (SPEC §12).
+ */
+export const TENANT_TEMPLATE = '{tenantid}';
+export const isTemplatedIssuer = (issuer: string) => issuer.includes(TENANT_TEMPLATE);
+
+/** An Entra ID tenant id: a GUID (compared lower-case). */
+export const TENANT_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const SAML_MAPPED_FIELDS = ['email', 'firstName', 'lastName', 'name', 'groups'] as const;
 export type SamlMappedField = (typeof SAML_MAPPED_FIELDS)[number];

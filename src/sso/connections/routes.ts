@@ -4,7 +4,9 @@ import { ctxOf, type AppEnv } from '../../http/middleware.js';
 import { pageParams, pageQuery } from '../../http/pagination.js';
 import { Empty, OrgParams, Ulid } from '../../http/schemas.js';
 import type { Services } from '../../services.js';
-import { OIDC_PROVIDERS, SAML_MAPPED_FIELDS, SAML_PROVIDERS } from './model.js';
+import { OIDC_REDIRECT_MODES } from '../../config.js';
+import { MIX_UP_PROTECTIONS } from '../oidc/mix-up.js';
+import { OIDC_PROVIDERS, SAML_MAPPED_FIELDS, SAML_PROVIDERS, TENANT_ID_PATTERN } from './model.js';
 
 const Domain = z.string().trim().min(1).max(253).regex(/^@?[A-Za-z0-9.-]+\.?$/, 'must be a domain such as example.com');
 
@@ -21,6 +23,13 @@ const OidcSettings = z
     defaultRole: z.enum(['admin', 'member']).optional(),
     allowedDomains: z.array(Domain).max(100).nullable().optional(),
     allowIdpInitiated: z.boolean().optional(),
+    redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional().openapi({
+      description: '"dedicated": this organization\'s own redirect URI {base}/api/auth/sso/callback/{organizationId}; "shared": {base}/api/auth/sso/callback, protected only by the IdP\'s RFC 9207 iss or PAR. Omitted: the deployment default (GATEHOUSE_OIDC_REDIRECT_MODE, itself "dedicated" by default), stored with the connection',
+    }),
+    allowedTenants: z
+      .array(z.string().trim().regex(TENANT_ID_PATTERN, 'must be a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)'))
+      .min(1).max(100).optional()
+      .openapi({ description: 'Entra ID multi-tenant issuers (/common, /organizations): the tenant ids whose users may sign in. Required when the discovered issuer is a {tenantid} template, refused otherwise' }),
   })
   .strict();
 
@@ -71,7 +80,12 @@ const Settings = z
     id: z.string(), protocol: z.enum(['oidc', 'saml']), provider: z.string(), issuerUrl: z.string().nullable(), issuer: z.string(),
     clientId: z.string().nullable(), clientSecret: z.string().nullable(), hasClientSecret: z.boolean(), scopes: z.string().nullable(),
     enabled: z.boolean(), allowJitProvisioning: z.boolean(), defaultRole: z.string(), allowedDomains: z.array(z.string()).nullable(),
-    allowIdpInitiated: z.boolean(), configVersion: z.number(), redirectUri: z.string(), loginUrl: z.string(), initiateLoginUri: z.string(),
+    allowIdpInitiated: z.boolean(), configVersion: z.number(),
+    redirectUri: z.string().openapi({ description: 'The redirect URI to register at the IdP: per redirectUriMode, dedicated {base}/api/auth/sso/callback/{organizationId} or shared {base}/api/auth/sso/callback' }),
+    loginUrl: z.string(), initiateLoginUri: z.string(),
+    redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional().openapi({ description: 'OIDC only: the stored mode, or the deployment default for connections saved before it was stored' }),
+    mixUpProtection: z.enum(MIX_UP_PROTECTIONS).optional().openapi({ description: 'OIDC only: what stops another organization\'s IdP from having this IdP\'s codes sent to it (OAuth mix-up): "dedicated" (own redirect URI), "iss" (shared URI, IdP sends RFC 9207 iss), "par" (shared URI, requests pushed per RFC 9126; protects only if the IdP app requires PAR), "none"' }),
+    allowedTenants: z.array(z.string()).nullable().optional().openapi({ description: 'OIDC only: the accepted Entra ID tenants of a multi-tenant issuer; null otherwise' }),
     idpEntityId: z.string().optional(), idpSsoUrl: z.string().optional(),
     idpCertificates: z.array(z.object({ fingerprintSha256: z.string(), subject: z.string(), notAfter: z.string() })).optional(),
     idpMetadataUrl: z.string().nullable().optional(), spEntityId: z.string().optional(), acsUrl: z.string().optional(), spMetadataUrl: z.string().optional(),
@@ -82,6 +96,12 @@ const Settings = z
   .openapi('SsoSettings');
 
 const CheckResult = z.object({ name: z.string(), ok: z.boolean(), message: z.string() });
+const TestWarning = z.object({ name: z.string(), message: z.string() }).openapi({ description: 'Not a failure, but something the owner should act on (e.g. mix_up_protection when mixUpProtection is "none")' });
+const TestResult = z.object({
+  success: z.literal(true), message: z.string(), checks: z.array(CheckResult),
+  warnings: z.array(TestWarning).optional().openapi({ description: 'OIDC: present, possibly empty' }),
+  mixUpProtection: z.enum(MIX_UP_PROTECTIONS).nullable().optional(),
+});
 const Identity = z
   .object({
     id: z.string(),
@@ -127,7 +147,7 @@ export function registerSsoSettingsRoutes(app: OpenAPIHono<AppEnv>, services: Se
   app.openapi(
     createRoute({
       method: 'post', path: `${ORG}/settings/sso/test`, tags, summary: 'Test the SSO configuration against the IdP (owner); never creates a session',
-      request: { params: OrgParams }, responses: responses(z.object({ success: z.literal(true), message: z.string(), checks: z.array(CheckResult) }), 'Every check passed', [400, 401, 403, 404, 409, 422]),
+      request: { params: OrgParams }, responses: responses(TestResult, 'Every check passed (OIDC: with warnings, e.g. mixUpProtection "none")', [400, 401, 403, 404, 409, 422]),
     }),
     async (c) => ok(c, await services.connections.test(ctxOf(c), c.req.valid('param').organizationId), { message: 'SSO configuration is valid' }),
   );

@@ -11,13 +11,16 @@ import { newId } from '../../ids.js';
 import type { AuditService } from '../../audit/service.js';
 import type { OrganizationService } from '../../organizations/service.js';
 import { updateOrganization } from '../../organizations/store.js';
-import { MetadataError, signingKeys, type OidcMetadata } from '../oidc/metadata.js';
+import { MetadataError, signingKeys, type Discovery, type OidcMetadata } from '../oidc/metadata.js';
+import { mixUpProtection, type MixUpProtection } from '../oidc/mix-up.js';
+import { oidcLoginUrls, oidcRedirectUri } from '../oidc/urls.js';
 import type { OutboundFetch } from '../outbound.js';
 import { generateSpKeyPair, parseCertificate } from '../saml/certs.js';
 import { samlUrls } from '../saml/urls.js';
 import { normalizeMapping, resolveIdp, samlChecks, type SamlCheck, type SamlSettingsInput } from '../saml/settings.js';
 import { findOrganizationBySlug } from '../../organizations/store.js';
-import { DEFAULT_SCOPES, normalizeIssuerUrl, parseConnection, type Connection, type OidcProvider, type SamlConfig } from './model.js';
+import type { OidcRedirectMode } from '../../config.js';
+import { DEFAULT_SCOPES, isTemplatedIssuer, normalizeIssuerUrl, parseConnection, redirectUriModeOf, type Connection, type OidcConfig, type OidcProvider, type SamlConfig } from './model.js';
 import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
 
 export type { SamlSettingsInput };
@@ -33,11 +36,21 @@ export interface OidcSettingsInput {
   defaultRole?: Exclude<Role, 'owner'> | undefined;
   allowedDomains?: string[] | null | undefined;
   allowIdpInitiated?: boolean | undefined;
+  /** SPEC §12; omitted: the deployment default (GATEHOUSE_OIDC_REDIRECT_MODE), stored as such. */
+  redirectUriMode?: OidcRedirectMode | undefined;
+  /** SPEC §12: required (tenant GUIDs) when the discovered issuer is a multi-tenant template; refused otherwise. */
+  allowedTenants?: string[] | undefined;
 }
 
 export interface Check {
-  name: 'discovery' | 'issuer' | 'endpoints' | 'jwks' | 'signing_key';
+  name: 'discovery' | 'issuer' | 'endpoints' | 'jwks' | 'signing_key' | 'allowed_tenants' | 'mix_up_protection';
   ok: boolean;
+  message: string;
+}
+
+/** Something the test endpoint wants the owner to know that does not make the configuration invalid. */
+export interface Warning {
+  name: 'mix_up_protection';
   message: string;
 }
 
@@ -47,7 +60,7 @@ const SECRET_CONTEXT = { table: 'sso_connections', column: 'secret_enc' } as con
 export function createConnectionService(deps: {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps'>;
+  config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps' | 'oidcRedirectMode'>;
   keyring: KeyRing;
   audit: AuditService;
   organizations: OrganizationService;
@@ -56,12 +69,29 @@ export function createConnectionService(deps: {
 }) {
   const { db, clock, keyring } = deps;
 
-  function urls(slug: string) {
+  /**
+   * The OIDC values to paste into the IdP, and the mix-up protection that the redirect URI mode
+   * and the IdP's discovery give (SPEC §12). `discovery` null: not known (shared mode then says
+   * only what Gatehouse itself guarantees).
+   */
+  function oidcView(c: Connection, slug: string, discovery: Discovery | null) {
+    const mode = c.oidc ? redirectUriModeOf(c.oidc, deps.config.oidcRedirectMode) : deps.config.oidcRedirectMode;
     return {
-      redirectUri: `${deps.config.baseUrl}/api/auth/sso/callback`,
-      loginUrl: `${deps.config.baseUrl}/api/auth/sso/${slug}/login`,
-      initiateLoginUri: `${deps.config.baseUrl}/api/auth/sso/${slug}/initiate`,
+      redirectUri: oidcRedirectUri(deps.config.baseUrl, mode, c.organizationId),
+      ...oidcLoginUrls(deps.config.baseUrl, slug),
+      ...(c.oidc ? { redirectUriMode: mode, mixUpProtection: mixUpProtection(mode, discovery), allowedTenants: c.oidc.allowedTenants ?? null } : {}),
     };
+  }
+
+  /** Discovery for the view: only shared mode needs it, from the per-instance cache; an unreachable IdP does not fail a GET. */
+  async function discoveryForView(c: Connection): Promise<Discovery | null> {
+    if (!c.oidc || redirectUriModeOf(c.oidc, deps.config.oidcRedirectMode) !== 'shared') return null;
+    try {
+      return await deps.oidcMetadata.discover(c.oidc.issuerUrl);
+    } catch (e) {
+      if (e instanceof MetadataError) return null;
+      throw e;
+    }
   }
 
   function samlView(c: Connection, slug: string) {
@@ -86,7 +116,7 @@ export function createConnectionService(deps: {
     };
   }
 
-  function view(c: Connection, slug: string) {
+  function view(c: Connection, slug: string, discovery: Discovery | null = null) {
     const isSaml = c.protocol === 'saml';
     return {
       id: c.id,
@@ -104,7 +134,7 @@ export function createConnectionService(deps: {
       allowedDomains: c.allowedDomains,
       allowIdpInitiated: c.allowIdpInitiated,
       configVersion: c.configVersion,
-      ...urls(slug),
+      ...oidcView(c, slug, discovery),
       ...samlView(c, slug),
       createdAt: c.createdAt,
       updatedAt: c.updatedAt,
@@ -112,7 +142,7 @@ export function createConnectionService(deps: {
   }
 
   /** Discovery and key checks, each reported on its own (SPEC §4.3 test). */
-  async function runChecks(issuerUrl: string): Promise<{ checks: Check[]; issuer: string | null }> {
+  async function runChecks(issuerUrl: string): Promise<{ checks: Check[]; issuer: string | null; discovery: Discovery | null }> {
     const checks: Check[] = [];
     const ok = (name: Check['name'], message: string) => checks.push({ name, ok: true, message });
     let doc;
@@ -123,7 +153,7 @@ export function createConnectionService(deps: {
       const order: Check['name'][] = ['discovery', 'issuer', 'endpoints', 'jwks', 'signing_key'];
       for (const name of order.slice(0, order.indexOf(e.check))) ok(name, 'passed');
       checks.push({ name: e.check, ok: false, message: e.message });
-      return { checks, issuer: null };
+      return { checks, issuer: null, discovery: null };
     }
     ok('discovery', `Discovery document fetched from ${issuerUrl}`);
     ok('issuer', `The IdP's issuer is ${doc.issuer}`);
@@ -137,7 +167,34 @@ export function createConnectionService(deps: {
       if (!(e instanceof MetadataError)) throw e;
       checks.push({ name: 'jwks', ok: false, message: e.message });
     }
-    return { checks, issuer: doc.issuer };
+    return { checks, issuer: doc.issuer, discovery: doc };
+  }
+
+  /** The SPEC §12 checks of a saved OIDC connection: tenants of a multi-tenant issuer, and what stops a mix-up. */
+  function oidcSafetyChecks(oidc: OidcConfig, issuer: string, discovery: Discovery): { checks: Check[]; warnings: Warning[]; mixUp: MixUpProtection } {
+    const checks: Check[] = [];
+    const warnings: Warning[] = [];
+    if (isTemplatedIssuer(issuer)) {
+      const tenants = oidc.allowedTenants ?? [];
+      checks.push(tenants.length
+        ? { name: 'allowed_tenants', ok: true, message: `Multi-tenant issuer: only tokens from ${tenants.length === 1 ? 'tenant' : 'tenants'} ${tenants.join(', ')} are accepted` }
+        : { name: 'allowed_tenants', ok: false, message: `The issuer ${issuer} accepts tokens from any Entra ID tenant: set allowedTenants to your tenant id(s), or no sign-in is accepted` });
+    }
+    const mode = redirectUriModeOf(oidc, deps.config.oidcRedirectMode);
+    const mixUp = mixUpProtection(mode, discovery);
+    const describe: Record<MixUpProtection, string> = {
+      dedicated: 'This organization has its own redirect URI: codes of another organization\'s IdP cannot be redeemed through it',
+      iss: 'Shared redirect URI; the IdP names itself in every answer (RFC 9207 iss), and an answer naming another IdP is refused',
+      par: 'Shared redirect URI; every authorization request is pushed to the IdP first (RFC 9126 PAR)',
+      none: 'Shared redirect URI, and the IdP supports neither RFC 9207 iss nor PAR: nothing stops a mix-up attack',
+    };
+    checks.push({ name: 'mix_up_protection', ok: true, message: describe[mixUp] });
+    if (mixUp === 'none') {
+      warnings.push({ name: 'mix_up_protection', message: 'mixUpProtection is "none": with the shared redirect URI, the owner of another organization on this Gatehouse could run an IdP that sends your users to this IdP and has their authorization codes delivered to it (OAuth mix-up). Switch to redirectUriMode "dedicated" (paste the new redirectUri into the IdP application and remove the shared one).' });
+    } else if (mixUp === 'par' && discovery.require_pushed_authorization_requests !== true) {
+      warnings.push({ name: 'mix_up_protection', message: 'mixUpProtection is "par", which protects only if the IdP application requires pushed authorization requests, and the IdP\'s discovery does not say it does: turn on "require PAR" for this application at the IdP, or switch to redirectUriMode "dedicated".' });
+    }
+    return { checks, warnings, mixUp };
   }
 
   return {
@@ -145,7 +202,8 @@ export function createConnectionService(deps: {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
       const row = await findActiveConnection(db, organizationId);
       if (!row) throw notFound('SSO connection');
-      return view(parseConnection(row), organization.slug);
+      const connection = parseConnection(row);
+      return view(connection, organization.slug, await discoveryForView(connection));
     },
 
     /**
@@ -163,11 +221,18 @@ export function createConnectionService(deps: {
         throw new AppError('VALIDATION_FAILED', 'issuerUrl must be an https URL', { issues: [{ path: 'issuerUrl', code: 'custom', message: 'must use https' }] });
       }
       const scopes = normalizeScopes(input.scopes);
-      const { checks, issuer } = await runChecks(issuerUrl);
+      const { checks, issuer, discovery } = await runChecks(issuerUrl);
       const failed = checks.filter((c) => !c.ok);
-      if (failed.length || !issuer) {
+      if (failed.length || !issuer || !discovery) {
         throw new AppError('SSO_TEST_FAILED', `The IdP configuration could not be verified: ${failed.map((c) => c.message).join('; ')}`, { checks });
       }
+      const allowedTenants = checkAllowedTenants(issuer, input.allowedTenants);
+      const oidcConfig: OidcConfig = {
+        protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes,
+        // Stored, so a later change of the deployment default does not move a working connection.
+        redirectUriMode: input.redirectUriMode ?? deps.config.oidcRedirectMode,
+        ...(allowedTenants ? { allowedTenants } : {}),
+      };
       const now = clock.now().toISOString();
       return db.transaction().execute(async (tx) => {
         const current = await findActiveConnection(tx, organizationId);
@@ -182,7 +247,7 @@ export function createConnectionService(deps: {
           protocol: 'oidc',
           provider: input.provider,
           issuer,
-          config: JSON.stringify({ protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes }),
+          config: JSON.stringify(oidcConfig),
           secret_enc: sealed,
           ...commonColumns(organizationId, input, current, Boolean(sameIdp), now),
         };
@@ -195,10 +260,11 @@ export function createConnectionService(deps: {
             provider: input.provider, issuer, clientId: input.clientId, scopes: scopes.join(' '), enabled: row.enabled === 1,
             allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
             allowIdpInitiated: row.allow_idp_initiated === 1, clientSecretChanged: Boolean(input.clientSecret),
+            redirectUriMode: oidcConfig.redirectUriMode, allowedTenants: allowedTenants ?? null,
             configVersion: row.config_version, ...(current && !sameIdp ? { replacedConnectionId: current.id } : {}),
           },
         });
-        return view(parseConnection(row), organization.slug);
+        return view(parseConnection(row), organization.slug, discovery);
       });
     },
 
@@ -312,11 +378,19 @@ export function createConnectionService(deps: {
         if (samlResult.some((x) => !x.ok)) throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks: samlResult });
         return { success: true, message: 'SSO configuration is valid', checks: samlResult };
       }
-      const { checks } = await runChecks(c.oidc!.issuerUrl);
-      if (checks.some((x) => !x.ok)) {
-        throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks });
+      const { checks, discovery } = await runChecks(c.oidc!.issuerUrl);
+      let warnings: Warning[] = [];
+      let mixUp: MixUpProtection | null = null;
+      if (discovery) {
+        const safety = oidcSafetyChecks(c.oidc!, c.issuer, discovery);
+        checks.push(...safety.checks);
+        warnings = safety.warnings;
+        mixUp = safety.mixUp;
       }
-      return { success: true, message: 'SSO configuration is valid', checks };
+      if (checks.some((x) => !x.ok)) {
+        throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks, warnings });
+      }
+      return { success: true, message: 'SSO configuration is valid', checks, warnings, mixUpProtection: mixUp };
     },
 
     /** The organization's SP private key (PEM) of a SAML connection (only the SAML login path calls this). */
@@ -381,6 +455,24 @@ async function writeConnection(tx: Executor, row: ConnectionRow, current: Connec
   }
   if (current) await markReplaced(tx, current.id, now);
   await insertConnection(tx, row);
+}
+
+/**
+ * SPEC §12: a multi-tenant (templated) issuer needs the tenants it may accept; a single tenant's
+ * issuer already names its one tenant, so a list there is refused rather than silently ignored.
+ */
+function checkAllowedTenants(issuer: string, input: string[] | undefined): string[] | null {
+  const tenants = [...new Set((input ?? []).map((t) => t.trim().toLowerCase()))];
+  if (isTemplatedIssuer(issuer)) {
+    if (tenants.length === 0) {
+      throw new AppError('VALIDATION_FAILED', `The IdP's issuer ${issuer} is a multi-tenant template (Entra ID /common or /organizations): it would accept tokens from any tenant. Set allowedTenants to the tenant id(s) allowed to sign in.`, { issues: [{ path: 'allowedTenants', code: 'custom', message: 'required for a multi-tenant issuer: the tenant id(s) (GUIDs) allowed to sign in' }] });
+    }
+    return tenants;
+  }
+  if (tenants.length > 0) {
+    throw new AppError('VALIDATION_FAILED', `allowedTenants applies only to a multi-tenant issuer; ${issuer} is a single tenant's`, { issues: [{ path: 'allowedTenants', code: 'custom', message: 'only for a multi-tenant issuer (Entra ID /common or /organizations)' }] });
+  }
+  return null;
 }
 
 function normalizeScopes(scopes: string | string[] | undefined): string[] {

@@ -1,4 +1,5 @@
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { isTemplatedIssuer, TENANT_TEMPLATE } from '../connections/model.js';
 import { SsoLoginError, type SsoFailureReason } from '../errors.js';
 import { signingKeys, type Jwks } from './metadata.js';
 
@@ -12,6 +13,8 @@ export const CLOCK_SKEW_S = 60;
 
 export interface IdTokenExpectations {
   issuer: string; // may hold Entra's {tenantid}
+  /** With a templated issuer: the only tenants (lower-case GUIDs) whose tokens are accepted; null or empty accepts none. */
+  allowedTenants: string[] | null;
   clientId: string;
   nonce: string;
   now: Date;
@@ -80,15 +83,42 @@ export async function verifySignature(token: string, key: JWK, alg: string): Pro
 
 /** Entra ID announces `…/{tenantid}/v2.0`: the expected issuer is that template filled with the token's `tid`. */
 export function expectedIssuer(configured: string, claims: Record<string, unknown>): string | null {
-  if (!configured.includes('{tenantid}')) return configured;
+  if (!isTemplatedIssuer(configured)) return configured;
   const tid = claims.tid;
-  return typeof tid === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(tid) ? configured.replace('{tenantid}', tid) : null;
+  return typeof tid === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(tid) ? configured.replace(TENANT_TEMPLATE, tid) : null;
+}
+
+/**
+ * The issuer values a connection accepts: its issuer, or — for a templated (multi-tenant) one —
+ * the template filled with each allowed tenant, never with a tenant the token names itself.
+ */
+export function acceptedIssuers(issuer: string, allowedTenants: string[] | null): (candidate: string) => boolean {
+  if (!isTemplatedIssuer(issuer)) return (candidate) => candidate === issuer;
+  const set = new Set((allowedTenants ?? []).map((t) => issuer.replace(TENANT_TEMPLATE, t.toLowerCase())));
+  return (candidate) => set.has(candidate); // exact, as RFC 9207 §2.4 compares
 }
 
 export function checkIssuer(claims: Record<string, unknown>, expect: IdTokenExpectations) {
   const wanted = expectedIssuer(expect.issuer, claims);
   if (!wanted || claims.iss !== wanted) {
     throw fail('issuer_mismatch', `The ID token was issued by "${String(claims.iss)}", not by the configured issuer "${wanted ?? expect.issuer}"`);
+  }
+}
+
+/**
+ * SPEC §12: a multi-tenant issuer template is filled from the token's own `tid`, so any Entra
+ * tenant — the attacker's own included — would pass checkIssuer. Only the tenants the owner
+ * listed in `allowedTenants` do.
+ */
+export function checkTenant(claims: Record<string, unknown>, expect: IdTokenExpectations) {
+  if (!isTemplatedIssuer(expect.issuer)) return;
+  const tenants = expect.allowedTenants ?? [];
+  if (tenants.length === 0) {
+    throw fail('issuer_mismatch', 'This connection uses a multi-tenant issuer but lists no allowedTenants, so no tenant is trusted: the owner must set allowedTenants in the SSO settings');
+  }
+  const tid = typeof claims.tid === 'string' ? claims.tid.toLowerCase() : null;
+  if (!tid || !tenants.includes(tid)) {
+    throw fail('issuer_mismatch', `The ID token comes from tenant "${String(claims.tid).slice(0, 64)}", which is not among this connection's allowedTenants`);
   }
 }
 
@@ -135,6 +165,7 @@ export async function verifyIdToken(token: string, expect: IdTokenExpectations):
   const key = await selectKey(header, alg, expect);
   const claims = await verifySignature(token, key, alg);
   checkIssuer(claims, expect);
+  checkTenant(claims, expect);
   checkAudience(claims, expect);
   checkExpiry(claims, expect);
   checkIssuedAt(claims, expect);

@@ -13,6 +13,11 @@ const discoverySchema = z.looseObject({
   token_endpoint_auth_methods_supported: z.array(z.string()).optional(),
   id_token_signing_alg_values_supported: z.array(z.string()).optional(),
   end_session_endpoint: z.string().optional(),
+  /** RFC 9207: the IdP puts `iss` in every authorization response. */
+  authorization_response_iss_parameter_supported: z.boolean().optional(),
+  /** RFC 9126 pushed authorization requests. */
+  pushed_authorization_request_endpoint: z.string().optional(),
+  require_pushed_authorization_requests: z.boolean().optional(),
 });
 export type Discovery = z.infer<typeof discoverySchema>;
 

@@ -3,27 +3,28 @@ import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
 import type { OrganizationRow } from '../../db/schema.js';
-import { sha256, safeEqual } from '../../crypto/tokens.js';
+import { sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
 import { findOrganization, findOrganizationBySlug } from '../../organizations/store.js';
 import type { OutboundFetch } from '../outbound.js';
-import { parseConnection, sameIssuer, type Connection } from '../connections/model.js';
+import { isTemplatedIssuer, parseConnection, redirectUriModeOf, sameIssuer, type Connection } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection, findConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FlowError, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
+import {
+  checkBrowserBinding, checkCallbackPath, checkCodePresent, checkConnectionCurrent, checkFlowProtocol, checkIdpError,
+  checkIssParameter, checkIssRequired, checkStatePresent, type ArrivedAt, type CallbackQuery,
+} from './callback-checks.js';
 import { verifyIdToken } from './id-token.js';
 import { MetadataError, type OidcMetadata } from './metadata.js';
+import { pushAuthorizationRequest, shouldPush } from './par.js';
 import { exchangeCode, fetchUserInfo } from './token.js';
+import { oidcRedirectUri } from './urls.js';
 
-export interface CallbackQuery {
-  code?: string | undefined;
-  state?: string | undefined;
-  error?: string | undefined;
-  error_description?: string | undefined;
-}
+export type { CallbackQuery } from './callback-checks.js';
 
 /** Claims kept on the identity: the profile, never token material. */
 const NOT_CACHED = new Set(['nonce', 'at_hash', 'c_hash', 'auth_time', 'exp', 'iat', 'nbf', 'jti', 'sid', 'uti', 'rh']);
@@ -31,8 +32,7 @@ const NOT_CACHED = new Set(['nonce', 'at_hash', 'c_hash', 'auth_time', 'exp', 'i
 export function profileFromClaims(connection: Connection, claims: Record<string, unknown>): SsoProfile {
   const ev = claims.email_verified;
   let emailVerified: boolean | null = ev === true || ev === 'true' ? true : ev === false || ev === 'false' ? false : null;
-  // Entra ID: xms_edov=false says the email's domain is not verified by the tenant.
-  if (connection.provider === 'azure' && (claims.xms_edov === false || claims.xms_edov === 'false')) emailVerified = false;
+  emailVerified = entraEmailVerified(connection, claims, emailVerified);
   const email = typeof claims.email === 'string' ? claims.email : null;
   const given = typeof claims.given_name === 'string' ? claims.given_name : '';
   const family = typeof claims.family_name === 'string' ? claims.family_name : '';
@@ -41,10 +41,24 @@ export function profileFromClaims(connection: Connection, claims: Record<string,
   return { subject: String(claims.sub), email, emailVerified, name, claims: cached };
 }
 
+/**
+ * SPEC §12: an Entra ID email counts as verified for linking only when the token says
+ * `xms_edov: true` (the tenant verified the email's domain) or the issuer is a single tenant's.
+ * On a multi-tenant (templated) issuer anyone can create a tenant and give a user any email, so
+ * without `xms_edov: true` the email is unverified whatever `email_verified` says. `xms_edov: false`
+ * is honoured everywhere. A templated issuer is Entra's by construction, whatever `provider` says.
+ */
+export function entraEmailVerified(connection: Connection, claims: Record<string, unknown>, emailVerified: boolean | null): boolean | null {
+  const edov = claims.xms_edov === true || claims.xms_edov === 'true' ? true : claims.xms_edov === false || claims.xms_edov === 'false' ? false : null;
+  if (isTemplatedIssuer(connection.issuer)) return edov === true ? emailVerified : false;
+  if (connection.provider === 'azure' && edov === false) return false;
+  return emailVerified;
+}
+
 export function createOidcLogin(deps: {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
+  config: Pick<Config, 'baseUrl' | 'trustedOrigins' | 'oidcRedirectMode'>;
   outbound: OutboundFetch;
   oidcMetadata: OidcMetadata;
   connections: ConnectionService;
@@ -52,7 +66,9 @@ export function createOidcLogin(deps: {
   completion: SsoCompletion;
 }) {
   const { db } = deps;
-  const redirectUri = () => `${deps.config.baseUrl}/api/auth/sso/callback`;
+  const modeOf = (connection: Connection) => redirectUriModeOf(connection.oidc!, deps.config.oidcRedirectMode);
+  /** The one redirect URI of a connection (SPEC §12): sent in the authorization request and again in the token request. */
+  const redirectUri = (connection: Connection) => oidcRedirectUri(deps.config.baseUrl, modeOf(connection), connection.organizationId);
 
   async function activeOidcConnection(slug: string): Promise<{ org: OrganizationRow; connection: Connection }> {
     const org = await findOrganizationBySlug(db, slug);
@@ -73,15 +89,17 @@ export function createOidcLogin(deps: {
     }
   }
 
-  /** Create the flow and the authorization URL (code flow, PKCE S256, state, nonce). */
+  /**
+   * Create the flow and the authorization URL (code flow, PKCE S256, state, nonce), with the
+   * redirect URI of the connection's mode; pushed to the IdP first (RFC 9126) when par.ts says so.
+   */
   async function begin(org: OrganizationRow, connection: Connection, returnTo: string, loginHint: string | null, browserBinding: string) {
     const discovery = await discover(connection);
     const { handle, codeVerifier, nonce } = await deps.flows.start(connection, { returnTo, loginHint, browserBinding });
-    const url = new URL(discovery.authorization_endpoint);
     const params: Record<string, string> = {
       response_type: 'code',
       client_id: connection.oidc!.clientId,
-      redirect_uri: redirectUri(),
+      redirect_uri: redirectUri(connection),
       scope: connection.oidc!.scopes.join(' '),
       state: handle,
       nonce,
@@ -89,6 +107,11 @@ export function createOidcLogin(deps: {
       code_challenge_method: 'S256',
     };
     if (loginHint) params.login_hint = loginHint;
+    if (shouldPush(discovery, modeOf(connection))) {
+      const client = { clientId: connection.oidc!.clientId, clientSecret: deps.connections.clientSecret(connection) };
+      return { url: await pushAuthorizationRequest(deps.outbound, discovery, client, params), organizationId: org.id };
+    }
+    const url = new URL(discovery.authorization_endpoint);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     return { url: url.toString(), organizationId: org.id };
   }
@@ -116,38 +139,39 @@ export function createOidcLogin(deps: {
       return begin(org, connection, returnTo, input.loginHint?.slice(0, 320) || null, browserBinding);
     },
 
-    /** The shared redirect URI: every check in order, then provisioning and the session. */
-    async callback(query: CallbackQuery, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
+    /**
+     * A redirect URI (`arrived`: the shared one, or an organization's dedicated one): the checks
+     * of callback-checks.ts in order, then the token request, the ID token, provisioning, the session.
+     */
+    async callback(query: CallbackQuery, arrived: ArrivedAt, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
+      let misdelivered = false;
       try {
-        if (!query.state) throw new SsoLoginError('state_invalid', 'The IdP sent no state: start the sign-in from Gatehouse');
+        const state = checkStatePresent(query);
         let flow;
         try {
-          flow = await deps.flows.consume(query.state);
+          flow = await deps.flows.consume(state);
         } catch (e) {
           if (e instanceof FlowError) throw new SsoLoginError(e.reason, e.message);
           throw e;
         }
         organizationId = flow.organization_id;
-        if (flow.protocol !== 'oidc') throw new SsoLoginError('state_invalid', 'This state does not belong to an OIDC sign-in');
-        if (!flow.browser_binding_hash || !browserBinding || !safeEqual(sha256(browserBinding), flow.browser_binding_hash)) {
-          throw new SsoLoginError('browser_mismatch', 'This sign-in was started in another browser (or its cookie was lost). Start the sign-in again from this browser.');
-        }
-        if (query.error) {
-          const description = (query.error_description ?? '').replace(/[^\x20-\x7e]/g, '').slice(0, 200);
-          throw new SsoLoginError('idp_error', `The IdP refused the sign-in: ${query.error.slice(0, 64)}${description ? ` (${description})` : ''}`);
-        }
-        if (!query.code) throw new SsoLoginError('code_missing', 'The IdP sent no authorization code');
+        checkFlowProtocol(flow);
+        checkBrowserBinding(flow, browserBinding);
         const row = await findConnection(db, flow.connection_id);
         const connection = row ? parseConnection(row) : null;
-        if (!connection || connection.status !== 'active' || connection.configVersion !== flow.config_version) {
-          throw new SsoLoginError('config_changed', 'The SSO configuration changed while this sign-in was in progress. Start the sign-in again.');
-        }
-        if (!connection.enabled) throw new SsoLoginError('connection_disabled', 'SSO for this organization is disabled by its administrator');
+        checkConnectionCurrent(flow, connection);
+        misdelivered = arrived.organizationId !== null && arrived.organizationId !== flow.organization_id;
+        checkCallbackPath(flow, modeOf(connection), arrived);
+        checkIssParameter(query, connection);
+        checkIdpError(query);
+        const code = checkCodePresent(query);
         const discovery = await discover(connection);
-        const tokens = await exchangeCode(deps.outbound, discovery, { clientId: connection.oidc!.clientId, clientSecret: deps.connections.clientSecret(connection) }, { code: query.code, redirectUri: redirectUri(), codeVerifier: flow.code_verifier! });
+        checkIssRequired(query, discovery);
+        const tokens = await exchangeCode(deps.outbound, discovery, { clientId: connection.oidc!.clientId, clientSecret: deps.connections.clientSecret(connection) }, { code, redirectUri: redirectUri(connection), codeVerifier: flow.code_verifier! });
         const claims = await verifyIdToken(tokens.idToken, {
           issuer: connection.issuer,
+          allowedTenants: connection.oidc!.allowedTenants ?? null,
           clientId: connection.oidc!.clientId,
           nonce: flow.nonce!,
           now: deps.clock.now(),
@@ -163,6 +187,11 @@ export function createOidcLogin(deps: {
         return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
       } catch (e) {
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
+        // A mix-up shows in the log of the organization whose redirect URI received the answer (its
+        // IdP issued the code), not only in that of the flow's organization (the attacker's).
+        if (misdelivered && arrived.organizationId && (await findOrganization(db, arrived.organizationId))) {
+          await deps.completion.recordFailure(meta, 'oidc', e, { organizationId: arrived.organizationId });
+        }
         throw e;
       }
     },

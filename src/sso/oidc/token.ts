@@ -14,24 +14,54 @@ export function chooseClientAuth(discovery: Discovery): ClientAuthMethod {
 
 const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
 
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface ClientPostResult {
+  status: number;
+  error: string | null;
+  body: Record<string, unknown>;
+}
+
 /**
- * Authorization code → tokens (RFC 6749 §4.1.3 with PKCE). Client authentication follows the
- * IdP's discovery; when it offers both methods, `client_secret_basic` is tried first and
- * `client_secret_post` once more if the IdP answers `invalid_client` (client authentication is
- * checked before the code is redeemed, so the code is still good for the second try).
+ * POST a form to one of the IdP's client-authenticated endpoints (token, PAR). Client
+ * authentication follows the IdP's discovery; when it offers both methods,
+ * `client_secret_basic` is tried first and `client_secret_post` once more if the IdP answers
+ * `invalid_client` (client authentication is checked before anything else, so a code is still
+ * good for the second try). `what` names the endpoint in the error of an unreachable IdP.
+ */
+export async function postWithClientAuth(
+  outbound: OutboundFetch,
+  discovery: Discovery,
+  endpoint: string,
+  client: ClientCredentials,
+  params: Record<string, string>,
+  unreachable: (detail: string, cause: unknown) => SsoLoginError,
+): Promise<ClientPostResult> {
+  const first = chooseClientAuth(discovery);
+  const supported = discovery.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+  let result = await clientPost(outbound, endpoint, first, client, params, unreachable);
+  if (result.error === 'invalid_client' && first === 'client_secret_basic' && supported.includes('client_secret_post')) {
+    result = await clientPost(outbound, endpoint, 'client_secret_post', client, params, unreachable);
+  }
+  return result;
+}
+
+/**
+ * Authorization code → tokens (RFC 6749 §4.1.3 with PKCE). `redirectUri` is the one the
+ * authorization request carried (the connection's mode decides which, SPEC §12).
  */
 export async function exchangeCode(
   outbound: OutboundFetch,
   discovery: Discovery,
-  client: { clientId: string; clientSecret: string },
+  client: ClientCredentials,
   grant: { code: string; redirectUri: string; codeVerifier: string },
 ): Promise<{ idToken: string; accessToken: string | null }> {
-  const first = chooseClientAuth(discovery);
-  const supported = discovery.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
-  let result = await tokenRequest(outbound, discovery.token_endpoint, first, client, grant);
-  if (result.error === 'invalid_client' && first === 'client_secret_basic' && supported.includes('client_secret_post')) {
-    result = await tokenRequest(outbound, discovery.token_endpoint, 'client_secret_post', client, grant);
-  }
+  const form = { grant_type: 'authorization_code', code: grant.code, redirect_uri: grant.redirectUri, code_verifier: grant.codeVerifier };
+  const result = await postWithClientAuth(outbound, discovery, discovery.token_endpoint, client, form, (detail, cause) =>
+    new SsoLoginError('token_exchange_failed', `The IdP's token endpoint could not be reached: ${detail}`, { cause }));
   if (result.status !== 200) {
     const error = result.error ?? `HTTP ${result.status}`;
     const hint =
@@ -45,14 +75,15 @@ export async function exchangeCode(
   return { idToken: body.id_token, accessToken: typeof body.access_token === 'string' ? body.access_token : null };
 }
 
-async function tokenRequest(
+async function clientPost(
   outbound: OutboundFetch,
   endpoint: string,
   method: ClientAuthMethod,
-  client: { clientId: string; clientSecret: string },
-  grant: { code: string; redirectUri: string; codeVerifier: string },
-): Promise<{ status: number; error: string | null; body: Record<string, unknown> }> {
-  const form = new URLSearchParams({ grant_type: 'authorization_code', code: grant.code, redirect_uri: grant.redirectUri, code_verifier: grant.codeVerifier });
+  client: ClientCredentials,
+  params: Record<string, string>,
+  unreachable: (detail: string, cause: unknown) => SsoLoginError,
+): Promise<ClientPostResult> {
+  const form = new URLSearchParams(params);
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
   if (method === 'client_secret_basic') {
     headers.authorization = `Basic ${Buffer.from(`${formEncode(client.clientId)}:${formEncode(client.clientSecret)}`).toString('base64')}`;
@@ -64,7 +95,7 @@ async function tokenRequest(
   try {
     res = await outbound(endpoint, { method: 'POST', headers, body: form.toString() });
   } catch (e) {
-    throw new SsoLoginError('token_exchange_failed', `The IdP's token endpoint could not be reached: ${e instanceof OutboundError ? e.message : 'network error'}`, { cause: e });
+    throw unreachable(e instanceof OutboundError ? e.message : 'network error', e);
   }
   let body: Record<string, unknown> = {};
   try {
