@@ -6,6 +6,7 @@ import type { ZodError } from 'zod';
 import { registerApiKeyRoutes } from './api-keys/routes.js';
 import { registerAuthRoutes } from './auth/routes.js';
 import { registerEmailLinkRoutes } from './auth/email-link-routes.js';
+import { databaseUnavailable, isDatabaseUnavailable } from './db/faults.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
 import { accessLog, authenticate, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
@@ -91,6 +92,12 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 
   app.onError((err, c) => {
+    if (isDatabaseUnavailable(err)) {
+      // SPEC §12: the database is away (restart, failover, timeout); the pool reconnects by itself.
+      const e = err instanceof AppError ? err : databaseUnavailable(err);
+      deps.logger.warn({ err: e.cause ?? err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'database unavailable');
+      return fail(c, e);
+    }
     if (err instanceof AppError) {
       if (err.status >= 500) deps.logger.error({ err, requestId: c.get('requestId') }, err.message);
       return fail(c, err);
