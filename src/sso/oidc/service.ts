@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
+import type { Logger } from '../../logger.js';
 import type { OrganizationRow } from '../../db/schema.js';
 import { sha256, safeEqual } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
@@ -11,7 +12,7 @@ import { parseConnection, sameIssuer, type Connection } from '../connections/mod
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection, findConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
-import { FlowError, type FlowService } from '../flows.js';
+import { FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import { verifyIdToken } from './id-token.js';
@@ -44,6 +45,7 @@ export function profileFromClaims(connection: Connection, claims: Record<string,
 export function createOidcLogin(deps: {
   db: Db;
   clock: Clock;
+  logger: Logger;
   config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
   outbound: OutboundFetch;
   oidcMetadata: OidcMetadata;
@@ -119,9 +121,11 @@ export function createOidcLogin(deps: {
     /** The shared redirect URI: every check in order, then provisioning and the session. */
     async callback(query: CallbackQuery, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
+      // Consumed first, atomically, so a second callback with this state (a double click, another
+      // instance) is refused before its code reaches the IdP; given back on a server-side failure.
+      let flow: FlowRow | undefined;
       try {
         if (!query.state) throw new SsoLoginError('state_invalid', 'The IdP sent no state: start the sign-in from Gatehouse');
-        let flow;
         try {
           flow = await deps.flows.consume(query.state);
         } catch (e) {
@@ -162,11 +166,26 @@ export function createOidcLogin(deps: {
         const org = await findOrgById(flow.organization_id);
         return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
       } catch (e) {
+        if (flow && !(e instanceof SsoLoginError)) await giveBack(flow, e);
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
         throw e;
       }
     },
   };
+
+  /**
+   * SPEC §12: only a protocol refusal or a success spends the flow. After a server-side failure
+   * the reload may try again (it succeeds when the failure came before the code exchange; the
+   * IdP refuses a code used twice). Best effort: with the database away the release fails too,
+   * and that failure must not hide the first one.
+   */
+  async function giveBack(flow: FlowRow, cause: unknown) {
+    try {
+      await deps.flows.release(flow);
+    } catch (err) {
+      deps.logger.warn({ err, cause, flowId: flow.id }, 'could not release the SSO flow after a server-side failure; it stays consumed');
+    }
+  }
 
   async function findOrgById(id: string): Promise<OrganizationRow> {
     const org = await findOrganization(db, id);
