@@ -92,15 +92,15 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 
   app.onError((err, c) => {
-    if (isDatabaseUnavailable(err)) {
-      // SPEC §12: the database is away (restart, failover, timeout); the pool reconnects by itself.
-      const e = err instanceof AppError ? err : databaseUnavailable(err);
-      deps.logger.warn({ err: e.cause ?? err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'database unavailable');
-      return fail(c, e);
-    }
     if (err instanceof AppError) {
-      if (err.status >= 500) deps.logger.error({ err, requestId: c.get('requestId') }, err.message);
+      if (err.status >= 500) deps.logger[err.code === 'SERVICE_UNAVAILABLE' ? 'warn' : 'error']({ err, requestId: c.get('requestId') }, err.message);
       return fail(c, err);
+    }
+    if (isDatabaseUnavailable(err)) {
+      // SPEC §12: the database is away (restart, failover, a timed-out statement): 503 with
+      // Retry-After, never 500; the pool reconnects by itself on a later request.
+      deps.logger.warn({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'database unavailable');
+      return fail(c, databaseUnavailable(err));
     }
     if (err instanceof HTTPException && err.status < 500) {
       // Hono's own 4xx (e.g. malformed JSON from the validator).
