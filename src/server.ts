@@ -37,16 +37,25 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
   const logger = options.logger ?? createLogger(config);
   if (config.allowLoopbackIdps) logger.warn('GATEHOUSE_ALLOW_LOOPBACK_IDPS=true: IdP URLs may point at loopback and private addresses (local testing only)');
   const keyring = loadKeyRing(config, logger);
+  // The pool drops a dead connection and connects afresh on the next query (SPEC §12).
+  const onConnectionError = (err: Error) => logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'database connection lost; the pool reconnects on the next query');
+  const schema = options.schema ? { schema: options.schema } : {};
   const database: DatabaseHandle = await openDatabase(config.databaseUrl, {
-    ...(options.schema ? { schema: options.schema } : {}),
+    ...schema,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     connectTimeoutMs: config.dbConnectTimeoutMs,
-    // The pool drops the dead connection and connects afresh on the next query (SPEC §12).
-    onConnectionError: (err) => logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'database connection lost; the pool reconnects on the next query'),
+    onConnectionError,
   });
   if (options.migrate !== false) {
-    const applied = await migrateToLatest(database.db, database.schema);
-    if (applied.length) logger.info({ applied }, 'migrations applied');
+    // A migration may rightly run longer than a request's statement timeout: on PostgreSQL it
+    // gets a connection of its own without one (SQLite's in-memory database is per connection).
+    const migrator = database.engine === 'postgres' ? await openDatabase(config.databaseUrl, { ...schema, connectTimeoutMs: config.dbConnectTimeoutMs, onConnectionError }) : database;
+    try {
+      const applied = await migrateToLatest(migrator.db, database.schema);
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    } finally {
+      if (migrator !== database) await migrator.close();
+    }
   }
   const deps: Deps = {
     config,
