@@ -122,13 +122,25 @@ export async function migrateToLatest(db: Db, schema: string | null = null): Pro
     provider: { getMigrations: async () => migrations },
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  // Kysely finds its bookkeeping tables by listing every table of every schema; when another
+  // schema-isolated run drops its schema during that listing, PostgreSQL reports that schema
+  // missing (3F000). Nothing was applied then: list again (bounded).
+  for (let retry = 0; retry < 3 && schema && isOtherSchemaGone(outcome.error, schema) && !outcome.results?.length; retry++) {
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
     const cause = error instanceof Error ? error.message : String(error);
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+function isOtherSchemaGone(error: unknown, schema: string): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  return e?.code === '3F000' && typeof e.message === 'string' && !e.message.includes(`"${schema}"`);
 }
 
 export async function ping(db: Db): Promise<void> {
