@@ -153,6 +153,8 @@ describe(`SAML ACS on ${ENGINE}: only a refusal or a success spends the assertio
   it('a reload after a server error posts the same response again and signs in instead of answering replayed', async () => {
     const { body, email } = await samlBody('retry-saml');
     const before = await failuresAudited();
+    const replayEntries = async () => (await a.deps.db.selectFrom('replay_cache').select('key').where('key', 'like', 'saml:%').execute()).length;
+    const entriesBefore = await replayEntries();
     const fault = await refuseSessionWrites(a);
     let failed: TestResponse;
     try {
@@ -165,6 +167,7 @@ describe(`SAML ACS on ${ENGINE}: only a refusal or a success spends the assertio
     expect(await failuresAudited()).toBe(before);
     // Nothing of the failed attempt was kept: no user, no replay-cache entry.
     expect(await a.deps.db.selectFrom('users').select('id').where('email', '=', email).execute()).toHaveLength(0);
+    expect(await replayEntries()).toBe(entriesBefore);
     await expectSignedIn(await postAcs(a, 'retry-saml', body), email);
   });
 
