@@ -111,7 +111,12 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     client.on('error', onConnectionError);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close: () => db.destroy() };
+  // Kysely ends the pool only when a query ran through it; the pool itself must always end.
+  const close = async () => {
+    await db.destroy();
+    if (!pool.ended) await pool.end();
+  };
+  return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close };
 }
 
 /** Apply every pending migration. Throws (naming the migration) when one fails. */
