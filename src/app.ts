@@ -7,6 +7,7 @@ import { registerApiKeyRoutes } from './api-keys/routes.js';
 import { registerAuthRoutes } from './auth/routes.js';
 import { registerEmailLinkRoutes } from './auth/email-link-routes.js';
 import { magicLinkVerifyPath } from './auth/email-links.js';
+import { databaseUnavailable, isDatabaseUnavailable } from './db/faults.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
 import { clientIpResolver } from './http/client-ip.js';
@@ -100,8 +101,14 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
 
   app.onError((err, c) => {
     if (err instanceof AppError) {
-      if (err.status >= 500) deps.logger.error({ err, requestId: c.get('requestId') }, err.message);
+      if (err.status >= 500) deps.logger[err.code === 'SERVICE_UNAVAILABLE' ? 'warn' : 'error']({ err, requestId: c.get('requestId') }, err.message);
       return fail(c, err);
+    }
+    if (isDatabaseUnavailable(err)) {
+      // SPEC §12: the database is away (restart, failover, a timed-out statement): 503 with
+      // Retry-After, never 500; the pool reconnects by itself on a later request.
+      deps.logger.warn({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'database unavailable');
+      return fail(c, databaseUnavailable(err));
     }
     if (err instanceof HTTPException && err.status < 500) {
       // Hono's own 4xx (e.g. malformed JSON from the validator).

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { resealAll } from './crypto/sealed-columns.js';
 import { migrateToLatest, openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
-import { buildGatehouse, loadKeyRing, startServer } from './server.js';
+import { buildGatehouse, installProcessGuards, loadKeyRing, startServer } from './server.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'start': {
+      installProcessGuards(logger);
       const { server, gatehouse } = await startServer(config, { logger });
       const stop = (signal: string) => {
         logger.info({ signal }, 'shutting down');

@@ -92,6 +92,17 @@ export const envSchema = z.object({
     .refine((v) => v.startsWith('sqlite:') || v.startsWith('postgres://') || v.startsWith('postgresql://'), {
       message: 'must be sqlite:<path> or postgres://…',
     }),
+  GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: z.coerce
+    .number({ message: 'must be a number of milliseconds' })
+    .int({ message: 'must be a whole number of milliseconds' })
+    .refine((v) => v === 0 || (v >= 100 && v <= 600_000), { message: 'must be 0 (no limit) or 100–600000 ms' })
+    .default(10_000),
+  GATEHOUSE_DB_CONNECT_TIMEOUT_MS: z.coerce
+    .number({ message: 'must be a number of milliseconds' })
+    .int({ message: 'must be a whole number of milliseconds' })
+    .min(100, { message: 'must be at least 100 ms' })
+    .max(120_000, { message: 'must be at most 120000 ms' })
+    .default(5_000),
   GATEHOUSE_SECRET_KEYS: z.string().optional(),
   GATEHOUSE_SECRET_KEY_FILE: z.string().default('./data/secret.key'),
   GATEHOUSE_TRUSTED_ORIGINS: originList.optional(),
@@ -120,6 +131,10 @@ export interface Config {
   baseOrigin: string;
   secureCookies: boolean;
   databaseUrl: string;
+  /** Longest one database statement may run (PostgreSQL statement_timeout, SQLite busy_timeout); 0 = no limit. */
+  dbStatementTimeoutMs: number;
+  /** Longest wait for a new PostgreSQL connection. */
+  dbConnectTimeoutMs: number;
   /** Raw key ring spec (kid:base64,…) or null when the generated key file is used. */
   secretKeys: string | null;
   secretKeyFile: string;
@@ -188,6 +203,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     baseOrigin: base.origin,
     secureCookies: base.protocol === 'https:',
     databaseUrl: e.DATABASE_URL,
+    dbStatementTimeoutMs: e.GATEHOUSE_DB_STATEMENT_TIMEOUT_MS,
+    dbConnectTimeoutMs: e.GATEHOUSE_DB_CONNECT_TIMEOUT_MS,
     secretKeys: e.GATEHOUSE_SECRET_KEYS ?? null,
     secretKeyFile: e.GATEHOUSE_SECRET_KEY_FILE,
     trustedOrigins: [...trusted],

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createPasswordHasher, type PasswordHasher } from './crypto/passwords.js';
 import { createKeyRing, loadOrCreateKeyFile, parseKeySpec, type KeyRing } from './crypto/keyring.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './db/database.js';
+import { isDatabaseUnavailable } from './db/faults.js';
 import { createMailer, type Mailer } from './email/mailer.js';
 import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
@@ -36,10 +37,25 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
   const logger = options.logger ?? createLogger(config);
   if (config.allowLoopbackIdps) logger.warn('GATEHOUSE_ALLOW_LOOPBACK_IDPS=true: IdP URLs may point at loopback and private addresses (local testing only)');
   const keyring = loadKeyRing(config, logger);
-  const database: DatabaseHandle = await openDatabase(config.databaseUrl, options.schema ? { schema: options.schema } : {});
+  // The pool drops a dead connection and connects afresh on the next query (SPEC §12).
+  const onConnectionError = (err: Error) => logger.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'database connection lost; the pool reconnects on the next query');
+  const schema = options.schema ? { schema: options.schema } : {};
+  const database: DatabaseHandle = await openDatabase(config.databaseUrl, {
+    ...schema,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    onConnectionError,
+  });
   if (options.migrate !== false) {
-    const applied = await migrateToLatest(database.db, database.schema);
-    if (applied.length) logger.info({ applied }, 'migrations applied');
+    // A migration may rightly run longer than a request's statement timeout: on PostgreSQL it
+    // gets a connection of its own without one (SQLite's in-memory database is per connection).
+    const migrator = database.engine === 'postgres' ? await openDatabase(config.databaseUrl, { ...schema, connectTimeoutMs: config.dbConnectTimeoutMs, onConnectionError }) : database;
+    try {
+      const applied = await migrateToLatest(migrator.db, database.schema);
+      if (applied.length) logger.info({ applied }, 'migrations applied');
+    } finally {
+      if (migrator !== database) await migrator.close();
+    }
   }
   const deps: Deps = {
     config,
@@ -78,4 +94,30 @@ export async function startServer(config: Config, options: BuildOptions = {}): P
   });
   gatehouse.deps.logger.info({ url: config.baseUrl, listen: `${config.host}:${port}`, database: gatehouse.deps.database.engine }, 'Gatehouse listening');
   return { gatehouse, server, port };
+}
+
+/**
+ * Process-level safety net of `gatehouse start` (SPEC §12: no instance ever exits on a lost
+ * database connection). A connection-class error that escaped every handler — a driver event, a
+ * rejected promise nobody awaited — is logged and the process keeps serving: the pool reconnects
+ * on the next query. Anything else still ends the process (exit code 1), as Node would, because
+ * its state can no longer be trusted.
+ */
+export function installProcessGuards(logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): () => void {
+  const handle = (kind: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
+    if (isDatabaseUnavailable(err)) {
+      logger.warn({ err, kind }, 'database connection error outside a request; still serving, the pool reconnects');
+      return;
+    }
+    logger.fatal({ err, kind }, 'fatal error; exiting');
+    exit(1);
+  };
+  const onException = handle('uncaughtException');
+  const onRejection = handle('unhandledRejection');
+  process.on('uncaughtException', onException);
+  process.on('unhandledRejection', onRejection);
+  return () => {
+    process.off('uncaughtException', onException);
+    process.off('unhandledRejection', onRejection);
+  };
 }

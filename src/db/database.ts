@@ -47,7 +47,24 @@ function withStatementCache(client: BetterSqlite3.Database, max = 500): BetterSq
 export interface OpenOptions {
   /** PostgreSQL only: run every query in this schema (created when missing). Used to isolate test runs. */
   schema?: string;
+  /**
+   * Longest one statement may run (PostgreSQL `statement_timeout`) or wait for another process's
+   * lock (SQLite `busy_timeout`), in ms; 0 = no limit on PostgreSQL, 5000 ms on SQLite. A timed-out
+   * statement is a database fault (503).
+   */
+  statementTimeoutMs?: number;
+  /** PostgreSQL: longest wait for a new connection, in ms (pg-pool `connectionTimeoutMillis`). */
+  connectTimeoutMs?: number;
+  /**
+   * Told about every connection the database dropped while the pool held it (restart, failover,
+   * pg_terminate_backend). The pool replaces such a connection by itself; without a listener
+   * node-postgres would raise an unhandled 'error' event and end the process.
+   */
+  onConnectionError?: (err: Error) => void;
 }
+
+/** `application_name` of Gatehouse's PostgreSQL connections (one per schema when isolated), for pg_stat_activity. */
+export const applicationName = (schema: string | null | undefined) => (schema ? `gatehouse:${schema}` : 'gatehouse');
 
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<DatabaseHandle> {
   if (url.startsWith('sqlite:')) {
@@ -56,7 +73,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     const client = new BetterSqlite3(path);
     client.pragma('journal_mode = WAL');
     client.pragma('foreign_keys = ON');
-    client.pragma('busy_timeout = 5000');
+    client.pragma(`busy_timeout = ${Math.trunc(options.statementTimeoutMs || 5000)}`);
     client.pragma('synchronous = NORMAL');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(client) }) });
     return { db, engine: 'sqlite', schema: null, raw: { kind: 'sqlite', client }, close: () => db.destroy() };
@@ -72,15 +89,34 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
       await admin.end();
     }
   }
+  const statementTimeout = Math.trunc(options.statementTimeoutMs ?? 0);
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
+    application_name: applicationName(schema),
+    connectionTimeoutMillis: Math.trunc(options.connectTimeoutMs ?? 5000),
+    keepAlive: true,
+    ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
     // An isolated schema (tests, multi-instance runs) also turns parallel query off: under load,
     // parallel workers of these short-lived schemas intermittently failed with "schema does not exist".
     ...(schema ? { options: `-c search_path=${schema} -c max_parallel_workers_per_gather=0` } : {}),
   });
+  // SPEC §12: a connection the server drops must never end the process. pg-pool reports an idle
+  // client's error on the pool; a checked-out client between two queries (inside a transaction)
+  // emits it on itself, so every client gets a listener when it connects. The dead client is
+  // discarded on release and the next query connects afresh.
+  const onConnectionError = options.onConnectionError ?? (() => {});
+  pool.on('error', onConnectionError);
+  pool.on('connect', (client) => {
+    client.on('error', onConnectionError);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close: () => db.destroy() };
+  // Kysely ends the pool only when a query ran through it; the pool itself must always end.
+  const close = async () => {
+    await db.destroy();
+    if (!pool.ended) await pool.end();
+  };
+  return { db, engine: 'postgres', schema: schema ?? null, raw: { kind: 'postgres', client: pool }, close };
 }
 
 /** Apply every pending migration. Throws (naming the migration) when one fails. */
@@ -91,13 +127,25 @@ export async function migrateToLatest(db: Db, schema: string | null = null): Pro
     provider: { getMigrations: async () => migrations },
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  // Kysely finds its bookkeeping tables by listing every table of every schema; when another
+  // schema-isolated run drops its schema during that listing, PostgreSQL reports that schema
+  // missing (3F000). Nothing was applied then: list again (bounded).
+  for (let retry = 0; retry < 3 && schema && isOtherSchemaGone(outcome.error, schema) && !outcome.results?.length; retry++) {
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
     const cause = error instanceof Error ? error.message : String(error);
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${cause}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+function isOtherSchemaGone(error: unknown, schema: string): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  return e?.code === '3F000' && typeof e.message === 'string' && !e.message.includes(`"${schema}"`);
 }
 
 export async function ping(db: Db): Promise<void> {

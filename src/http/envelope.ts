@@ -17,8 +17,13 @@ export function errorBody(err: Pick<AppError, 'status' | 'code' | 'message' | 'd
   return body;
 }
 
+/** `Retry-After` for the answers that ask the client to come back: 429 RATE_LIMITED and 503 SERVICE_UNAVAILABLE. */
+export function setRetryAfter(c: Context, err: Pick<AppError, 'code' | 'details'>): void {
+  if ((err.code === 'RATE_LIMITED' || err.code === 'SERVICE_UNAVAILABLE') && typeof err.details?.retryAfter === 'number') c.header('Retry-After', String(err.details.retryAfter));
+}
+
 export function fail(c: Context, err: Pick<AppError, 'status' | 'code' | 'message' | 'details'>): Response {
-  if (err.code === 'RATE_LIMITED' && typeof err.details?.retryAfter === 'number') c.header('Retry-After', String(err.details.retryAfter));
+  setRetryAfter(c, err);
   return c.json(errorBody(err), err.status as ContentfulStatusCode);
 }
 

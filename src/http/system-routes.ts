@@ -2,6 +2,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { html, raw } from 'hono/html';
 import type { Db } from '../db/database.js';
 import { ping } from '../db/database.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../db/faults.js';
 import { ERROR_CODES, ERROR_DESCRIPTIONS, AppError } from './errors.js';
 import type { AppEnv } from './middleware.js';
 
@@ -26,7 +27,7 @@ export function registerSystemRoutes(app: OpenAPIHono<AppEnv>, db: Db) {
     try {
       await ping(db);
     } catch (e) {
-      throw new AppError('SERVICE_UNAVAILABLE', 'The database is not reachable', undefined, { cause: e });
+      throw new AppError('SERVICE_UNAVAILABLE', 'The database is not reachable', { retryAfter: DATABASE_RETRY_AFTER_SECONDS }, { cause: e });
     }
     return c.json({ success: true, status: 200, code: 'OK', message: 'ready', data: { status: 'ready', database: 'up' } });
   });

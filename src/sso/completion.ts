@@ -1,5 +1,5 @@
 import type { RequestMeta } from '../context.js';
-import type { Db } from '../db/database.js';
+import type { Db, Executor } from '../db/database.js';
 import type { OrganizationRow, SessionRow, SsoProtocol, UserRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
@@ -25,10 +25,23 @@ export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; 
   return {
     async signIn(
       meta: RequestMeta,
-      login: { connection: Connection; org: OrganizationRow; profile: SsoProfile; returnTo: string; details?: Record<string, unknown> },
+      login: {
+        connection: Connection;
+        org: OrganizationRow;
+        profile: SsoProfile;
+        returnTo: string;
+        details?: Record<string, unknown>;
+        /**
+         * Spend the login's one-time values (SAML: the assertion ID and the pending request) in
+         * this transaction, first: they are spent if and only if the login succeeds (SPEC §12),
+         * and the conditional writes decide between two concurrent logins with the same values.
+         */
+        consume?: (tx: Executor) => Promise<void>;
+      },
     ): Promise<SsoLoginResult> {
       const { connection, org, profile } = login;
       return deps.db.transaction().execute(async (tx) => {
+        if (login.consume) await login.consume(tx);
         const { user, identityId, outcome } = await deps.provisioning.provision(tx, { ...meta, principal: null }, connection, org, profile);
         const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
         await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {

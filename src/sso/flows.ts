@@ -35,6 +35,12 @@ async function markConsumed(db: Executor, id: string, now: string): Promise<bool
   return Number(res.numUpdatedRows) === 1;
 }
 
+/** Undo this caller's consume (and only its own: the stamp it wrote must still be there). */
+async function markUnconsumed(db: Executor, id: string, consumedAt: string): Promise<boolean> {
+  const res = await db.updateTable('sso_flows').set({ consumed_at: null }).where('id', '=', id).where('consumed_at', '=', consumedAt).executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
 async function deleteExpired(db: Executor, before: string) {
   await db.deleteFrom('sso_flows').where('expires_at', '<', before).execute();
 }
@@ -93,14 +99,27 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
       return this.consumeFound(await findFlow(db, sha256(handle)));
     },
 
-    /** Consume a flow already read (by peek), exactly once: the conditional update decides. */
-    async consumeFound(flow: FlowRow | undefined): Promise<FlowRow> {
+    /**
+     * Consume a flow already read (by peek), exactly once: the conditional update decides. With
+     * `exec` a transaction, the consume commits with it — or not at all (SAML: with the session).
+     */
+    async consumeFound(flow: FlowRow | undefined, exec: Executor = db): Promise<FlowRow> {
       if (!flow) throw new FlowError('state_invalid', 'This sign-in link is not one Gatehouse started (unknown state). Start the sign-in again.');
       const now = clock.now().toISOString();
       if (flow.consumed_at) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
       if (flow.expires_at <= now) throw new FlowError('flow_expired', 'The sign-in took longer than 10 minutes. Start the sign-in again.');
-      if (!(await markConsumed(db, flow.id, now))) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
+      if (!(await markConsumed(exec, flow.id, now))) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
       return { ...flow, consumed_at: now };
+    },
+
+    /**
+     * SPEC §12: a login that failed on Gatehouse's side (5xx) gives its flow back, so a reload may
+     * try again; only a protocol refusal or a success keeps it consumed. Conditional on the stamp
+     * this consume wrote, so it never revives a flow another callback consumed since.
+     */
+    async release(flow: FlowRow): Promise<boolean> {
+      if (!flow.consumed_at) return false;
+      return markUnconsumed(db, flow.id, flow.consumed_at);
     },
   };
 }

@@ -7,12 +7,12 @@ import type { AuditService } from '../audit/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
 import { emailDomainOrNull } from '../domains/normalize.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
-import { findMembership, findPendingInvitationByEmail, insertMember, markInvitationAccepted } from '../organizations/store.js';
+import { findMembership, findPendingInvitationByEmail, insertMemberIfAbsent, markInvitationAccepted } from '../organizations/store.js';
 import { claimCounts, claimUnverifiedAccount } from '../users/claim.js';
-import { findUserByEmail, findUserById, insertUser, normalizeEmail } from '../users/store.js';
+import { deleteUser, findUserByEmail, findUserById, insertUserIfAbsent, normalizeEmail } from '../users/store.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
-import { findIdentity, insertIdentity, recordIdentityLogin } from './identities/store.js';
+import { findIdentity, insertIdentityIfAbsent, recordIdentityLogin } from './identities/store.js';
 
 /** What any protocol hands to provisioning: the subject and the profile the IdP asserted. */
 export interface SsoProfile {
@@ -51,14 +51,17 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     if (await findMembership(tx, org.id, user.id)) return;
     const invitation = await findPendingInvitationByEmail(tx, org.id, user.email, now);
     if (invitation && (await markInvitationAccepted(tx, invitation.id, user.id, now))) {
-      await insertMember(tx, { organization_id: org.id, user_id: user.id, role: invitation.role, created_at: now, updated_at: now });
+      await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: invitation.role, created_at: now, updated_at: now });
       await deps.audit.record(tx, ctx, { action: 'invitation.accepted', organizationId: org.id, target: { type: 'invitation', id: invitation.id }, metadata: { email: user.email, role: invitation.role, via: 'sso' } });
       return;
     }
+    // The invitation was accepted by a concurrent login of the same person, which added the membership.
+    if (invitation && (await findMembership(tx, org.id, user.id))) return;
     if (!connection.allowJitProvisioning) {
       throw new SsoLoginError('user_not_provisioned', `${user.email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
     }
-    await insertMember(tx, { organization_id: org.id, user_id: user.id, role: connection.defaultRole, created_at: now, updated_at: now });
+    // A concurrent login of the same person may have added it meanwhile (SPEC §12): then nothing to record.
+    if (!(await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: connection.defaultRole, created_at: now, updated_at: now }))) return;
     await deps.audit.record(tx, ctx, { action: 'member.added', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { role: connection.defaultRole, via: 'sso_jit' } });
   }
 
@@ -71,7 +74,21 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     },
   };
 
+  /**
+   * SPEC §12: two first logins of one person may run at once (a double click, two tabs, two
+   * instances). Every insert here is "if absent" — never a failed statement, which on PostgreSQL
+   * would abort the whole transaction — and a login that finds its user or identity was created by
+   * the other one meanwhile decides again from step 1, now seeing what the other committed.
+   */
   async function provisionUser(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const result = await provisionOnce(tx, ctx, connection, org, profile);
+      if (result !== LOST_RACE) return result;
+    }
+    throw new Error(`SSO provisioning of subject ${profile.subject} kept losing races on connection ${connection.id}`);
+  }
+
+  async function provisionOnce(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult | typeof LOST_RACE> {
     const now = deps.clock.now().toISOString();
     const email = profile.email ? normalizeEmail(profile.email) : null;
     const cached = JSON.stringify(profile.claims);
@@ -100,6 +117,8 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     let user = await findUserByEmail(tx, email);
     let outcome: ProvisionResult['outcome'];
     if (user) {
+      // A first login of this same subject may have committed (user and identity at once) since step 1.
+      if (await findIdentity(tx, connection.id, profile.subject)) return LOST_RACE;
       // 3. Link an existing account only on this organization's verified domain and an email the IdP does not disown.
       if (!domainVerified || profile.emailVerified === false) {
         throw new SsoLoginError(
@@ -115,23 +134,37 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
       if (!connection.allowJitProvisioning && !invited) {
         throw new SsoLoginError('user_not_provisioned', `${email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
       }
-      user = await insertUser(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: proves, now });
-      await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
+      // On PostgreSQL this waits for a concurrent login creating the same email, then does nothing.
+      const inserted = await insertUserIfAbsent(tx, { id: newId(), email, name: profile.name, passwordHash: null, emailVerified: proves, now });
+      if (!inserted) return LOST_RACE; // created meanwhile (by this person's other login, or a sign-up): decide again
+      user = inserted;
       outcome = 'created';
+    }
+
+    // The identity first: a concurrent login of the same subject waits here for this one, then
+    // finds the identity in step 1. Nothing else is written before it.
+    const identityId = newId();
+    if (!(await insertIdentityIfAbsent(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now }))) {
+      if (outcome === 'created') await deleteUser(tx, user.id); // ours, uncommitted, referenced by nothing yet
+      return LOST_RACE;
+    }
+    if (outcome === 'created') {
+      await deps.audit.record(tx, ctx, { action: 'user.created', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { via: 'sso', connectionId: connection.id } });
     }
     await ensureMembership(tx, ctx, connection, org, user, now);
     if (proves && user.email_verified !== 1) {
       // The organization's IdP proves an address the account never proved: whatever was set up
       // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
-      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepOrganizationId: org.id });
+      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepIdentityId: identityId, keepOrganizationId: org.id });
       await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, ...claimCounts(claim) } });
       user = { ...user, email_verified: 1, password_hash: null };
     }
-    const identityId = newId();
-    await insertIdentity(tx, { id: identityId, connection_id: connection.id, organization_id: org.id, user_id: user.id, subject: profile.subject, email, claims: cached, last_login_at: now, created_at: now });
     await deps.audit.record(tx, ctx, { action: outcome === 'linked' ? 'sso.identity_linked' : 'sso.identity_created', organizationId: org.id, target: { type: 'sso_identity', id: identityId }, metadata: { userId: user.id, connectionId: connection.id, subject: profile.subject } });
     return { user, identityId, outcome };
   }
 }
+
+/** A concurrent login created what this one was about to: provisioning decides again. */
+const LOST_RACE = Symbol('lost race');
 
 export type Provisioning = ReturnType<typeof createProvisioning>;

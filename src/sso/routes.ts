@@ -7,7 +7,8 @@ import type { Config } from '../config.js';
 import { randomToken } from '../crypto/tokens.js';
 import { setSessionCookie } from '../auth/routes.js';
 import { AppError } from '../http/errors.js';
-import { errorBody, responses, wantsJson } from '../http/envelope.js';
+import { databaseUnavailable, isDatabaseUnavailable } from '../db/faults.js';
+import { errorBody, responses, setRetryAfter, wantsJson } from '../http/envelope.js';
 import { ctxOf, type AppEnv } from '../http/middleware.js';
 import { sendPage } from '../pages/layout.js';
 import { sendSamlPostPage } from '../pages/saml-post.js';
@@ -52,11 +53,13 @@ export function samlAcsSizeGuard(services: Services) {
 
 /** Failure answer of every SSO browser endpoint: JSON for API clients, an HTML page otherwise; same status. */
 export function ssoFailure(c: Context<AppEnv>, err: unknown): Response | Promise<Response> {
-  if (!(err instanceof SsoLoginError) && !(err instanceof AppError)) throw err;
+  // The database away (SPEC §12) is a 503 with Retry-After, on the same page as other failures;
+  // any other unexpected error goes to app.onError (500, logged with the request id).
+  if (!(err instanceof SsoLoginError) && !(err instanceof AppError) && !isDatabaseUnavailable(err)) throw err;
   const e = err instanceof SsoLoginError
     ? new AppError(err.code, err.message, { reason: err.reason }, { status: err.status })
-    : err;
-  if (e.code === 'RATE_LIMITED' && typeof e.details?.retryAfter === 'number') c.header('Retry-After', String(e.details.retryAfter));
+    : err instanceof AppError ? err : databaseUnavailable(err);
+  setRetryAfter(c, e);
   if (wantsJson(c)) return c.json(errorBody(e), e.status as ContentfulStatusCode);
   const reason = typeof e.details?.reason === 'string' ? e.details.reason : e.code.toLowerCase();
   return sendPage(c, ssoErrorPage({ title: TITLES[e.code] ?? 'Single sign-on failed', message: e.message, reason, requestId: c.get('requestId') }), e.status as ContentfulStatusCode);

@@ -29,6 +29,35 @@ export async function insertUser(
   return row;
 }
 
+/**
+ * Insert a user unless one with this email exists; `undefined` when it does. Race-safe on every
+ * engine and never a failed statement: on PostgreSQL a unique violation would abort the caller's
+ * transaction, while ON CONFLICT waits for a concurrent insert of the same email to commit (or
+ * roll back) and then does nothing (or inserts).
+ */
+export async function insertUserIfAbsent(
+  db: Executor,
+  user: { id: string; email: string; name: string | null; passwordHash: string | null; emailVerified: boolean; now: string },
+): Promise<UserRow | undefined> {
+  const row: UserRow = {
+    id: user.id,
+    email: normalizeEmail(user.email),
+    name: user.name,
+    password_hash: user.passwordHash,
+    email_verified: (user.emailVerified ? 1 : 0) as Bool,
+    is_superadmin: 0 as Bool,
+    created_at: user.now,
+    updated_at: user.now,
+  };
+  const res = await db.insertInto('users').values(row).onConflict((oc) => oc.column('email').doNothing()).executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) === 1 ? row : undefined;
+}
+
+/** Remove a user row this transaction has just inserted and nothing references yet. */
+export async function deleteUser(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('users').where('id', '=', id).execute();
+}
+
 export async function updateUser(db: Executor, id: string, patch: UserUpdate): Promise<void> {
   await db.updateTable('users').set(patch).where('id', '=', id).execute();
 }

@@ -29,7 +29,18 @@ describe('configuration', () => {
       logLevel: 'info',
       secureCookies: false,
       oidcRedirectMode: 'dedicated',
+      dbStatementTimeoutMs: 10_000,
+      dbConnectTimeoutMs: 5_000,
     });
+  });
+
+  it('validates the database timeouts (0 turns the statement timeout off)', () => {
+    expect(loadConfig({ GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '0', GATEHOUSE_DB_CONNECT_TIMEOUT_MS: '2500' })).toMatchObject({ dbStatementTimeoutMs: 0, dbConnectTimeoutMs: 2500 });
+    expect(problems({ GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: 'soon' })[0]).toMatch(/^GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: must be a number of milliseconds/);
+    expect(problems({ GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '50' })[0]).toMatch(/^GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: must be 0 \(no limit\) or 100–600000 ms/);
+    expect(problems({ GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '1.5' })[0]).toMatch(/^GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: must be a whole number/);
+    expect(problems({ GATEHOUSE_DB_CONNECT_TIMEOUT_MS: '0' })[0]).toMatch(/^GATEHOUSE_DB_CONNECT_TIMEOUT_MS: must be at least 100 ms/);
+    expect(problems({ GATEHOUSE_DB_CONNECT_TIMEOUT_MS: '999999' })[0]).toMatch(/^GATEHOUSE_DB_CONNECT_TIMEOUT_MS: must be at most 120000 ms/);
   });
 
   it('GATEHOUSE_OIDC_REDIRECT_MODE: dedicated by default, shared on request, anything else refused at start-up', () => {

@@ -12,6 +12,12 @@ export async function insertIdentity(db: Executor, row: IdentityRow): Promise<vo
   await db.insertInto('sso_identities').values(row).execute();
 }
 
+/** Insert unless (connection, subject) is taken; false when a concurrent login inserted it first (race-safe, never a failed statement). */
+export async function insertIdentityIfAbsent(db: Executor, row: IdentityRow): Promise<boolean> {
+  const res = await db.insertInto('sso_identities').values(row).onConflict((oc) => oc.columns(['connection_id', 'subject']).doNothing()).executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
 export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<void> {
   await db.updateTable('sso_identities').set(patch).where('id', '=', id).execute();
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
+import type { Logger } from '../../logger.js';
 import type { OrganizationRow } from '../../db/schema.js';
 import { sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
@@ -11,7 +12,7 @@ import { isTemplatedIssuer, parseConnection, redirectUriModeOf, sameIssuer, type
 import type { ConnectionService } from '../connections/service.js';
 import { findActiveConnection, findConnection } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
-import { FlowError, type FlowService } from '../flows.js';
+import { FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import {
@@ -58,6 +59,7 @@ export function entraEmailVerified(connection: Connection, claims: Record<string
 export function createOidcLogin(deps: {
   db: Db;
   clock: Clock;
+  logger: Logger;
   config: Pick<Config, 'baseUrl' | 'trustedOrigins' | 'oidcRedirectMode'>;
   outbound: OutboundFetch;
   oidcMetadata: OidcMetadata;
@@ -146,9 +148,11 @@ export function createOidcLogin(deps: {
     async callback(query: CallbackQuery, arrived: ArrivedAt, browserBinding: string | undefined, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
       let misdelivered = false;
+      // Consumed first, atomically, so a second callback with this state (a double click, another
+      // instance) is refused before its code reaches the IdP; given back on a server-side failure.
+      let flow: FlowRow | undefined;
       try {
         const state = checkStatePresent(query);
-        let flow;
         try {
           flow = await deps.flows.consume(state);
         } catch (e) {
@@ -186,6 +190,7 @@ export function createOidcLogin(deps: {
         const org = await findOrgById(flow.organization_id);
         return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
       } catch (e) {
+        if (flow && !(e instanceof SsoLoginError)) await giveBack(flow, e);
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
         // A mix-up shows in the log of the organization whose redirect URI received the answer (its
         // IdP issued the code), not only in that of the flow's organization (the attacker's).
@@ -196,6 +201,20 @@ export function createOidcLogin(deps: {
       }
     },
   };
+
+  /**
+   * SPEC §12: only a protocol refusal or a success spends the flow. After a server-side failure
+   * the reload may try again (it succeeds when the failure came before the code exchange; the
+   * IdP refuses a code used twice). Best effort: with the database away the release fails too,
+   * and that failure must not hide the first one.
+   */
+  async function giveBack(flow: FlowRow, cause: unknown) {
+    try {
+      await deps.flows.release(flow);
+    } catch (err) {
+      deps.logger.warn({ err, cause, flowId: flow.id }, 'could not release the SSO flow after a server-side failure; it stays consumed');
+    }
+  }
 
   async function findOrgById(id: string): Promise<OrganizationRow> {
     const org = await findOrganization(db, id);

@@ -24,7 +24,8 @@ import { NS, attr, child, children, descendants, parseUntrustedXml, textOf, XmlR
  *  15  checkTimes              expired | not_yet_valid
  *  16  readSubject             subject_missing
  *  then, in service.ts: replay peek (replayed), InResponseTo (in_response_to_unknown |
- *  unsolicited_not_allowed), the atomic replay insert and flow consume, provisioning.
+ *  unsolicited_not_allowed), then one transaction: the atomic replay insert and flow consume,
+ *  provisioning, the session (a server-side failure spends neither the assertion nor the request).
  */
 
 export const MAX_RESPONSE_BYTES = 512 * 1024;

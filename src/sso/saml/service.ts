@@ -1,7 +1,7 @@
 import { MINUTE, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
-import type { Db } from '../../db/database.js';
+import type { Db, Executor } from '../../db/database.js';
 import type { OrganizationRow } from '../../db/schema.js';
 import { safeEqual, sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
@@ -101,6 +101,15 @@ export function createSamlLogin(deps: {
     return { flow, returnTo: flow.return_to, idpInitiated: false };
   }
 
+  /** Spend a refused response's assertion ID and request outside the rolled-back transaction; already spent is fine. */
+  async function spendRefused(consume: (exec: Executor) => Promise<void>) {
+    try {
+      await consume(db);
+    } catch (e) {
+      if (!(e instanceof SsoLoginError)) throw e;
+    }
+  }
+
   return {
     async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined; browserBinding?: string | null }): Promise<SamlLoginStart> {
       const returnTo = checkReturnTo(input.returnTo, deps.config.trustedOrigins);
@@ -117,12 +126,14 @@ export function createSamlLogin(deps: {
     },
 
     /**
-     * The ACS: every check of acs-checks.ts in order, then the replay cache and the flow (both
-     * atomic, both only for a response that passed every check), provisioning and the session.
+     * The ACS: every check of acs-checks.ts in order, then — in one transaction — the replay cache
+     * and the flow (both atomic, both only for a response that passed every check), provisioning
+     * and the session.
      */
     async acs(slug: string, body: { rawLength: number; SAMLResponse?: string | undefined; RelayState?: string | undefined; browserBinding?: string | undefined }, meta: RequestMeta): Promise<SsoLoginResult> {
       let organizationId: string | null = null;
       let connectionId: string | null = null;
+      let consume: ((exec: Executor) => Promise<void>) | null = null;
       try {
         acs.checkSize(body.rawLength);
         const { org, connection, saml } = await activeSamlConnection(slug);
@@ -136,26 +147,33 @@ export function createSamlLogin(deps: {
         if (await isReplayKeyLive(db, replayKey, now.toISOString())) throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
         const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, body.browserBinding, now);
 
-        // Every check passed: record the assertion and consume the request, each atomically.
         if (now.getTime() - lastPurge > 10 * MINUTE) {
           lastPurge = now.getTime();
           await purgeExpiredReplayKeys(db, now.toISOString());
         }
-        if (!(await recordReplayKey(db, replayKey, verified.validUntil.toISOString(), now.toISOString()))) {
-          throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
-        }
-        if (request.flow) {
-          try {
-            await deps.flows.consumeFound(request.flow);
-          } catch (e) {
-            if (e instanceof FlowError) throw new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (already used or expired): start the sign-in again');
-            throw e;
+        // Every check passed: the assertion ID and the request are spent with the session, in its
+        // transaction (SPEC §12: a server-side failure spends neither, so the browser's reload
+        // posts the same response again), each atomically on every instance.
+        consume = async (exec: Executor) => {
+          if (!(await recordReplayKey(exec, replayKey, verified.validUntil.toISOString(), now.toISOString()))) {
+            throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
           }
-        }
+          if (request.flow) {
+            try {
+              await deps.flows.consumeFound(request.flow, exec);
+            } catch (e) {
+              if (e instanceof FlowError) throw new SsoLoginError('in_response_to_unknown', 'This response answers no pending sign-in of this connection (already used or expired): start the sign-in again');
+              throw e;
+            }
+          }
+        };
 
         const profile: SsoProfile = profileFromAssertion(saml.attributeMapping, verified);
-        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: request.returnTo, details: { idpInitiated: request.idpInitiated } });
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: request.returnTo, details: { idpInitiated: request.idpInitiated }, consume });
       } catch (e) {
+        // A refusal after every check passed (provisioning, or the other of two concurrent posts)
+        // still spends the response; its transaction was rolled back, so spend it here.
+        if (consume && e instanceof SsoLoginError) await spendRefused(consume);
         await deps.completion.recordFailure(meta, 'saml', e, { organizationId, connectionId });
         throw e;
       }

@@ -1,0 +1,216 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDatabaseUnavailable } from '../../src/db/faults.js';
+import { AppError } from '../../src/http/errors.js';
+import { ENGINE, createTestGatehouse, type TestGatehouse, type TestResponse } from '../helpers/app.js';
+import { adminClient, backendCount, lockTables, postgresAvailable, startDatabaseProxy, terminateBackends, until, waitingBackends, type DatabaseProxy } from '../helpers/postgres.js';
+
+/**
+ * SPEC §12 "Faults": while the database is away an instance answers 503 SERVICE_UNAVAILABLE
+ * (Retry-After, the §3 envelope, no internal detail), reconnects by itself, and never exits.
+ * The faults are real: backends ended with pg_terminate_backend, a lock held by another session
+ * until the statement timeout fires, a TCP proxy in front of PostgreSQL that drops every
+ * connection (what an instance sees of a restart or failover), and on SQLite another process's
+ * write lock outlasting busy_timeout.
+ */
+
+/** The §3 error envelope of a 503 while the database is away. */
+function expectUnavailable(res: TestResponse) {
+  expect(res.status, res.text).toBe(503);
+  expect(res.body).toEqual({ success: false, status: 503, code: 'SERVICE_UNAVAILABLE', message: expect.any(String) });
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+  // Nothing internal leaks: no driver message, SQLSTATE, host or port.
+  expect(res.text).not.toMatch(/terminat|57P01|57014|ECONN|5432|timeout|statement|SQLITE|postgres/i);
+}
+
+describe('database faults are recognised in one place', () => {
+  const cases: Array<[string, unknown, boolean]> = [
+    ['admin shutdown (pg_terminate_backend)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), true],
+    ['the server is starting up', Object.assign(new Error('the database system is starting up'), { code: '57P03' }), true],
+    ['a connection exception (class 08)', Object.assign(new Error('connection failure'), { code: '08006' }), true],
+    ['statement_timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), true],
+    ['connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), true],
+    ['a reset socket', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true],
+    ['a lost connection (node-postgres)', new Error('Connection terminated unexpectedly'), true],
+    ['the pool connect timeout', new Error('timeout exceeded when trying to connect'), true],
+    ['query_timeout', new Error('Query read timeout'), true],
+    ['SQLite busy', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }), true],
+    ['a wrapped fault', new Error('migration failed', { cause: Object.assign(new Error('x'), { code: '57P01' }) }), true],
+    ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' }), false],
+    ['a syntax error', Object.assign(new Error('syntax error'), { code: '42601' }), false],
+    ['a programming error', new TypeError("Cannot read properties of undefined (reading 'id')"), false],
+    ['a decided 4xx answer', new AppError('VALIDATION_FAILED', 'bad', undefined, { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }), false],
+    ['nothing', undefined, false],
+  ];
+  for (const [name, error, expected] of cases) {
+    it(`${expected ? 'treats' : 'does not treat'} ${name} as the database being away`, () => {
+      expect(isDatabaseUnavailable(error)).toBe(expected);
+    });
+  }
+});
+
+describe.runIf(ENGINE === 'sqlite')('SQLite: another process holding the write lock', () => {
+  it('a write that outwaits busy_timeout answers 503 with Retry-After, and succeeds once the lock is gone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-faults-'));
+    const t = await createTestGatehouse({ databaseUrl: `sqlite:${dir}/gh.db`, env: { GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '200' } });
+    try {
+      const other = new BetterSqlite3(`${dir}/gh.db`);
+      other.exec('BEGIN IMMEDIATE');
+      const blocked = await t.request('POST', '/api/auth/sign-up/email', { body: { email: 'locked@faults.test', password: 'correct horse battery' } });
+      expectUnavailable(blocked);
+      other.exec('ROLLBACK');
+      other.close();
+      const retried = await t.request('POST', '/api/auth/sign-up/email', { body: { email: 'locked@faults.test', password: 'correct horse battery' } });
+      expect(retried.status, retried.text).toBe(201);
+    } finally {
+      await t.destroy();
+    }
+  });
+});
+
+describe.runIf(postgresAvailable('the PostgreSQL fault tests'))('PostgreSQL: backends ended, locks, timeouts and a database that goes away', () => {
+  let admin: pg.Client;
+  beforeAll(async () => {
+    admin = await adminClient();
+  });
+  afterAll(async () => {
+    await admin.end();
+  });
+
+  it('ending the pool\'s backends mid-request answers 503 or succeeds, never 500, and later requests succeed without a restart', async () => {
+    const t = await createTestGatehouse({ env: { GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '0' } });
+    try {
+      const user = await t.signUp('mid@faults.test');
+      // Deterministic "mid-request": the session lookup waits on a lock held by another session
+      // while its backend is ended.
+      const lock = await lockTables(t.schema!, ['sessions']);
+      const inFlight = Promise.all([1, 2, 3].map(() => t.request('GET', '/api/auth/session', { as: user })));
+      await until(async () => (await waitingBackends(admin, t.schema!)) >= 1, 'a request waiting on the lock');
+      expect(await terminateBackends(admin, t.schema!)).toBeGreaterThan(0);
+      await lock.release();
+      const answers = await inFlight;
+      for (const res of answers) {
+        expect([200, 503], res.text).toContain(res.status);
+        if (res.status === 503) expectUnavailable(res);
+      }
+      expect(answers.some((r) => r.status === 503), 'the request whose backend was ended answers 503').toBe(true);
+
+      // Killed while requests keep arriving: every answer is 200 or 503.
+      const storm = Promise.all(Array.from({ length: 20 }, () => t.request('GET', '/api/auth/session', { as: user })));
+      await terminateBackends(admin, t.schema!);
+      for (const res of await storm) {
+        expect([200, 503], res.text).toContain(res.status);
+        if (res.status === 503) expectUnavailable(res);
+      }
+
+      // No restart: the pool reconnected by itself.
+      const after = await t.request('GET', '/api/auth/session', { as: user });
+      expect(after.status, after.text).toBe(200);
+      expect((await t.request('GET', '/readyz')).status).toBe(200);
+    } finally {
+      await t.destroy();
+    }
+  });
+
+  it('ending idle backends (no request running) does not crash the process; the next request reconnects', async () => {
+    const t = await createTestGatehouse();
+    try {
+      const user = await t.signUp('idle@faults.test');
+      await Promise.all([1, 2, 3, 4].map(() => t.request('GET', '/api/auth/session', { as: user })));
+      const pool = t.deps.database.raw.client as pg.Pool;
+      expect(pool.idleCount).toBeGreaterThan(0);
+      expect(await terminateBackends(admin, t.schema!)).toBeGreaterThan(0);
+      // The pool learns of each loss by its 'error' event (an unhandled one would fail this run) and drops the client.
+      await until(() => pool.totalCount === 0, 'the pool to drop every dead client');
+      expect(await backendCount(admin, t.schema!)).toBe(0);
+      const res = await t.request('GET', '/api/auth/session', { as: user });
+      expect(res.status, res.text).toBe(200);
+    } finally {
+      await t.destroy();
+    }
+  });
+
+  it('a connection ended inside an open transaction, between two statements, fails that transaction only; nothing crashes', async () => {
+    const t = await createTestGatehouse();
+    try {
+      const pool = t.deps.database.raw.client as pg.Pool;
+      const outcome = await t.deps.db
+        .transaction()
+        .execute(async (tx) => {
+          await sql`select 1`.execute(tx);
+          // The checked-out client sits idle in the transaction: its 'error' event has no query to go to.
+          await terminateBackends(admin, t.schema!);
+          await until(async () => (await backendCount(admin, t.schema!)) === 0, 'the backend to end');
+          await new Promise((r) => setTimeout(r, 50)); // let the socket close reach the client
+          await sql`select 2`.execute(tx);
+          return 'committed';
+        })
+        .catch((e: unknown) => e);
+      expect(isDatabaseUnavailable(outcome), String(outcome)).toBe(true);
+      await until(() => pool.totalCount === 0, 'the pool to drop the dead client');
+      expect((await t.request('GET', '/readyz')).status).toBe(200);
+    } finally {
+      await t.destroy();
+    }
+  });
+
+  it('a statement that outlasts GATEHOUSE_DB_STATEMENT_TIMEOUT_MS answers 503, not 500; the same request succeeds afterwards', async () => {
+    const t = await createTestGatehouse({ env: { GATEHOUSE_DB_STATEMENT_TIMEOUT_MS: '300' } });
+    try {
+      const user = await t.signUp('slow@faults.test');
+      const lock = await lockTables(t.schema!, ['sessions']);
+      try {
+        expectUnavailable(await t.request('GET', '/api/auth/session', { as: user }));
+      } finally {
+        await lock.release();
+      }
+      expect((await t.request('GET', '/api/auth/session', { as: user })).status).toBe(200);
+    } finally {
+      await t.destroy();
+    }
+  });
+
+  describe('the database goes away behind a proxy (restart, failover)', () => {
+    let proxy: DatabaseProxy;
+    let t: TestGatehouse;
+    beforeAll(async () => {
+      proxy = await startDatabaseProxy();
+      t = await createTestGatehouse({ databaseUrl: proxy.url, env: { GATEHOUSE_DB_CONNECT_TIMEOUT_MS: '1000' } });
+    });
+    afterAll(async () => {
+      proxy.up();
+      await t.destroy();
+      await proxy.close();
+    });
+
+    it('/readyz and the API answer 503 with Retry-After while it is away, and 200 again once it is back, without a restart', async () => {
+      const user = await t.signUp('away@faults.test');
+      expect((await t.request('GET', '/readyz')).status).toBe(200);
+
+      proxy.down();
+      const ready = await t.request('GET', '/readyz');
+      expectUnavailable(ready);
+      expectUnavailable(await t.request('GET', '/api/auth/session', { as: user }));
+      expectUnavailable(await t.request('POST', '/api/auth/sign-in/email', { body: { email: user.email, password: user.password } }));
+      // The SSO endpoints answer 503 too (HTML for a browser), never a protocol failure.
+      const sso = await t.request('GET', '/api/auth/sso/callback?state=abc&code=def');
+      expect(sso.status).toBe(503);
+      expect(sso.headers.get('content-type')).toMatch(/text\/html/);
+      expect(Number(sso.headers.get('retry-after'))).toBeGreaterThan(0);
+
+      proxy.up();
+      expect((await t.request('GET', '/readyz')).status).toBe(200);
+      expect((await t.request('GET', '/api/auth/session', { as: user })).status).toBe(200);
+      const signIn = await t.request('POST', '/api/auth/sign-in/email', { body: { email: user.email, password: user.password } });
+      expect(signIn.status, signIn.text).toBe(200);
+      // The outage was not recorded as an SSO protocol failure.
+      const failures = await t.deps.db.selectFrom('audit_events').select('id').where('action', '=', 'sso.login_failed').execute();
+      expect(failures).toHaveLength(0);
+    });
+  });
+});
