@@ -11,11 +11,10 @@ export async function findUserByEmail(db: Executor, email: string): Promise<User
   return db.selectFrom('users').selectAll().where('email', '=', normalizeEmail(email)).executeTakeFirst();
 }
 
-export async function insertUser(
-  db: Executor,
-  user: { id: string; email: string; name: string | null; passwordHash: string | null; emailVerified: boolean; superadmin?: boolean; now: string },
-): Promise<UserRow> {
-  const row: UserRow = {
+type NewUser = { id: string; email: string; name: string | null; passwordHash: string | null; emailVerified: boolean; superadmin?: boolean; now: string };
+
+function userRow(user: NewUser): UserRow {
+  return {
     id: user.id,
     email: normalizeEmail(user.email),
     name: user.name,
@@ -25,6 +24,10 @@ export async function insertUser(
     created_at: user.now,
     updated_at: user.now,
   };
+}
+
+export async function insertUser(db: Executor, user: NewUser): Promise<UserRow> {
+  const row = userRow(user);
   await db.insertInto('users').values(row).execute();
   return row;
 }
@@ -35,20 +38,8 @@ export async function insertUser(
  * transaction, while ON CONFLICT waits for a concurrent insert of the same email to commit (or
  * roll back) and then does nothing (or inserts).
  */
-export async function insertUserIfAbsent(
-  db: Executor,
-  user: { id: string; email: string; name: string | null; passwordHash: string | null; emailVerified: boolean; now: string },
-): Promise<UserRow | undefined> {
-  const row: UserRow = {
-    id: user.id,
-    email: normalizeEmail(user.email),
-    name: user.name,
-    password_hash: user.passwordHash,
-    email_verified: (user.emailVerified ? 1 : 0) as Bool,
-    is_superadmin: 0 as Bool,
-    created_at: user.now,
-    updated_at: user.now,
-  };
+export async function insertUserIfAbsent(db: Executor, user: Omit<NewUser, 'superadmin'>): Promise<UserRow | undefined> {
+  const row = userRow(user);
   const res = await db.insertInto('users').values(row).onConflict((oc) => oc.column('email').doNothing()).executeTakeFirst();
   return Number(res.numInsertedOrUpdatedRows ?? 0) === 1 ? row : undefined;
 }

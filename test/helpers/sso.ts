@@ -1,3 +1,4 @@
+import { SsoLoginError } from '../../src/sso/errors.js';
 import type { TestGatehouse, TestResponse, TestUser } from './app.js';
 
 /** The shared redirect URI (redirectUriMode "shared") of the test Gatehouse. */
@@ -51,4 +52,15 @@ export async function ssoLogin(
   const callbackUrl = await idpLogin(idpUrl.toString());
   const callback = await t.request('GET', callbackUrl.pathname + callbackUrl.search, { cookies: browser, ...(headers ? { headers } : {}) });
   return { start, idpUrl, callbackUrl, callback, browser };
+}
+
+/** The `details.reason` a check throws (an SsoLoginError), or 'passed': for tests of one check at a time. */
+export function reasonOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SsoLoginError) return e.reason;
+    throw e;
+  }
+  return 'passed';
 }

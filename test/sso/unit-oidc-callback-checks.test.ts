@@ -7,17 +7,9 @@ import type { Connection } from '../../src/sso/connections/model.js';
 import type { Discovery } from '../../src/sso/oidc/metadata.js';
 import type { FlowRow } from '../../src/sso/flows.js';
 import { SsoLoginError } from '../../src/sso/errors.js';
+import { reasonOf } from '../helpers/sso.js';
 
 /** The mix-up and tenant checks of the OIDC callback, one by one (the attacks end to end: oidc-mix-up.test.ts, oidc-entra.test.ts). */
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SsoLoginError) return e.reason;
-    throw e;
-  }
-  return 'passed';
-}
 
 const CORP = '01JCORP0000000000000000000';
 const EVIL = '01JEVIL0000000000000000000';

@@ -3,6 +3,7 @@ import * as acs from '../../../src/sso/saml/acs-checks.js';
 import { profileFromAssertion } from '../../../src/sso/saml/attributes.js';
 import { SsoLoginError } from '../../../src/sso/errors.js';
 import { assertionXml, buildResponseXml, createTestSamlIdp } from '../../helpers/saml-sign.js';
+import { reasonOf } from '../../helpers/sso.js';
 
 const idp = await createTestSamlIdp();
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -10,15 +11,6 @@ const ACS = 'https://gh.example/api/auth/sso/acme/saml/acs';
 const SP = 'https://gh.example/api/auth/sso/acme/saml/metadata';
 const X: acs.AcsExpectations = { idpEntityId: idp.entityId, idpCertificates: [idp.certificatePem], spEntityId: SP, acsUrl: ACS, spPrivateKey: () => '', now: NOW };
 
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof SsoLoginError) return e.reason;
-    throw e;
-  }
-  return 'passed';
-}
 const parse = (xml: string) => acs.parseResponse({ base64: Buffer.from(xml).toString('base64'), xml });
 const assertionEl = (xml: string) => acs.readSignedAssertion(xml);
 const spec = { idp, acsUrl: ACS, audience: SP, nameId: 'u-1', now: NOW, sign: 'none' as const };
