@@ -8,17 +8,17 @@ export const AUDIT_ACTIONS = {
   'user.signed_up': 'an account was created by sign-up (`metadata.method` absent for a password, `magic_link` for a first magic-link sign-in)',
   'user.created': 'SSO created an account just in time (`metadata.via: "sso"`)',
   'user.created_superadmin': 'the CLI created a platform superadmin',
-  'user.promoted_superadmin': 'the CLI promoted an existing account to platform superadmin',
+  'user.promoted_superadmin': 'the CLI promoted an existing account to platform superadmin, after revoking its sessions and API keys (`sessionsRevoked`, `apiKeysRevoked`; `claimedUnverifiedAccount`)',
   'user.updated': 'the user changed their profile',
   'user.signed_in': 'a password or magic-link sign-in succeeded (`metadata.method`)',
   'user.sign_in_failed': 'a password sign-in failed (wrong password or unknown email)',
-  'user.sign_in_refused': 'a sign-in was refused by a sign-in policy (`metadata.reason`)',
+  'user.sign_in_refused': 'a sign-in was refused by a sign-in policy (`metadata.reason`; `rule`: the verified `domain` or a `membership`)',
   'user.magic_link_requested': 'a magic link was mailed',
   'user.password_reset_requested': 'a password-reset link was mailed',
   'user.password_reset': 'the password was reset through an emailed link (every session revoked)',
   'user.password_reset_refused': 'a password reset was refused by a sign-in policy',
   'user.email_verification_requested': 'an email-verification link was mailed',
-  'user.email_verified': 'the email address was proven (verification link, magic link, reset or SSO link)',
+  'user.email_verified': 'the email address was proven (verification link, magic link, reset or SSO link), with what the claim of an unverified account removed',
   'session.revoked': 'a session was revoked (sign-out or revocation)',
   // API keys
   'api_key.created': 'an API key was created (name, prefix, scopes, pin; never the key)',
@@ -40,7 +40,7 @@ export const AUDIT_ACTIONS = {
   'member.added': 'a user joined an organization',
   'member.auto_joined': 'a user joined through auto-join at a verified domain',
   'member.role_changed': "a member's role changed",
-  'member.removed': 'a member was removed',
+  'member.removed': 'a member was removed (by an admin, or by the claim of an unverified account: `reason: "unverified_account_claimed"`, `lastOwner`)',
   'member.left': 'a member left the organization',
   'invitation.created': 'an invitation was sent',
   'invitation.accepted': 'an invitation was accepted',
@@ -62,7 +62,7 @@ export const AUDIT_ACTIONS = {
   'sso.login_failed': 'an SSO login failed (`metadata.reason`, one of the SSO failure reasons)',
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
-  'sso.identity_unlinked': 'an SSO identity was unlinked',
+  'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
 } as const satisfies Record<string, string>;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
