@@ -119,6 +119,7 @@ export const envSchema = z.object({
     .refine((v) => /^rediss?:\/\//.test(v), { message: 'must be redis://… or rediss://…' })
     .optional(),
   GATEHOUSE_OIDC_REDIRECT_MODE: z.enum(OIDC_REDIRECT_MODES, { message: 'must be dedicated or shared' }).default('dedicated'),
+  GATEHOUSE_OIDC_SHARED_REDIRECT: boolString.default(true),
   GATEHOUSE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -148,6 +149,12 @@ export interface Config {
   redisUrl: string | null;
   /** GATEHOUSE_OIDC_REDIRECT_MODE: the redirectUriMode of OIDC connections that do not store one. */
   oidcRedirectMode: OidcRedirectMode;
+  /**
+   * GATEHOUSE_OIDC_SHARED_REDIRECT: whether the shared redirect URI is served at all. Off, every
+   * OIDC connection uses its dedicated one whatever it stored, and nothing answered on the shared
+   * path is accepted (SPEC §12 mix-up; see sso/connections/model.ts redirectUriModeOf).
+   */
+  oidcSharedRedirect: boolean;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -188,6 +195,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('GATEHOUSE_SECRET_KEYS: required when NODE_ENV=production (the generated key file is for development only)');
     if (e.GATEHOUSE_ALLOW_LOOPBACK_IDPS) problems.push('GATEHOUSE_ALLOW_LOOPBACK_IDPS: must not be true when NODE_ENV=production');
   }
+  if (e.GATEHOUSE_OIDC_REDIRECT_MODE === 'shared' && !e.GATEHOUSE_OIDC_SHARED_REDIRECT) {
+    problems.push('GATEHOUSE_OIDC_REDIRECT_MODE: cannot be shared when GATEHOUSE_OIDC_SHARED_REDIRECT=false');
+  }
   if (e.GATEHOUSE_SECRET_KEYS) {
     const err = checkSecretKeySpec(e.GATEHOUSE_SECRET_KEYS);
     if (err) problems.push(`GATEHOUSE_SECRET_KEYS: ${err}`);
@@ -215,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     emailFrom: e.GATEHOUSE_EMAIL_FROM,
     redisUrl: e.REDIS_URL ?? null,
     oidcRedirectMode: e.GATEHOUSE_OIDC_REDIRECT_MODE,
+    oidcSharedRedirect: e.GATEHOUSE_OIDC_SHARED_REDIRECT,
     logLevel: e.GATEHOUSE_LOG_LEVEL,
   };
 }

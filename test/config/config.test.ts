@@ -47,6 +47,9 @@ describe('configuration', () => {
     expect(loadConfig({ GATEHOUSE_OIDC_REDIRECT_MODE: 'shared' }).oidcRedirectMode).toBe('shared');
     expect(loadConfig({ GATEHOUSE_OIDC_REDIRECT_MODE: 'dedicated' }).oidcRedirectMode).toBe('dedicated');
     expect(problems({ GATEHOUSE_OIDC_REDIRECT_MODE: 'per-org' })[0]).toMatch(/^GATEHOUSE_OIDC_REDIRECT_MODE: must be dedicated or shared \(got "per-org"\)/);
+    expect(loadConfig({}).oidcSharedRedirect).toBe(true);
+    expect(loadConfig({ GATEHOUSE_OIDC_SHARED_REDIRECT: 'false' }).oidcSharedRedirect).toBe(false);
+    expect(problems({ GATEHOUSE_OIDC_REDIRECT_MODE: 'shared', GATEHOUSE_OIDC_SHARED_REDIRECT: 'false' })[0]).toMatch(/^GATEHOUSE_OIDC_REDIRECT_MODE: cannot be shared when GATEHOUSE_OIDC_SHARED_REDIRECT=false/);
   });
 
   it('derives the base URL from PORT and adds trusted origins to it', () => {

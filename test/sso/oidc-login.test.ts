@@ -109,7 +109,7 @@ describe('SSO settings', () => {
     expect(res.body.data.checks.map((c: { name: string; ok: boolean }) => [c.name, c.ok])).toEqual([
       ['discovery', true], ['issuer', true], ['endpoints', true], ['jwks', true], ['signing_key', true], ['mix_up_protection', true],
     ]);
-    expect(res.body.data).toMatchObject({ mixUpProtection: 'dedicated', warnings: [] });
+    expect(res.body.data).toMatchObject({ mixUpProtection: 'dedicated', warnings: [{ name: 'shared_redirect_uri', message: expect.stringContaining(CALLBACK) }] });
     expect(await t.deps.db.selectFrom('sessions').select('id').where('auth_method', '=', 'sso').execute()).toHaveLength(0);
   });
 });

@@ -188,6 +188,48 @@ describe('mixed modes: the mode the attacker picks for Evil does not matter to a
   });
 });
 
+describe("a shared redirect URI left registered at a dedicated organization's IdP (a P1 registration)", () => {
+  it('the test endpoint warns a dedicated organization while the deployment also serves the shared redirect URI (shared_redirect_uri)', async () => {
+    await world();
+    const res = await t.request('POST', `/api/user/organizations/${corpOrg}/settings/sso/test`, { as: corpOwner });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.data.mixUpProtection).toBe('dedicated');
+    expect(res.body.data.warnings).toEqual([{ name: 'shared_redirect_uri', message: expect.stringContaining(`lists only ${dedicatedCallback(corpOrg)}`) }]);
+  });
+
+  it("mix-up: with GATEHOUSE_OIDC_SHARED_REDIRECT=false, Corp's code sent to the leftover shared redirect URI is refused (state_invalid) before any request, and no owner can pick shared mode", async () => {
+    await world({ env: { GATEHOUSE_OIDC_SHARED_REDIRECT: 'false' } });
+    corpIdp.addRedirectUri(CALLBACK); // the P1 registration nobody removed at Corp's IdP
+    const put = await t.request('PUT', `/api/user/organizations/${evilOrg}/settings/sso`, {
+      as: evilOwner,
+      body: { provider: 'oidc', issuerUrl: evilIdp.issuer, clientId: evilIdp.clientId, clientSecret: evilIdp.clientSecret, redirectUriMode: 'shared' },
+    });
+    expect(put.status).toBe(400);
+    expect(put.body.details.issues[0].path).toBe('redirectUriMode');
+    const { answer, code, victimBrowser } = await mixUp(CALLBACK);
+    expect(code).toBeTruthy();
+    expect(answer.pathname).toBe('/api/auth/sso/callback');
+    const { result, evil, corp } = await outboundDuring(() => t.request('GET', answer.pathname + answer.search, { cookies: victimBrowser, headers: json }));
+    expect(result.body.details.reason).toBe('state_invalid');
+    expect(evil).toEqual([]);
+    expect(corp).toEqual([]);
+    expect(tokenRequests(evilIdp)).toHaveLength(0);
+    const test = await t.request('POST', `/api/user/organizations/${corpOrg}/settings/sso/test`, { as: corpOwner });
+    expect(test.body.data).toMatchObject({ mixUpProtection: 'dedicated', warnings: [] });
+  });
+
+  it('GATEHOUSE_OIDC_SHARED_REDIRECT=false moves a connection stored as shared (saved while it was on) to its dedicated redirect URI, for login too', async () => {
+    await world({ env: { GATEHOUSE_OIDC_SHARED_REDIRECT: 'false' } });
+    // As a row saved in shared mode before the operator turned the shared URI off.
+    const row = await t.deps.db.selectFrom('sso_connections').select(['id', 'config']).where('organization_id', '=', corpOrg).where('status', '=', 'active').executeTakeFirstOrThrow();
+    await t.deps.db.updateTable('sso_connections').set({ config: JSON.stringify({ ...JSON.parse(row.config), redirectUriMode: 'shared' }) }).where('id', '=', row.id).execute();
+    const moved = (await t.request('GET', `/api/user/organizations/${corpOrg}/settings/sso`, { as: corpOwner })).body.data;
+    expect(moved).toMatchObject({ redirectUriMode: 'dedicated', redirectUri: dedicatedCallback(corpOrg), mixUpProtection: 'dedicated' });
+    const start = await t.request('GET', '/api/auth/sso/corp/login');
+    expect(new URL(start.headers.get('location')!).searchParams.get('redirect_uri')).toBe(dedicatedCallback(corpOrg));
+  });
+});
+
 describe('the callback refuses an answer that does not fit its flow, before any request leaves Gatehouse', () => {
   beforeEach(async () => {
     await world();

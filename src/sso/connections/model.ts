@@ -26,9 +26,14 @@ const oidcConfig = z.object({
 });
 export type OidcConfig = z.infer<typeof oidcConfig>;
 
-/** The redirect URI mode of an OIDC connection: its own, else the deployment's default. */
-export function redirectUriModeOf(oidc: OidcConfig, deploymentDefault: OidcRedirectMode): OidcRedirectMode {
-  return oidc.redirectUriMode ?? deploymentDefault;
+/**
+ * The redirect URI mode of an OIDC connection: its own, else the deployment's default — and
+ * always `dedicated` on a deployment that turned the shared redirect URI off
+ * (GATEHOUSE_OIDC_SHARED_REDIRECT=false), so a connection stored as shared moves to its own URI.
+ */
+export function redirectUriModeOf(oidc: OidcConfig, deployment: { oidcRedirectMode: OidcRedirectMode; oidcSharedRedirect: boolean }): OidcRedirectMode {
+  if (!deployment.oidcSharedRedirect) return 'dedicated';
+  return oidc.redirectUriMode ?? deployment.oidcRedirectMode;
 }
 
 /**

@@ -96,7 +96,7 @@ const Settings = z
   .openapi('SsoSettings');
 
 const CheckResult = z.object({ name: z.string(), ok: z.boolean(), message: z.string() });
-const TestWarning = z.object({ name: z.string(), message: z.string() }).openapi({ description: 'Not a failure, but something the owner should act on (e.g. mix_up_protection when mixUpProtection is "none")' });
+const TestWarning = z.object({ name: z.string(), message: z.string() }).openapi({ description: 'Not a failure, but something the owner should act on (mix_up_protection when mixUpProtection is "none" or an unenforced "par"; shared_redirect_uri for a dedicated connection while the deployment also serves the shared redirect URI)' });
 const TestResult = z.object({
   success: z.literal(true), message: z.string(), checks: z.array(CheckResult),
   warnings: z.array(TestWarning).optional().openapi({ description: 'OIDC: present, possibly empty' }),

@@ -50,7 +50,7 @@ export interface Check {
 
 /** Something the test endpoint wants the owner to know that does not make the configuration invalid. */
 export interface Warning {
-  name: 'mix_up_protection';
+  name: 'mix_up_protection' | 'shared_redirect_uri';
   message: string;
 }
 
@@ -60,7 +60,7 @@ const SECRET_CONTEXT = { table: 'sso_connections', column: 'secret_enc' } as con
 export function createConnectionService(deps: {
   db: Db;
   clock: Clock;
-  config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps' | 'oidcRedirectMode'>;
+  config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps' | 'oidcRedirectMode' | 'oidcSharedRedirect'>;
   keyring: KeyRing;
   audit: AuditService;
   organizations: OrganizationService;
@@ -75,7 +75,7 @@ export function createConnectionService(deps: {
    * only what Gatehouse itself guarantees).
    */
   function oidcView(c: Connection, slug: string, discovery: Discovery | null) {
-    const mode = c.oidc ? redirectUriModeOf(c.oidc, deps.config.oidcRedirectMode) : deps.config.oidcRedirectMode;
+    const mode = c.oidc ? redirectUriModeOf(c.oidc, deps.config) : deps.config.oidcRedirectMode;
     return {
       redirectUri: oidcRedirectUri(deps.config.baseUrl, mode, c.organizationId),
       ...oidcLoginUrls(deps.config.baseUrl, slug),
@@ -85,7 +85,7 @@ export function createConnectionService(deps: {
 
   /** Discovery for the view: only shared mode needs it, from the per-instance cache; an unreachable IdP does not fail a GET. */
   async function discoveryForView(c: Connection): Promise<Discovery | null> {
-    if (!c.oidc || redirectUriModeOf(c.oidc, deps.config.oidcRedirectMode) !== 'shared') return null;
+    if (!c.oidc || redirectUriModeOf(c.oidc, deps.config) !== 'shared') return null;
     try {
       return await deps.oidcMetadata.discover(c.oidc.issuerUrl);
     } catch (e) {
@@ -171,7 +171,7 @@ export function createConnectionService(deps: {
   }
 
   /** The SPEC §12 checks of a saved OIDC connection: tenants of a multi-tenant issuer, and what stops a mix-up. */
-  function oidcSafetyChecks(oidc: OidcConfig, issuer: string, discovery: Discovery): { checks: Check[]; warnings: Warning[]; mixUp: MixUpProtection } {
+  function oidcSafetyChecks(oidc: OidcConfig, issuer: string, discovery: Discovery, oidcOrgId: string): { checks: Check[]; warnings: Warning[]; mixUp: MixUpProtection } {
     const checks: Check[] = [];
     const warnings: Warning[] = [];
     if (isTemplatedIssuer(issuer)) {
@@ -180,7 +180,7 @@ export function createConnectionService(deps: {
         ? { name: 'allowed_tenants', ok: true, message: `Multi-tenant issuer: only tokens from ${tenants.length === 1 ? 'tenant' : 'tenants'} ${tenants.join(', ')} are accepted` }
         : { name: 'allowed_tenants', ok: false, message: `The issuer ${issuer} accepts tokens from any Entra ID tenant: set allowedTenants to your tenant id(s), or no sign-in is accepted` });
     }
-    const mode = redirectUriModeOf(oidc, deps.config.oidcRedirectMode);
+    const mode = redirectUriModeOf(oidc, deps.config);
     const mixUp = mixUpProtection(mode, discovery);
     const describe: Record<MixUpProtection, string> = {
       dedicated: 'This organization has its own redirect URI: codes of another organization\'s IdP cannot be redeemed through it',
@@ -189,6 +189,15 @@ export function createConnectionService(deps: {
       none: 'Shared redirect URI, and the IdP supports neither RFC 9207 iss nor PAR: nothing stops a mix-up attack',
     };
     checks.push({ name: 'mix_up_protection', ok: true, message: describe[mixUp] });
+    if (mixUp === 'dedicated' && deps.config.oidcSharedRedirect) {
+      // The dedicated URI protects only if the IdP application does not still list the shared one
+      // (a P1 registration): another organization in shared mode could then have this IdP's codes
+      // delivered to its own flow. Gatehouse cannot see the IdP's list, so it says so.
+      warnings.push({
+        name: 'shared_redirect_uri',
+        message: `This deployment also serves the shared redirect URI ${oidcRedirectUri(deps.config.baseUrl, 'shared', '')}: make sure this IdP application lists only ${oidcRedirectUri(deps.config.baseUrl, 'dedicated', oidcOrgId)}. A leftover registration of the shared one would let another organization's shared-mode sign-in receive this IdP's authorization codes. Operators who need no shared mode turn it off with GATEHOUSE_OIDC_SHARED_REDIRECT=false.`,
+      });
+    }
     if (mixUp === 'none') {
       warnings.push({ name: 'mix_up_protection', message: 'mixUpProtection is "none": with the shared redirect URI, the owner of another organization on this Gatehouse could run an IdP that sends your users to this IdP and has their authorization codes delivered to it (OAuth mix-up). Switch to redirectUriMode "dedicated" (paste the new redirectUri into the IdP application and remove the shared one).' });
     } else if (mixUp === 'par' && discovery.require_pushed_authorization_requests !== true) {
@@ -225,6 +234,11 @@ export function createConnectionService(deps: {
       const failed = checks.filter((c) => !c.ok);
       if (failed.length || !issuer || !discovery) {
         throw new AppError('SSO_TEST_FAILED', `The IdP configuration could not be verified: ${failed.map((c) => c.message).join('; ')}`, { checks });
+      }
+      if (input.redirectUriMode === 'shared' && !deps.config.oidcSharedRedirect) {
+        throw new AppError('VALIDATION_FAILED', 'This deployment does not serve the shared redirect URI (GATEHOUSE_OIDC_SHARED_REDIRECT=false): use redirectUriMode "dedicated"', {
+          issues: [{ path: 'redirectUriMode', code: 'custom', message: 'shared is turned off on this deployment' }],
+        });
       }
       const allowedTenants = checkAllowedTenants(issuer, input.allowedTenants);
       const oidcConfig: OidcConfig = {
@@ -382,7 +396,7 @@ export function createConnectionService(deps: {
       let warnings: Warning[] = [];
       let mixUp: MixUpProtection | null = null;
       if (discovery) {
-        const safety = oidcSafetyChecks(c.oidc!, c.issuer, discovery);
+        const safety = oidcSafetyChecks(c.oidc!, c.issuer, discovery, c.organizationId);
         checks.push(...safety.checks);
         warnings = safety.warnings;
         mixUp = safety.mixUp;

@@ -60,7 +60,7 @@ export function createOidcLogin(deps: {
   db: Db;
   clock: Clock;
   logger: Logger;
-  config: Pick<Config, 'baseUrl' | 'trustedOrigins' | 'oidcRedirectMode'>;
+  config: Pick<Config, 'baseUrl' | 'trustedOrigins' | 'oidcRedirectMode' | 'oidcSharedRedirect'>;
   outbound: OutboundFetch;
   oidcMetadata: OidcMetadata;
   connections: ConnectionService;
@@ -68,7 +68,7 @@ export function createOidcLogin(deps: {
   completion: SsoCompletion;
 }) {
   const { db } = deps;
-  const modeOf = (connection: Connection) => redirectUriModeOf(connection.oidc!, deps.config.oidcRedirectMode);
+  const modeOf = (connection: Connection) => redirectUriModeOf(connection.oidc!, deps.config);
   /** The one redirect URI of a connection (SPEC §12): sent in the authorization request and again in the token request. */
   const redirectUri = (connection: Connection) => oidcRedirectUri(deps.config.baseUrl, modeOf(connection), connection.organizationId);
 
