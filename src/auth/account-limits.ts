@@ -1,6 +1,7 @@
 import { DAY, type Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { RequestMeta } from '../context.js';
+import { ipBucket } from '../http/client-ip.js';
 import type { LimitName, RateLimits } from '../http/rate-limit.js';
 import { hasRecentSessionFromAddress } from '../sessions/store.js';
 
@@ -45,7 +46,8 @@ export interface AccountAttempt {
 }
 
 const accountKey = (who: Account) => ('email' in who ? who.email : who.userId);
-const addressKey = (who: Account, ip: string | null) => `${accountKey(who)}|${ip ?? 'unknown'}`;
+/** Per account and client address bucket (an IPv6 client counts as its /64: ipBucket). */
+const addressKey = (who: Account, ip: string | null) => `${accountKey(who)}|${ipBucket(ip)}`;
 
 export function createAccountLimits(deps: { db: Db; clock: Clock; rateLimits: RateLimits }) {
   return {

@@ -3,7 +3,7 @@ import type { Ctx, RequestMeta } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
-import { notFound } from '../http/errors.js';
+import { forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
@@ -114,12 +114,15 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
       return found;
     },
 
-    async list(userId: string, currentId: string | null, params: PageParams): Promise<Page<SessionView>> {
+    /** GET /api/user/sessions: the caller's user's sessions (not for a pinned key). */
+    async list(ctx: Ctx, userId: string, currentId: string | null, params: PageParams): Promise<Page<SessionView>> {
+      refusePinnedKey(ctx);
       const rows = await listActiveSessions(db, userId, clock.now().toISOString(), params);
       return paginate(rows, params.limit, (s) => sessionView(s, currentId ?? ''));
     },
 
     async revoke(ctx: Ctx, userId: string, sessionId: string): Promise<void> {
+      refusePinnedKey(ctx);
       await db.transaction().execute(async (tx) => {
         const ok = await revokeSession(tx, userId, sessionId, clock.now().toISOString());
         if (!ok) throw notFound('Session');
@@ -135,6 +138,17 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
       await updateSession(exec, sessionId, { mfa_state: 'complete', mfa_completed_at: clock.now().toISOString() });
     },
   };
+}
+
+/**
+ * A key pinned to an organization is a credential for that organization only (SPEC §12). The
+ * user's sessions span every organization — SSO sessions of others included, with their IPs and
+ * user agents — so such a key may neither list nor end them (as it may not reach keys pinned
+ * elsewhere: keyReachRefusal in api-keys/service.ts).
+ */
+function refusePinnedKey(ctx: Ctx): void {
+  const p = ctx.principal;
+  if (p?.kind === 'api_key' && p.apiKey.organization_id) throw forbidden("A key pinned to an organization cannot manage the user's sessions");
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;

@@ -78,6 +78,25 @@ export async function revokeAllUserSessions(db: Executor, userId: string, now: s
 }
 
 /**
+ * Delete every session of the user, revoked ones included; returns how many were not revoked yet
+ * (what revokeAllUserSessions would have revoked).
+ * For the claim of an unverified account (users/claim.ts): a revoked session still counts as a
+ * "known address" of the account (hasRecentSessionFromAddress), and the unproven holder's
+ * addresses must not. Nothing references a session row (no foreign key; audit events name a
+ * session only by id, as text).
+ */
+export async function deleteAllUserSessions(db: Executor, userId: string): Promise<number> {
+  const live = await db
+    .selectFrom('sessions')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
+  return Number(live.n);
+}
+
+/**
  * Revoke the user's live SSO sessions from one connection (the sessions an SSO identity of that
  * connection created: a session records the connection, not the identity); returns how many.
  */

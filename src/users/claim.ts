@@ -5,7 +5,7 @@ import type { Role } from '../db/schema.js';
 import { revokeAllUserApiKeys } from '../api-keys/store.js';
 import { deleteFactors, deleteRecoveryCodes } from '../mfa/store.js';
 import { deleteUserMemberships } from '../organizations/store.js';
-import { revokeAllUserSessions } from '../sessions/store.js';
+import { deleteAllUserSessions } from '../sessions/store.js';
 import { deleteUserIdentitiesExcept } from '../sso/identities/store.js';
 import { updateUser } from './store.js';
 
@@ -26,7 +26,8 @@ export const CLAIM_REMOVAL_REASON = 'unverified_account_claimed';
  * registered by someone else with that address. When the address is proven at last — by the
  * mailbox (magic link, password reset), by an organization's IdP for its verified domain (SSO
  * linking) or by the operator (`gatehouse admin create`) — nothing set up before the proof
- * survives: the password, sessions, API keys, TOTP factor and recovery codes, SSO identities
+ * survives: the password, sessions (deleted, so their addresses stop counting as the account's
+ * known addresses), API keys, TOTP factor and recovery codes, SSO identities
  * other than the one linking now, and every organization membership (SPEC §12). Then the email is
  * marked verified. Runs in the caller's transaction, before auto-join can grant memberships.
  *
@@ -48,7 +49,9 @@ export async function claimUnverifiedAccount(
   now: string,
   opts: { keepIdentityId?: string | null; keepOrganizationId?: string | null; newPasswordHash?: string | null } = {},
 ): Promise<ClaimResult> {
-  const sessionsRevoked = await revokeAllUserSessions(tx, user.id, now);
+  // Deleted, not revoked: a revoked session still makes its address "known" to the account for
+  // 30 days (auth/account-limits.ts), and the unproven holder's addresses are not the owner's.
+  const sessionsRevoked = await deleteAllUserSessions(tx, user.id);
   const apiKeysRevoked = await revokeAllUserApiKeys(tx, user.id, now);
   await deleteRecoveryCodes(tx, user.id);
   const factorsRemoved = await deleteFactors(tx, user.id);

@@ -40,12 +40,12 @@ export function registerUserRoutes(app: OpenAPIHono<AppEnv>, services: Services)
       tags: ['Sign-in and sessions'],
       summary: 'My active sessions',
       request: { query: pageQuery },
-      responses: responses(pageOf(SessionItem), 'Active sessions, newest first', [400, 401]),
+      responses: responses(pageOf(SessionItem), 'Active sessions, newest first', [400, 401, 403]),
     }),
     async (c) => {
       const p = requireAuth(c);
       const current = p.kind === 'session' ? p.session.id : null;
-      return ok(c, await services.sessions.list(p.user.id, current, pageParams(c.req.valid('query'))));
+      return ok(c, await services.sessions.list(ctxOf(c), p.user.id, current, pageParams(c.req.valid('query'))));
     },
   );
 

@@ -16,6 +16,7 @@ import { isUniqueViolation } from '../db/database.js';
 import { promoteToSuperadmin } from './promote.js';
 import { ssoRequiredError } from '../policy/enforce.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
+import { ipBucket } from '../http/client-ip.js';
 
 export interface UserView {
   id: string;
@@ -101,7 +102,7 @@ export function createAccountService(deps: {
 
   return {
     async signUp(meta: RequestMeta, input: { email: string; password: string; name?: string | undefined }) {
-      await deps.rateLimits.consume('sign-up:ip', meta.ip ?? 'unknown');
+      await deps.rateLimits.consume('sign-up:ip', ipBucket(meta.ip));
       const email = normalizeEmail(input.email);
       // SPEC §4.1: an organization that verified this domain and requires SSO owns these sign-ups.
       await deps.policy.assertNoSsoRequirement(db, { email });
@@ -135,7 +136,7 @@ export function createAccountService(deps: {
      */
     async signIn(meta: RequestMeta, input: { email: string; password: string }) {
       const email = normalizeEmail(input.email);
-      await deps.rateLimits.consume('sign-in:ip', meta.ip ?? 'unknown');
+      await deps.rateLimits.consume('sign-in:ip', ipBucket(meta.ip));
       const attempt = await deps.accountLimits.consume('sign-in', meta, { email });
       const user = await findUserByEmail(db, email);
       // SPEC §12: the SSO requirement of the email's verified domain is public (discovery says as

@@ -36,6 +36,24 @@ describe('API key escalation', () => {
     expect((await t.request('GET', `/api/user/organizations/${orgB}`, { as: owner })).status).toBe(200);
   });
 
+  it("a key pinned to one organization cannot read the user's sessions everywhere (IPs, user agents, other organizations' SSO) nor sign the user out of them", async () => {
+    const { key: pinned } = await createApiKey(t, owner, { name: 'pinned A (sessions)', organizationId: orgA });
+    const listed = await t.request('GET', '/api/user/sessions', { apiKey: pinned });
+    expect(listed.status).toBe(403);
+    expect(listed.body).toMatchObject({ code: 'FORBIDDEN', message: "A key pinned to an organization cannot manage the user's sessions" });
+    expect(listed.text).not.toContain('127.0.');
+    const session = (await t.request('GET', '/api/auth/session', { as: owner })).body.data.session.id as string;
+    const killed = await t.request('DELETE', `/api/user/sessions/${session}`, { apiKey: pinned });
+    expect(killed.status).toBe(403);
+    expect(killed.body.code).toBe('FORBIDDEN');
+    expect((await t.request('GET', '/api/auth/session', { as: owner })).status).toBe(200);
+    // Control: an unpinned key of the same user may (they are the user's), so the refusal is the pin's.
+    const { key: unpinned } = await createApiKey(t, owner, { name: 'unpinned (sessions)' });
+    const all = await t.request('GET', '/api/user/sessions', { apiKey: unpinned });
+    expect(all.status).toBe(200);
+    expect(all.body.data.items.map((s: { id: string }) => s.id)).toContain(session);
+  });
+
   it('a pinned key may mint a key pinned to the same organization, and that key is pinned too', async () => {
     const { key: pinned } = await createApiKey(t, owner, { name: 'pinned A', organizationId: orgA });
     const child = await mint(pinned, { name: 'child of A', organizationId: orgA });

@@ -78,6 +78,34 @@ describe('sign-in account limits', () => {
   });
 });
 
+describe('known addresses after a claim', () => {
+  it("a squatter who pre-registered the victim's address does not keep the squatter's addresses exempt from the ceiling after the owner claims the account", async () => {
+    const SQUATTER = ['192.0.2.201', '192.0.2.202'];
+    const email = 'claimed-victim@example.com';
+    // The squatter signs the address up (never verified) and signs in from a second address.
+    const up = await t.request('POST', '/api/auth/sign-up/email', { body: { email, password: 'squatter password' }, ip: SQUATTER[0] });
+    expect(up.status).toBe(201);
+    expect((await signIn(email, 'squatter password', SQUATTER[1]!)).status).toBe(200);
+    // The mailbox owner resets the password: the claim ends everything the squatter set up.
+    expect((await t.request('POST', '/api/auth/password/forgot', { body: { email }, ip: OWNER_HOME })).status).toBe(200);
+    await t.services.emailLinks.idle(); // the mail is sent in the background
+    const mail = t.mails.findLast((m) => m.to === email);
+    const token = mail && /\/reset-password\?token=([A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    expect(token).toBeTruthy();
+    expect((await t.request('POST', '/api/auth/password/reset', { body: { token, password: 'the owner password' }, ip: OWNER_HOME })).status).toBe(200);
+    expect((await t.request('GET', '/api/auth/session', { as: { cookie: up.cookie! } })).status).toBe(401);
+    expect((await signIn(email, 'the owner password', OWNER_HOME)).status).toBe(200);
+
+    // A botnet spends the ceiling: new addresses are refused now.
+    for (let i = 1; i <= CEILING; i++) expect((await signIn(email, 'guess', stranger(100 + i))).status).toBe(401);
+    expect((await signIn(email, 'guess', stranger(120))).status).toBe(429);
+    // The squatter's addresses are not the owner's: the ceiling holds there too.
+    for (const ip of SQUATTER) expect((await signIn(email, 'guess', ip)).status).toBe(429);
+    // The owner's own address still is.
+    expect((await signIn(email, 'the owner password', OWNER_HOME)).status).toBe(200);
+  });
+});
+
 describe('magic-link and password-reset account limits', () => {
   for (const [flow, path] of [['magic link', '/api/auth/magic-link'], ['password reset', '/api/auth/password/forgot']] as const) {
     it(`a stranger asking ${flow}s for the owner from many addresses does not lock the owner out from home; the ceiling caps the mails`, async () => {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { clientIpResolver } from '../../src/http/client-ip.js';
+import { clientIpResolver, ipBucket, normalizeIp } from '../../src/http/client-ip.js';
 import { createTestGatehouse, type TestGatehouse } from '../helpers/app.js';
 
 /*
@@ -108,5 +108,65 @@ describe('rate limits behind a proxy', () => {
     expect(await lastFailureIp(t)).toBe('198.51.100.2');
     expect((await wrongPassword(t, 'fd00::7', '2001:db8::42')).status).toBe(401);
     expect(await lastFailureIp(t)).toBe('2001:db8::42');
+  });
+});
+
+describe('IPv6 and IPv4-mapped spellings of one client', () => {
+  it('one spelling per address: IPv4-mapped IPv6 is the dotted IPv4, IPv6 the compressed lower-case form', () => {
+    for (const a of ['2001:db8:0::1', '2001:DB8::1', '2001:0db8:0000:0000:0000:0000:0000:0001']) expect(normalizeIp(a)).toBe('2001:db8::1');
+    for (const a of ['::ffff:10.0.0.1', '::FFFF:a00:1', '0:0:0:0:0:ffff:0a00:0001', '10.0.0.1']) expect(normalizeIp(a)).toBe('10.0.0.1');
+    expect(normalizeIp('fe80::1%ETH0')).toBe('fe80::1%eth0');
+    expect(ipBucket('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+    expect(ipBucket('2001:DB8:0:0:1::1')).toBe('2001:db8::/64');
+    expect(ipBucket('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(ipBucket(null)).toBe('unknown');
+    // The resolver hands out the canonical form, from the socket and from X-Forwarded-For alike.
+    expect(clientIpResolver([])('::ffff:a00:1', undefined)).toBe('10.0.0.1');
+    expect(clientIpResolver(['10.0.0.0/8'])('10.0.0.2', '2001:DB8:0::42')).toBe('2001:db8::42');
+  });
+
+  it('respelling the same address (2001:db8:0::1 / 2001:DB8::1, ::ffff:a00:1 / ::ffff:10.0.0.1 / 10.0.0.1) does not buy a new sign-in bucket, and the audit log shows the canonical address', async () => {
+    const t = await gatehouse();
+    expect((await wrongPassword(t, '2001:db8:0::1')).status).toBe(401);
+    expect(await lastFailureIp(t)).toBe('2001:db8::1');
+    expect((await wrongPassword(t, '2001:DB8::1')).status).toBe(401);
+    expect((await wrongPassword(t, '2001:0db8:0000:0000:0000:0000:0000:0001')).status).toBe(401);
+    expect(await lastFailureIp(t)).toBe('2001:db8::1');
+    expect((await wrongPassword(t, '2001:db8::1')).status).toBe(429);
+
+    for (const ip of ['::ffff:a00:1', '::ffff:10.0.0.1', '10.0.0.1']) {
+      expect((await wrongPassword(t, ip)).status).toBe(401);
+      expect(await lastFailureIp(t)).toBe('10.0.0.1');
+    }
+    expect((await wrongPassword(t, '::FFFF:10.0.0.1')).status).toBe(429);
+
+    // The same through a trusted proxy: the spelling in X-Forwarded-For does not matter either.
+    const proxied = await gatehouse({ GATEHOUSE_TRUSTED_PROXIES: '10.0.0.0/8' });
+    for (const xff of ['2001:db8:0::9', '2001:DB8::9', '[2001:db8::0:9]:443']) expect((await wrongPassword(proxied, '10.0.0.2', xff)).status).toBe(401);
+    expect(await lastFailureIp(proxied)).toBe('2001:db8::9');
+    expect((await wrongPassword(proxied, '10.0.0.2', '2001:db8::9')).status).toBe(429);
+  });
+
+  it('an attacker holding one IPv6 /64 cannot get a fresh per-IP budget from each of its 2^64 addresses', async () => {
+    const t = await gatehouse();
+    for (const ip of ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:db8:1:2:ffff:ffff:ffff:ffff']) expect((await wrongPassword(t, ip)).status).toBe(401);
+    expect(await lastFailureIp(t)).toBe('2001:db8:1:2:ffff:ffff:ffff:ffff'); // the audit log keeps the full address
+    expect((await wrongPassword(t, '2001:db8:1:2:1234::abcd')).status).toBe(429);
+    // The neighbouring /64 is someone else; an IPv4 address is still its own bucket.
+    expect((await wrongPassword(t, '2001:db8:1:3::1')).status).toBe(401);
+    expect((await wrongPassword(t, '192.0.2.1')).status).toBe(401);
+    expect((await wrongPassword(t, '192.0.2.2')).status).toBe(401);
+  });
+
+  it("an attacker holding one IPv6 /64 cannot guess one account's password at a fresh per-account-and-IP budget per address", async () => {
+    const t = await createTestGatehouse({ rateLimits: { 'sign-in:ip': { points: 100, duration: 600 }, 'sign-in:account-ip': { points: 3, duration: 600 } } });
+    instances.push(t);
+    await t.signUp('victim@example.com', 'the real password');
+    for (let i = 1; i <= 3; i++) expect((await wrongPassword(t, `2001:db8:5:6::${i}`, undefined, 'victim@example.com')).status).toBe(401);
+    expect((await wrongPassword(t, '2001:db8:5:6::99', undefined, 'victim@example.com')).status).toBe(429);
+    expect((await wrongPassword(t, '2001:db8:5:6:0:0:0:1', undefined, 'victim@example.com')).status).toBe(429);
+    // The owner, elsewhere, is not locked out by it.
+    const owner = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'victim@example.com', password: 'the real password' }, ip: '2001:db8:7:8::1' });
+    expect(owner.status).toBe(200);
   });
 });
