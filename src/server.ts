@@ -98,10 +98,11 @@ export async function startServer(config: Config, options: BuildOptions = {}): P
 
 /**
  * Process-level safety net of `gatehouse start` (SPEC §12: no instance ever exits on a lost
- * database connection). A connection-class error that escaped every handler — a driver event, a
- * rejected promise nobody awaited — is logged and the process keeps serving: the pool reconnects
- * on the next query. Anything else still ends the process (exit code 1), as Node would, because
- * its state can no longer be trusted.
+ * database connection). A connection-class error of the database driver that escaped every
+ * handler — a driver event, a rejected promise nobody awaited — is logged and the process keeps
+ * serving: the pool reconnects on the next query. Anything else still ends the process (exit
+ * code 1), as Node would, because its state can no longer be trusted — a socket error of anything
+ * but the database (SMTP, an IdP) and a 503 about something else included (src/db/faults.ts).
  */
 export function installProcessGuards(logger: Logger, exit: (code: number) => void = (code) => process.exit(code)): () => void {
   const handle = (kind: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import { markDatabaseError } from './faults.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -44,6 +45,47 @@ function withStatementCache(client: BetterSqlite3.Database, max = 500): BetterSq
   });
 }
 
+type Callback = (err: unknown, ...rest: unknown[]) => void;
+
+/**
+ * Run one pg call (`connect` or `query`, callback or promise form) so that every error it reports
+ * is marked as the database's (src/db/faults.ts): node-postgres' socket errors and connection
+ * messages carry no marker of their own, and a bare `ETIMEDOUT` from anywhere else (an SMTP
+ * server) must not read as "the database is away".
+ */
+function markingErrors(args: unknown[], call: (args: unknown[]) => unknown): unknown {
+  const i = args.findIndex((a) => typeof a === 'function');
+  if (i >= 0) {
+    const cb = args[i] as Callback;
+    const marked = [...args];
+    marked[i] = (err: unknown, ...rest: unknown[]) => cb(err ? markDatabaseError(err) : err, ...rest);
+    return call(marked);
+  }
+  const result = call(args);
+  if (result instanceof Promise) return result.catch((e: unknown) => Promise.reject(markDatabaseError(e)));
+  return result; // a submittable (cursor): not used by Gatehouse
+}
+
+/** A pg client whose query errors are marked as the database's. */
+class DatabaseClient extends pg.Client {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query(...args: any[]): any {
+    return markingErrors(args, (a) => super.query(...(a as Parameters<pg.Client['query']>)));
+  }
+}
+
+/** A pg pool whose connect and query errors (its own connect timeout included) are marked as the database's. */
+class DatabasePool extends pg.Pool {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override connect(...args: any[]): any {
+    return markingErrors(args, (a) => super.connect(...(a as [])));
+  }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override query(...args: any[]): any {
+    return markingErrors(args, (a) => super.query(...(a as Parameters<pg.Pool['query']>)));
+  }
+}
+
 export interface OpenOptions {
   /** PostgreSQL only: run every query in this schema (created when missing). Used to isolate test runs. */
   schema?: string;
@@ -81,7 +123,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   const schema = options.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
   if (schema) {
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new DatabaseClient({ connectionString: url });
     await admin.connect();
     try {
       await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -90,8 +132,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     }
   }
   const statementTimeout = Math.trunc(options.statementTimeoutMs ?? 0);
-  const pool = new pg.Pool({
+  const pool = new DatabasePool({
     connectionString: url,
+    Client: DatabaseClient,
     max: 10,
     application_name: applicationName(schema),
     connectionTimeoutMillis: Math.trunc(options.connectTimeoutMs ?? 5000),
@@ -105,7 +148,8 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   // client's error on the pool; a checked-out client between two queries (inside a transaction)
   // emits it on itself, so every client gets a listener when it connects. The dead client is
   // discarded on release and the next query connects afresh.
-  const onConnectionError = options.onConnectionError ?? (() => {});
+  const listener = options.onConnectionError ?? (() => {});
+  const onConnectionError = (err: Error) => listener(markDatabaseError(err));
   pool.on('error', onConnectionError);
   pool.on('connect', (client) => {
     client.on('error', onConnectionError);

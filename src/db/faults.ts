@@ -1,3 +1,5 @@
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { AppError } from '../http/errors.js';
 
 /**
@@ -5,6 +7,13 @@ import { AppError } from '../http/errors.js';
  * proxy dropping connections, a statement that timed out) from every other error. Such an error
  * is answered `503 SERVICE_UNAVAILABLE` with `Retry-After`, never 500, and never ends the process:
  * the pool opens fresh connections on the next query.
+ *
+ * Only errors of the database driver count. A socket code (`ETIMEDOUT`, `ECONNRESET`, …) or a
+ * timeout says nothing about the database when it comes from elsewhere — an SMTP server, an IdP —
+ * and such an error must stay what it is (a 500, a fatal uncaught error). PostgreSQL's own
+ * answers are `pg.DatabaseError`s and better-sqlite3's are `SqliteError`s, so those are told by
+ * their class; node-postgres' socket errors and its and pg-pool's connection messages carry no
+ * marker, so the pool of src/db/database.ts marks every error it hands out (`markDatabaseError`).
  */
 
 /** Seconds a client is asked to wait before retrying while the database is away. */
@@ -20,7 +29,7 @@ const PG_UNAVAILABLE_CODES = new Set([
   '25006', // read_only_sql_transaction: a write reached a standby during a failover
 ]);
 
-/** Socket-level errors of the driver (Node's errno codes). */
+/** Socket-level errors (Node's errno codes), when the database driver reports them. */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /** SQLite: another process holds the lock longer than busy_timeout. */
@@ -35,17 +44,47 @@ const DRIVER_MESSAGES = [
   /^Client was closed and is not queryable$/,
 ];
 
-function isUnavailableOne(e: unknown): boolean {
-  if (!e || typeof e !== 'object') return false;
-  const { code, message } = e as { code?: unknown; message?: unknown };
-  if (typeof code === 'string') {
-    if (code.startsWith('08')) return true; // connection_exception class
-    if (PG_UNAVAILABLE_CODES.has(code) || SOCKET_CODES.has(code) || SQLITE_CODES.has(code)) return true;
+/** Set (not enumerable) on every error the PostgreSQL pool hands out; Symbol.for survives a second copy of this module. */
+const FROM_DATABASE = Symbol.for('gatehouse.databaseError');
+
+/**
+ * Mark `e` as raised by the database driver (src/db/database.ts calls this for every error of the
+ * pool, its clients and their queries). The same object is returned, so its class and `code`
+ * (e.g. a unique violation) stay as they were.
+ */
+export function markDatabaseError<T>(e: T): T {
+  if (e && typeof e === 'object' && !(FROM_DATABASE in e)) {
+    try {
+      Object.defineProperty(e, FROM_DATABASE, { value: true, enumerable: false });
+    } catch {
+      // a frozen object: left unmarked
+    }
   }
-  return typeof message === 'string' && DRIVER_MESSAGES.some((re) => re.test(message));
+  return e;
 }
 
-/** True when `e` (or an error it wraps, through `cause` or an AggregateError) says the database is unreachable. */
+/** True when `e` was raised by a database driver: PostgreSQL's answer, SQLite's, or marked by the pool. */
+export function isFromDatabase(e: unknown): boolean {
+  return !!e && typeof e === 'object' && (FROM_DATABASE in e || e instanceof pg.DatabaseError || e instanceof BetterSqlite3.SqliteError);
+}
+
+function isUnavailableOne(e: object): boolean {
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (e instanceof BetterSqlite3.SqliteError) return typeof code === 'string' && SQLITE_CODES.has(code);
+  const pgServer = e instanceof pg.DatabaseError;
+  if (!pgServer && !(FROM_DATABASE in e)) return false; // not the database's: whatever its code says
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || PG_UNAVAILABLE_CODES.has(code)) return true; // class 08: connection_exception
+    if (!pgServer && SOCKET_CODES.has(code)) return true;
+  }
+  return !pgServer && typeof message === 'string' && DRIVER_MESSAGES.some((re) => re.test(message));
+}
+
+/**
+ * True when `e` (or an error it wraps, through `cause` or an AggregateError) is a database
+ * driver's error saying the database is unreachable. An AppError is a decided answer and counts
+ * only when it is the 503 of this module or of /readyz wrapping such an error.
+ */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const seen = new Set<unknown>();
   const queue: unknown[] = [e];
@@ -53,11 +92,8 @@ export function isDatabaseUnavailable(e: unknown): boolean {
     const x = queue.shift();
     if (!x || typeof x !== 'object' || seen.has(x)) continue;
     seen.add(x);
-    if (x instanceof AppError) {
-      if (x.code === 'SERVICE_UNAVAILABLE') return true;
-      continue; // any other AppError is a decided answer, whatever caused it
-    }
-    if (isUnavailableOne(x)) return true;
+    if (x instanceof AppError && x.code !== 'SERVICE_UNAVAILABLE') continue; // a decided answer, whatever caused it
+    if (!(x instanceof AppError) && isUnavailableOne(x)) return true;
     queue.push((x as { cause?: unknown }).cause);
     if (x instanceof AggregateError) queue.push(...x.errors);
   }

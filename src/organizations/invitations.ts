@@ -9,6 +9,7 @@ import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import type { Mailer } from '../email/mailer.js';
+import type { Logger } from '../logger.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { findUserByEmail, normalizeEmail, updateUser } from '../users/store.js';
 import { pinOf, requirePrincipal, type OrganizationService } from './service.js';
@@ -30,6 +31,17 @@ export interface InvitationView {
 }
 
 /** What the hosted invitation page may show to whoever holds the token (the token is the secret). */
+/**
+ * What POST …/invitations answers: the invitation, and whether its mail went out. The invitation
+ * is committed before the mail is sent, so a mail that cannot be sent (SMTP down or timing out)
+ * does not undo it: the answer still is 201 with `emailSent: false`, never a 5xx that invites a
+ * retry (which would meet 409, the invitation being pending). Nobody holds its token then: revoke
+ * it and invite again once mail works.
+ */
+export interface CreatedInvitationView extends InvitationView {
+  emailSent: boolean;
+}
+
 export interface InvitationPreview {
   organizationName: string;
   email: string;
@@ -62,12 +74,13 @@ export function createInvitationService(deps: {
   config: Pick<Config, 'baseUrl'>;
   audit: AuditService;
   mailer: Mailer;
+  logger: Logger;
   rateLimits: RateLimits;
   organizations: OrganizationService;
 }) {
   const { db, clock } = deps;
   return {
-    async create(ctx: Ctx, organizationId: string, input: { email: string; role: Role }): Promise<InvitationView> {
+    async create(ctx: Ctx, organizationId: string, input: { email: string; role: Role }): Promise<CreatedInvitationView> {
       const { organization, role: callerRole } = await deps.organizations.requireAccess(ctx, organizationId, 'invitations:manage');
       if (input.role === 'owner' && callerRole === 'admin') throw forbidden('Only an owner can invite an owner');
       // SPEC §12: every invitation is a mail that carries the organization's free-text name.
@@ -104,16 +117,23 @@ export function createInvitationService(deps: {
           metadata: { email, role: input.role },
         });
       });
-      await deps.mailer.send({
-        to: email,
-        subject: `You are invited to ${organization.name}`,
-        text:
-          `You have been invited to join ${organization.name} as ${input.role}.\n\n` +
-          `Open this link to accept it (valid for 7 days); sign in or create an account with ${email} first:\n\n` +
-          `${deps.config.baseUrl}${invitationPagePath(token)}\n\n` +
-          `API clients signed in as ${email} can accept with: POST ${deps.config.baseUrl}/api/user/invitations/${token}/accept\n`,
-      });
-      return view(row);
+      try {
+        await deps.mailer.send({
+          to: email,
+          subject: `You are invited to ${organization.name}`,
+          text:
+            `You have been invited to join ${organization.name} as ${input.role}.\n\n` +
+            `Open this link to accept it (valid for 7 days); sign in or create an account with ${email} first:\n\n` +
+            `${deps.config.baseUrl}${invitationPagePath(token)}\n\n` +
+            `API clients signed in as ${email} can accept with: POST ${deps.config.baseUrl}/api/user/invitations/${token}/accept\n`,
+        });
+      } catch (err) {
+        // Committed already: the answer says the mail did not go out (see CreatedInvitationView).
+        // The mail's body is never logged: it holds the token.
+        deps.logger.error({ err, invitationId: row.id, organizationId }, 'invitation email could not be sent');
+        return { ...view(row), emailSent: false };
+      }
+      return { ...view(row), emailSent: true };
     },
 
     async list(ctx: Ctx, organizationId: string, params: PageParams): Promise<Page<InvitationView>> {

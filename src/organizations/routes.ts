@@ -22,6 +22,7 @@ const MemberParams = z.object({ organizationId: Ulid, userId: Ulid }).strict();
 const Invitation = z
   .object({ id: z.string(), organizationId: z.string(), email: z.string(), role: Role, invitedBy: z.string().nullable(), expiresAt: z.string(), createdAt: z.string() })
   .openapi('Invitation');
+const CreatedInvitation = Invitation.extend({ emailSent: z.boolean() }).openapi('CreatedInvitation');
 const JoinRequest = z
   .object({
     id: z.string(), userId: z.string(), email: z.string(), name: z.string().nullable(), domainId: z.string().nullable(),
@@ -123,9 +124,13 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
     createRoute({
       method: 'post', path: `${ORG}/invitations`, tags: ['Invitations'], summary: 'Invite someone by email (owner, admin)',
       request: { params: OrgParams, body: { required: true, content: { 'application/json': { schema: z.object({ email: Email, role: Role.default('member') }).strict() } } } },
-      responses: responses(Invitation, 'Invitation sent', [400, 401, 403, 404, 409, 429], 201),
+      responses: responses(CreatedInvitation, 'Invitation created; emailSent false when its mail could not be sent', [400, 401, 403, 404, 409, 429], 201),
     }),
-    async (c) => ok(c, await invitations.create(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json')), { status: 201, message: 'Invitation sent' }),
+    async (c) => {
+      const invitation = await invitations.create(ctxOf(c), c.req.valid('param').organizationId, c.req.valid('json'));
+      const message = invitation.emailSent ? 'Invitation sent' : 'Invitation created, but its email could not be sent: revoke it and invite again later';
+      return ok(c, invitation, { status: 201, message });
+    },
   );
 
   app.openapi(

@@ -78,7 +78,8 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
    * SPEC §12: two first logins of one person may run at once (a double click, two tabs, two
    * instances). Every insert here is "if absent" — never a failed statement, which on PostgreSQL
    * would abort the whole transaction — and a login that finds its user or identity was created by
-   * the other one meanwhile decides again from step 1, now seeing what the other committed.
+   * the other one meanwhile decides again from step 1, now seeing what the other committed. So
+   * does a login whose identity was unlinked between step 1 and its update.
    */
   async function provisionUser(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, profile: SsoProfile): Promise<ProvisionResult> {
     for (let attempt = 1; attempt <= 3; attempt++) {
@@ -99,8 +100,13 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
       checkAllowedDomain(connection, email);
       const user = await findUserById(tx, identity.user_id);
       if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+      // An admin may have unlinked the identity since it was read (SPEC §12: unlinking ends the
+      // sessions it created). The update finds it gone then, and the login decides again from
+      // step 1 under the usual rules, without it. Done before anything else is written: on
+      // PostgreSQL the updated row stays locked, so an unlink that comes later waits for this
+      // login's commit and then ends its session too.
+      if ((await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now })) === 0) return LOST_RACE;
       await ensureMembership(tx, ctx, connection, org, user, now);
-      await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now });
       return { user, identityId: identity.id, outcome: 'existing_identity' };
     }
 
@@ -164,7 +170,7 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
   }
 }
 
-/** A concurrent login created what this one was about to: provisioning decides again. */
+/** A concurrent login created what this one was about to, or an unlink removed its identity: provisioning decides again. */
 const LOST_RACE = Symbol('lost race');
 
 export type Provisioning = ReturnType<typeof createProvisioning>;

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable } from '../../src/db/faults.js';
+import { isDatabaseUnavailable, markDatabaseError } from '../../src/db/faults.js';
 import { AppError } from '../../src/http/errors.js';
 import { ENGINE, createTestGatehouse, type TestGatehouse, type TestResponse } from '../helpers/app.js';
 import { adminClient, backendCount, lockTables, postgresAvailable, startDatabaseProxy, terminateBackends, until, waitingBackends, type DatabaseProxy } from '../helpers/postgres.js';
@@ -28,24 +28,43 @@ function expectUnavailable(res: TestResponse) {
   expect(res.text).not.toMatch(/terminat|57P01|57014|ECONN|5432|timeout|statement|SQLITE|postgres/i);
 }
 
+/** An error as PostgreSQL itself sends it (node-postgres parses it into a DatabaseError). */
+const serverError = (code: string, message: string) => Object.assign(new pg.DatabaseError(message, message.length, 'error'), { code });
+/** An error as the pool of src/db/database.ts hands it out (a socket error, a pg or pg-pool message). */
+const driverError = (message: string, code?: string) => markDatabaseError(Object.assign(new Error(message), code ? { code } : {}));
+/** The same kind of error raised elsewhere (nodemailer reports an SMTP timeout as ETIMEDOUT). */
+const elsewhere = (message: string, code: string) => Object.assign(new Error(message), { code });
+const sqliteError = (code: string) => new BetterSqlite3.SqliteError('database is locked', code);
+
 describe('database faults are recognised in one place', () => {
   const cases: Array<[string, unknown, boolean]> = [
-    ['admin shutdown (pg_terminate_backend)', Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), true],
-    ['the server is starting up', Object.assign(new Error('the database system is starting up'), { code: '57P03' }), true],
-    ['a connection exception (class 08)', Object.assign(new Error('connection failure'), { code: '08006' }), true],
-    ['statement_timeout', Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), true],
-    ['connection refused', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }), true],
-    ['a reset socket', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true],
-    ['a lost connection (node-postgres)', new Error('Connection terminated unexpectedly'), true],
-    ['the pool connect timeout', new Error('timeout exceeded when trying to connect'), true],
-    ['query_timeout', new Error('Query read timeout'), true],
-    ['SQLite busy', Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }), true],
-    ['a wrapped fault', new Error('migration failed', { cause: Object.assign(new Error('x'), { code: '57P01' }) }), true],
-    ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' }), false],
-    ['a syntax error', Object.assign(new Error('syntax error'), { code: '42601' }), false],
+    ['admin shutdown (pg_terminate_backend)', serverError('57P01', 'terminating connection due to administrator command'), true],
+    ['the server is starting up', serverError('57P03', 'the database system is starting up'), true],
+    ['a connection exception (class 08)', serverError('08006', 'connection failure'), true],
+    ['statement_timeout', serverError('57014', 'canceling statement due to statement timeout'), true],
+    ['connection refused by the database', driverError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), true],
+    ['a reset database socket', driverError('read ECONNRESET', 'ECONNRESET'), true],
+    ['a lost connection (node-postgres)', driverError('Connection terminated unexpectedly'), true],
+    ['the pool connect timeout', driverError('timeout exceeded when trying to connect'), true],
+    ['query_timeout', driverError('Query read timeout'), true],
+    ['SQLite busy', sqliteError('SQLITE_BUSY'), true],
+    ['a wrapped fault', new Error('migration failed', { cause: serverError('57P01', 'x') }), true],
+    ['the 503 of /readyz wrapping a fault', new AppError('SERVICE_UNAVAILABLE', 'The database is not reachable', undefined, { cause: driverError('connect ECONNREFUSED', 'ECONNREFUSED') }), true],
+    ['a unique violation', serverError('23505', 'duplicate key'), false],
+    ['a syntax error', serverError('42601', 'syntax error'), false],
+    ['a SQLite constraint error', sqliteError('SQLITE_CONSTRAINT_UNIQUE'), false],
     ['a programming error', new TypeError("Cannot read properties of undefined (reading 'id')"), false],
-    ['a decided 4xx answer', new AppError('VALIDATION_FAILED', 'bad', undefined, { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }), false],
+    ['a decided 4xx answer', new AppError('VALIDATION_FAILED', 'bad', undefined, { cause: driverError('read ECONNRESET', 'ECONNRESET') }), false],
     ['nothing', undefined, false],
+    // Not the database's: the same codes and messages from anywhere else are not a database fault.
+    ['an SMTP timeout (nodemailer, ETIMEDOUT)', Object.assign(new Error('Greeting never received'), { code: 'ETIMEDOUT', command: 'CONN' }), false],
+    ['a refused connection to another service', elsewhere('connect ECONNREFUSED 127.0.0.1:25', 'ECONNREFUSED'), false],
+    ['a stray reset socket', elsewhere('read ECONNRESET', 'ECONNRESET'), false],
+    ['an error caused by a socket error elsewhere', new Error('delivery failed', { cause: elsewhere('read ECONNRESET', 'ECONNRESET') }), false],
+    ['a SQLSTATE-looking code on another error', elsewhere('x', '57P01'), false],
+    ['a SQLITE_BUSY code on another error', elsewhere('x', 'SQLITE_BUSY'), false],
+    ['a pg-like message on another error', new Error('Connection terminated unexpectedly'), false],
+    ['a 503 that is not about the database (mail)', new AppError('SERVICE_UNAVAILABLE', 'The verification email could not be sent; try again later'), false],
   ];
   for (const [name, error, expected] of cases) {
     it(`${expected ? 'treats' : 'does not treat'} ${name} as the database being away`, () => {

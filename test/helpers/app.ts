@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { createPasswordHasher } from '../../src/crypto/passwords.js';
 import type { Mail, Mailer } from '../../src/email/mailer.js';
 import type { LimitSettings } from '../../src/http/rate-limit.js';
+import type { Logger } from '../../src/logger.js';
 import { buildGatehouse, type Gatehouse } from '../../src/server.js';
 import type { OutboundFetch } from '../../src/sso/outbound.js';
 
@@ -30,6 +31,8 @@ export interface TestOptions {
   outbound?: OutboundFetch;
   /** Send mail through the real mailer (nodemailer over SMTP_URL) instead of the in-memory list. */
   realMailer?: boolean;
+  /** The instance's logger (silent unless given; see logCapture in test/helpers/logs.ts). */
+  logger?: Logger;
 }
 
 export interface TestGatehouse extends Gatehouse {
@@ -91,7 +94,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
   // Cheaper argon2 parameters keep the suite fast; the production parameters have their own test.
   const passwords = createPasswordHasher({ memoryCost: 1024, timeCost: 1 });
   const gh = await buildGatehouse(config, {
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     clock,
     ...(options.realMailer ? {} : { mailer }),
     passwords,

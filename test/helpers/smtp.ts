@@ -68,7 +68,7 @@ export function parseMail(raw: string, envelope: { from: string; to: string[] })
   return { ...envelope, headers, subject: decodeHeader(headers.subject ?? ''), text: text.replace(/\r\n/g, '\n'), raw };
 }
 
-export async function startSmtpCatcher(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpCatcher> {
+export async function startSmtpCatcher(options: { auth?: { user: string; pass: string }; port?: number } = {}): Promise<SmtpCatcher> {
   const mails: ReceivedMail[] = [];
   const logins: string[] = [];
   const waiters = new Set<() => void>();
@@ -103,7 +103,7 @@ export async function startSmtpCatcher(options: { auth?: { user: string; pass: s
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       const addr = server.server.address();
       if (!addr || typeof addr === 'string') return reject(new Error('no port'));
       resolve(addr.port);

@@ -7,10 +7,14 @@ import { systemCtx } from '../../src/context.js';
 import { findActiveConnection } from '../../src/sso/connections/store.js';
 import { parseConnection } from '../../src/sso/connections/model.js';
 import { findOrganization } from '../../src/organizations/store.js';
+import { revokeUserSsoSessions } from '../../src/sessions/store.js';
+import { createSsoCompletion } from '../../src/sso/completion.js';
+import { deleteIdentity } from '../../src/sso/identities/store.js';
 import type { SsoProfile } from '../../src/sso/provisioning.js';
 import { BASE_URL, ENGINE, createOrg, createTestGatehouse, dropSchema, TEST_DATABASE_URL, testKeySpec, type TestGatehouse, type TestResponse, type TestUser } from '../helpers/app.js';
 import { startRealIdp, type RealIdp } from '../helpers/oidc-idp.js';
-import { postgresAvailable } from '../helpers/postgres.js';
+import { seedVerifiedDomain } from '../helpers/policy.js';
+import { adminClient, postgresAvailable, until, waitingBackends } from '../helpers/postgres.js';
 import { IDP_KEYS, decodeRedirect, forgeResponse, postForm, responseFields } from '../helpers/saml-forge.js';
 import { CALLBACK, configureOidc } from '../helpers/sso.js';
 
@@ -222,6 +226,129 @@ describe(`the provisioning race window, driven, on ${ENGINE}`, () => {
       await expectOnePerson(t, profile.email!, sub, world.orgId);
     });
   }
+});
+
+/**
+ * SPEC §12 "Unlinking an identity ends the sessions it created", against a login in flight: the
+ * login read the identity (provisioning step 1), an admin unlinks it — which ends the user's SSO
+ * sessions of that connection — and only then does the login record itself and create its
+ * session. That session must not outlive the link: the login finds the identity gone and decides
+ * again without it, under the usual rules. Driven like the race window above, through the real
+ * completion (provisioning, session, audit in one transaction). On PostgreSQL the unlink is the
+ * admin's DELETE request, committed on its own connection; on SQLite (one connection) it is the
+ * unlink's own statements run inside the window on that connection.
+ */
+describe(`an identity unlinked while its login is in flight, driven, on ${ENGINE}`, () => {
+  let t: TestGatehouse;
+  let idp: RealIdp;
+  let world: World;
+  const meta = { ip: '127.0.0.1', userAgent: 'vitest', requestId: null };
+  beforeAll(async () => {
+    idp = await startRealIdp({ redirectUris: [CALLBACK] });
+    t = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true' } });
+    world = await buildWorld(t, idp, 'unlink');
+  });
+  afterAll(async () => {
+    await t.destroy();
+    await idp.close();
+  });
+
+  /** A person who signed in once through the connection: user, identity and a live SSO session. */
+  async function signedInOnce(domain: string) {
+    const db = t.deps.db;
+    const connection = parseConnection((await findActiveConnection(db, world.orgId))!);
+    const org = (await findOrganization(db, world.orgId))!;
+    const sub = `unlink-${fresh()}`;
+    const profile: SsoProfile = { subject: sub, email: `${sub}@${domain}`, emailVerified: true, name: 'Unlinked', claims: { sub } };
+    const first = await t.services.provisioning.provision(db, systemCtx, connection, org, profile);
+    await t.services.sessions.create(db, first.user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
+    return { connection, org, profile, userId: first.user.id, identityId: first.identityId };
+  }
+
+  /** The login in flight, with the admin's unlink of `identityId` right after its first read of sso_identities. */
+  function loginWithUnlinkInWindow(identityId: string, userId: string, connectionId: string) {
+    const plugin = otherLoginAfterFirstRead('sso_identities', async () => {
+      if (t.deps.database.raw.kind === 'postgres') {
+        const res = await t.request('DELETE', `/api/user/organizations/${world.orgId}/sso/identities/${identityId}`, { as: world.owner });
+        expect(res.status, res.text).toBe(200);
+        expect(res.body.message).toContain('1 session(s) it created ended');
+      } else {
+        const same = new Kysely<Database>({ dialect: new SqliteDialect({ database: t.deps.database.raw.client as BetterSqlite3.Database }) });
+        expect(await deleteIdentity(same, world.orgId, identityId)).toBeTruthy();
+        expect(await revokeUserSsoSessions(same, userId, connectionId, t.clock.now().toISOString())).toBe(1);
+      }
+    });
+    const completion = createSsoCompletion({ db: t.deps.db.withPlugin(plugin), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits });
+    return { plugin, completion };
+  }
+
+  const liveSsoSessions = (userId: string, connectionId: string) =>
+    t.deps.db.selectFrom('sessions').select('id').where('user_id', '=', userId).where('auth_method', '=', 'sso').where('connection_id', '=', connectionId).where('revoked_at', 'is', null).execute();
+  const identitiesOf = (subject: string) => t.deps.db.selectFrom('sso_identities').select('id').where('organization_id', '=', world.orgId).where('subject', '=', subject).execute();
+
+  it('without a verified domain the login is refused (account_link_required): no session outlives the unlinked identity', async () => {
+    const me = await signedInOnce('unlinked.test');
+    const { plugin, completion } = loginWithUnlinkInWindow(me.identityId, me.userId, me.connection.id);
+    const login = completion.signIn(meta, { connection: me.connection, org: me.org, profile: me.profile, returnTo: '/' });
+    await expect(login).rejects.toMatchObject({ reason: 'account_link_required', code: 'SSO_ACCOUNT_LINK_REQUIRED' });
+    expect(plugin.fired(), 'the unlink ran inside the window').toBe(true);
+    const succeeded = await t.deps.db.selectFrom('audit_events').select('id').where('action', '=', 'sso.login_succeeded').where('target_id', '=', me.identityId).execute();
+    expect(succeeded).toEqual([]);
+    if (ENGINE === 'postgres') {
+      // The unlink committed; the login created nothing: no identity, no live session.
+      expect(await identitiesOf(me.profile.subject)).toEqual([]);
+      expect(await liveSsoSessions(me.userId, me.connection.id)).toEqual([]);
+    }
+    // (SQLite: the unlink ran inside the refused login's transaction and was rolled back with it.)
+  });
+
+  it('with a verified domain the login links a new identity under the usual rules, never signs in through the removed one', async () => {
+    await seedVerifiedDomain(t, world.orgId, 'relinked.test');
+    const me = await signedInOnce('relinked.test');
+    const { plugin, completion } = loginWithUnlinkInWindow(me.identityId, me.userId, me.connection.id);
+    const result = await completion.signIn(meta, { connection: me.connection, org: me.org, profile: me.profile, returnTo: '/' });
+    expect(plugin.fired(), 'the unlink ran inside the window').toBe(true);
+    expect(result.user.id).toBe(me.userId);
+    const identities = await identitiesOf(me.profile.subject);
+    expect(identities).toHaveLength(1);
+    expect(identities[0]!.id).not.toBe(me.identityId);
+    const success = await t.deps.db.selectFrom('audit_events').select(['target_id', 'metadata']).where('action', '=', 'sso.login_succeeded').where('target_id', 'in', [me.identityId, identities[0]!.id]).execute();
+    expect(success).toHaveLength(1);
+    expect(success[0]!.target_id).toBe(identities[0]!.id);
+    expect(JSON.parse(success[0]!.metadata as string)).toMatchObject({ outcome: 'linked' });
+    // The session the unlink ended stays ended; only the new login's session is live.
+    expect((await liveSsoSessions(me.userId, me.connection.id)).map((s) => s.id)).toEqual([result.session.id]);
+  });
+
+  it.runIf(ENGINE === 'postgres')('an unlink that comes after the login recorded itself waits for the login to commit, then ends its session too', async () => {
+    const admin = await adminClient();
+    try {
+      const me = await signedInOnce('later.test');
+      let unlink: Promise<TestResponse> | undefined;
+      const afterUpdate: KyselyPlugin = {
+        transformQuery: (args) => args.node,
+        async transformResult(args) {
+          if (!unlink && args.result.numAffectedRows !== undefined) {
+            unlink = t.request('DELETE', `/api/user/organizations/${world.orgId}/sso/identities/${me.identityId}`, { as: world.owner });
+            // The unlink's DELETE waits on the row this login just updated.
+            await until(async () => (await waitingBackends(admin, t.schema!)) >= 1, 'the unlink to wait on the identity row');
+          }
+          return args.result;
+        },
+      };
+      const completion = createSsoCompletion({ db: t.deps.db.withPlugin(afterUpdate), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits });
+      const result = await completion.signIn(meta, { connection: me.connection, org: me.org, profile: me.profile, returnTo: '/' });
+      expect(unlink, 'the unlink started inside the login').toBeDefined();
+      const res = await unlink!;
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.message).toContain('2 session(s) it created ended'); // the first one and this login's
+      expect(await identitiesOf(me.profile.subject)).toEqual([]);
+      expect(await liveSsoSessions(me.userId, me.connection.id)).toEqual([]);
+      expect((await t.request('GET', '/api/auth/session', { cookies: { gatehouse_session: result.token } })).status).toBe(401);
+    } finally {
+      await admin.end();
+    }
+  });
 });
 
 describe.runIf(postgresAvailable('the two-instance provisioning race'))('two instances on one PostgreSQL schema: the same new person signs in on both at once', () => {

@@ -18,8 +18,10 @@ export async function insertIdentityIfAbsent(db: Executor, row: IdentityRow): Pr
   return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
 }
 
-export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<void> {
-  await db.updateTable('sso_identities').set(patch).where('id', '=', id).execute();
+/** Record a login through the identity; returns how many rows it updated (0: the identity is gone, e.g. unlinked meanwhile). */
+export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<number> {
+  const res = await db.updateTable('sso_identities').set(patch).where('id', '=', id).executeTakeFirst();
+  return Number(res.numUpdatedRows);
 }
 
 export async function listIdentities(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {
