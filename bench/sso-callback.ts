@@ -99,7 +99,7 @@ const lines = [
   `- Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}`,
   `- Date: ${new Date().toISOString()}`,
   `- Command: \`${process.env.BENCH_DATABASE_URL ? 'BENCH_DATABASE_URL=… ' : ''}node --import tsx bench/sso-callback.ts\` (part of \`npm run bench\`); SQLite always, PostgreSQL when BENCH_DATABASE_URL is set`,
-  `- Method: ${N} logins after ${WARMUP} warm-up, one at a time. The IdP (test/helpers/adversarial-idp.ts: RS256 ID token, UserInfo) runs in a child process on 127.0.0.1. "CPU ms" is the Gatehouse process's CPU time (process.cpuUsage) spent in GET /api/auth/sso/callback — token request, RS256 verification, UserInfo request, provisioning, session, audit — excluding the IdP. "Callbacks/s on one core" = 1000 / mean CPU ms.`,
+  `- Method: ${N} logins after ${WARMUP} warm-up, one at a time. The IdP (test/helpers/adversarial-idp.ts: RS256 ID token, UserInfo) runs in a child process on 127.0.0.1. "CPU ms" is the Gatehouse process's CPU time (process.cpuUsage) spent in the callback (GET /api/auth/sso/callback/{organizationId}, the dedicated redirect URI) — token request, RS256 verification, UserInfo request, provisioning, session, audit — excluding the IdP. "Callbacks/s on one core" = 1000 / mean CPU ms.`,
   '',
   '| callback | database | mean CPU ms | p50 | p99 | callbacks/s on one core | login start CPU ms | wall ms per full login |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
