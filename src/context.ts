@@ -5,6 +5,11 @@ export type Principal =
   | { kind: 'session'; user: UserRow; session: SessionRow }
   | { kind: 'api_key'; user: UserRow; apiKey: ApiKeyRow; scopes: string[] | null };
 
+/** The organization an API key is pinned to, or null (a session, an unpinned key). */
+export function pinOf(p: Principal): string | null {
+  return p.kind === 'api_key' ? p.apiKey.organization_id : null;
+}
+
 /** What every write needs to know about the request, for the audit log. */
 export interface RequestMeta {
   ip: string | null;

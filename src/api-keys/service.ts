@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { MINUTE, type Clock } from '../clock.js';
-import type { Ctx } from '../context.js';
+import { pinOf, type Ctx } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { ApiKeyRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
@@ -160,7 +160,7 @@ export function createApiKeyService(deps: { db: Db; clock: Clock; audit: AuditSe
 
     /** A pinned key sees only the keys pinned to its organization; a session or an unpinned key sees all of the user's. */
     async list(ctx: Ctx, userId: string, params: PageParams): Promise<Page<ApiKeyView>> {
-      const pin = callingKey(ctx)?.organization_id ?? null;
+      const pin = ctx.principal ? pinOf(ctx.principal) : null;
       return paginate(await listApiKeys(db, userId, params, pin), params.limit, view);
     },
 

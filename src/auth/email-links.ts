@@ -21,7 +21,6 @@ import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser }
 import {
   consumeOneTimeToken, findUsableToken, insertOneTimeToken, invalidateUserTokens, serializeTokenData, tokenData, type OneTimeTokenRow, type TokenData,
 } from './one-time-tokens.js';
-import { ipBucket } from '../http/client-ip.js';
 
 /** SPEC §4.1: magic links and reset links live 15 minutes, verification links 24 hours. */
 export const MAGIC_LINK_TTL_MS = 15 * MINUTE;
@@ -215,7 +214,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
     async requestMagicLink(meta: RequestMeta, input: { email: string; returnTo?: string | undefined }): Promise<void> {
       const returnTo = checkReturnTo(input.returnTo, config.trustedOrigins);
       const email = normalizeEmail(input.email);
-      await deps.rateLimits.consume('magic-link:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('magic-link:ip', meta.ip);
       await deps.accountLimits.consume('magic-link', meta, { email });
       await deps.policy.assertNoSsoRequirement(db, { email });
       // Everything that differs between known and unknown addresses happens after the answer,
@@ -269,7 +268,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
      */
     async forgotPassword(meta: RequestMeta, input: { email: string }): Promise<void> {
       const email = normalizeEmail(input.email);
-      await deps.rateLimits.consume('password-reset:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('password-reset:ip', meta.ip);
       await deps.accountLimits.consume('password-reset', meta, { email });
       await deps.policy.assertNoSsoRequirement(db, { email });
       // As for magic links: the per-account work happens after the answer (no timing difference).

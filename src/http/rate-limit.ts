@@ -1,5 +1,6 @@
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { DatabaseHandle } from '../db/database.js';
+import { ipBucket } from './client-ip.js';
 import { AppError } from './errors.js';
 
 /**
@@ -32,11 +33,15 @@ export const DEFAULT_LIMITS = {
 } satisfies Record<string, { points: number; duration: number }>;
 
 export type LimitName = keyof typeof DEFAULT_LIMITS;
+/** The limits keyed by the client address alone; counted through `consumeIp`, which buckets the address. */
+export type IpLimitName = Extract<LimitName, `${string}:ip`>;
 export type LimitSettings = Record<LimitName, { points: number; duration: number }>;
 
 export interface RateLimits {
   /** Count one attempt; throws 429 RATE_LIMITED (with retryAfter seconds) once the limit is spent. */
-  consume(name: LimitName, key: string): Promise<void>;
+  consume(name: Exclude<LimitName, IpLimitName>, key: string): Promise<void>;
+  /** Count one attempt of the client at `ip`, in its bucket (an IPv6 client is its /64: ipBucket). */
+  consumeIp(name: IpLimitName, ip: string | null): Promise<void>;
   /** Forget the attempts of a key (e.g. after a successful sign-in). */
   reset(name: LimitName, key: string): Promise<void>;
   /** Give back one attempt (an attempt that turned out to be a success, not a failure). */
@@ -60,18 +65,20 @@ export function createRateLimits(handle: DatabaseHandle | null, overrides: Parti
     if (!l) throw new Error(`unknown rate limit ${name}`);
     return l;
   };
-  return {
-    async consume(name, key) {
-      try {
-        await get(name).consume(key.toLowerCase());
-      } catch (e) {
-        if (e instanceof RateLimiterRes) {
-          const retryAfter = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
-          throw new AppError('RATE_LIMITED', 'Too many attempts. Try again later.', { retryAfter });
-        }
-        throw e;
+  const consume = async (name: LimitName, key: string) => {
+    try {
+      await get(name).consume(key.toLowerCase());
+    } catch (e) {
+      if (e instanceof RateLimiterRes) {
+        const retryAfter = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+        throw new AppError('RATE_LIMITED', 'Too many attempts. Try again later.', { retryAfter });
       }
-    },
+      throw e;
+    }
+  };
+  return {
+    consume,
+    consumeIp: (name, ip) => consume(name, ipBucket(ip)),
     async reset(name, key) {
       await get(name).delete(key.toLowerCase());
     },

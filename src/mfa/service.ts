@@ -18,7 +18,6 @@ import {
   type MfaFactorRow, type RecoveryCodeRow,
 } from './store.js';
 import { base32Decode, base32Encode, generateTotpSecret, matchingSteps, otpauthUrl } from './totp.js';
-import { ipBucket } from '../http/client-ip.js';
 
 export const RECOVERY_CODE_COUNT = 10;
 /** 10 random bytes = 80 bits, shown as 16 Base32 characters in four groups: `abcd-efgh-ijkl-mnop`. */
@@ -147,7 +146,7 @@ export function createMfaService(deps: {
      * account; success resets the limit and makes the current session MFA-complete.
      */
     async verify(ctx: Ctx, user: UserRow, session: SessionRow, input: { code?: string | undefined; recoveryCode?: string | undefined }): Promise<SessionRow> {
-      await deps.rateLimits.consume('mfa-verify:ip', ipBucket(ctx.ip));
+      await deps.rateLimits.consumeIp('mfa-verify:ip', ctx.ip);
       const attempt = await deps.accountLimits.consume('mfa-verify', ctx, { userId: user.id });
       const factor = await findConfirmedFactor(db, user.id);
       if (!factor) throw conflict('This account has no TOTP factor; enroll one with POST /api/auth/mfa/totp/enroll');

@@ -1,6 +1,6 @@
 import { DAY, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import type { Ctx } from '../context.js';
+import { pinOf, type Ctx } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { InvitationRow, Role } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
@@ -12,7 +12,7 @@ import type { Mailer } from '../email/mailer.js';
 import type { Logger } from '../logger.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import { findUserByEmail, normalizeEmail, updateUser } from '../users/store.js';
-import { pinOf, requirePrincipal, type OrganizationService } from './service.js';
+import { requirePrincipal, type OrganizationService } from './service.js';
 import {
   findInvitationByTokenHash, findMembership, findOrganization, findPendingInvitationByEmail, insertInvitation, insertMember,
   listPendingInvitations, markInvitationAccepted, revokeInvitation,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import type { Ctx, Principal } from '../context.js';
+import { pinOf, type Ctx, type Principal } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { OrganizationRow, Role } from '../db/schema.js';
 import { AppError, conflict, forbidden, notFound } from '../http/errors.js';
@@ -85,7 +85,8 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
    */
   async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission, opts: { superadminPolicyExempt?: boolean } = {}): Promise<Access> {
     const p = requirePrincipal(ctx);
-    if (p.kind === 'api_key' && p.apiKey.organization_id && p.apiKey.organization_id !== organizationId) {
+    const pin = pinOf(p);
+    if (pin && pin !== organizationId) {
       throw forbidden('This API key is pinned to another organization');
     }
     const organization = await findOrganization(db, organizationId);
@@ -117,7 +118,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
 
     async create(ctx: Ctx, input: { name: string; slug?: string | undefined }): Promise<OrganizationView> {
       const p = requirePrincipal(ctx);
-      if (p.kind === 'api_key' && p.apiKey.organization_id) throw forbidden('An API key pinned to an organization cannot create organizations');
+      if (pinOf(p)) throw forbidden('An API key pinned to an organization cannot create organizations');
       const now = clock.now().toISOString();
       const name = input.name.trim();
       let slug = input.slug ?? slugify(name);
@@ -212,11 +213,6 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       return paginate(await listAllOrganizations(db, params, pinOf(p)), params.limit, (o) => organizationView(o));
     },
   };
-}
-
-/** The organization an API key is pinned to, or null (a session, an unpinned key). */
-export function pinOf(p: Principal): string | null {
-  return p.kind === 'api_key' ? p.apiKey.organization_id : null;
 }
 
 export function requirePrincipal(ctx: Ctx): Principal {

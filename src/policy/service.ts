@@ -13,7 +13,6 @@ import { findOrganization, updateOrganization } from '../organizations/store.js'
 import { normalizeEmail } from '../users/store.js';
 import { ssoLoginPath, ssoRequiredError } from './enforce.js';
 import { findSsoRequiredMembership, hasEnabledConnection } from './store.js';
-import { ipBucket } from '../http/client-ip.js';
 
 export interface SecuritySettings {
   authRequired: AuthRequired;
@@ -70,7 +69,7 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
 
     /** Home-realm discovery (SPEC §4.1): SSO when the email's domain is verified by an organization with enabled SSO. */
     async discover(meta: RequestMeta, email: string): Promise<Discovery> {
-      await deps.rateLimits.consume('sign-in:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('sign-in:ip', meta.ip);
       email = normalizeEmail(email);
       const org = await domainOrganization(db, email);
       if (org && (await hasEnabledConnection(db, org.id))) {

@@ -1,5 +1,5 @@
 import { DAY, MINUTE, type Clock } from '../clock.js';
-import type { Ctx, RequestMeta } from '../context.js';
+import { pinOf, type Ctx, type RequestMeta } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
@@ -147,8 +147,7 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
  * elsewhere: keyReachRefusal in api-keys/service.ts).
  */
 function refusePinnedKey(ctx: Ctx): void {
-  const p = ctx.principal;
-  if (p?.kind === 'api_key' && p.apiKey.organization_id) throw forbidden("A key pinned to an organization cannot manage the user's sessions");
+  if (ctx.principal && pinOf(ctx.principal)) throw forbidden("A key pinned to an organization cannot manage the user's sessions");
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;

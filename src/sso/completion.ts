@@ -7,7 +7,6 @@ import type { RateLimits } from '../http/rate-limit.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
 import type { Provisioning, SsoProfile } from './provisioning.js';
-import { ipBucket } from '../http/client-ip.js';
 
 export interface SsoLoginResult {
   token: string;
@@ -62,7 +61,7 @@ export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; 
      */
     async recordFailure(meta: RequestMeta, protocol: SsoProtocol, e: unknown, where: { organizationId: string | null; connectionId?: string | null }): Promise<void> {
       if (!(e instanceof SsoLoginError)) return;
-      await deps.rateLimits.consume('sso-failure:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('sso-failure:ip', meta.ip);
       await deps.audit.record(deps.db, { ...meta, principal: null }, {
         action: 'sso.login_failed',
         organizationId: where.organizationId,

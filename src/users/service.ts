@@ -16,7 +16,6 @@ import { isUniqueViolation } from '../db/database.js';
 import { promoteToSuperadmin } from './promote.js';
 import { ssoRequiredError } from '../policy/enforce.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
-import { ipBucket } from '../http/client-ip.js';
 
 export interface UserView {
   id: string;
@@ -102,7 +101,7 @@ export function createAccountService(deps: {
 
   return {
     async signUp(meta: RequestMeta, input: { email: string; password: string; name?: string | undefined }) {
-      await deps.rateLimits.consume('sign-up:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('sign-up:ip', meta.ip);
       const email = normalizeEmail(input.email);
       // SPEC §4.1: an organization that verified this domain and requires SSO owns these sign-ups.
       await deps.policy.assertNoSsoRequirement(db, { email });
@@ -136,7 +135,7 @@ export function createAccountService(deps: {
      */
     async signIn(meta: RequestMeta, input: { email: string; password: string }) {
       const email = normalizeEmail(input.email);
-      await deps.rateLimits.consume('sign-in:ip', ipBucket(meta.ip));
+      await deps.rateLimits.consumeIp('sign-in:ip', meta.ip);
       const attempt = await deps.accountLimits.consume('sign-in', meta, { email });
       const user = await findUserByEmail(db, email);
       // SPEC §12: the SSO requirement of the email's verified domain is public (discovery says as

@@ -13,7 +13,7 @@ import type { OrganizationService } from '../../organizations/service.js';
 import { updateOrganization } from '../../organizations/store.js';
 import { MetadataError, signingKeys, type Discovery, type OidcMetadata } from '../oidc/metadata.js';
 import { mixUpProtection, type MixUpProtection } from '../oidc/mix-up.js';
-import { oidcLoginUrls, oidcRedirectUri } from '../oidc/urls.js';
+import { OIDC_SHARED_CALLBACK_PATH, oidcLoginUrls, oidcRedirectUri } from '../oidc/urls.js';
 import type { OutboundFetch } from '../outbound.js';
 import { generateSpKeyPair, parseCertificate } from '../saml/certs.js';
 import { samlUrls } from '../saml/urls.js';
@@ -195,7 +195,7 @@ export function createConnectionService(deps: {
       // delivered to its own flow. Gatehouse cannot see the IdP's list, so it says so.
       warnings.push({
         name: 'shared_redirect_uri',
-        message: `This deployment also serves the shared redirect URI ${oidcRedirectUri(deps.config.baseUrl, 'shared', '')}: make sure this IdP application lists only ${oidcRedirectUri(deps.config.baseUrl, 'dedicated', oidcOrgId)}. A leftover registration of the shared one would let another organization's shared-mode sign-in receive this IdP's authorization codes. Operators who need no shared mode turn it off with GATEHOUSE_OIDC_SHARED_REDIRECT=false.`,
+        message: `This deployment also serves the shared redirect URI ${deps.config.baseUrl}${OIDC_SHARED_CALLBACK_PATH}: make sure this IdP application lists only ${oidcRedirectUri(deps.config.baseUrl, 'dedicated', oidcOrgId)}. A leftover registration of the shared one would let another organization's shared-mode sign-in receive this IdP's authorization codes. Operators who need no shared mode turn it off with GATEHOUSE_OIDC_SHARED_REDIRECT=false.`,
       });
     }
     if (mixUp === 'none') {
