@@ -22,6 +22,7 @@ import { registerSsoLoginRoutes, samlAcsSizeGuard } from './sso/routes.js';
 import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
+import { registerJwksRoutes } from './tokens/jwks-routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -96,6 +97,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerSsoSettingsRoutes(app, services);
   registerSsoLoginRoutes(app, services, deps.config);
   registerPageRoutes(app, services, deps.config);
+  registerJwksRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

@@ -81,6 +81,29 @@ const proxyList = z.string().transform((value, ctx) => {
   return out;
 });
 
+/** A duration such as `90s`, `10m`, `1h` or a number of seconds; parsed to milliseconds. */
+export function parseDuration(raw: string): number | null {
+  const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(raw.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}
+
+const duration = (min: number, max: number, shown: string) =>
+  z.string().transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30s, 10m or 1h' });
+      return z.NEVER;
+    }
+    if (ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `must be ${shown}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535).default(3000),
@@ -120,6 +143,10 @@ export const envSchema = z.object({
     .optional(),
   GATEHOUSE_OIDC_REDIRECT_MODE: z.enum(OIDC_REDIRECT_MODES, { message: 'must be dedicated or shared' }).default('dedicated'),
   GATEHOUSE_OIDC_SHARED_REDIRECT: boolString.default(true),
+  GATEHOUSE_TOKEN_AUDIENCE: z.string().min(1).max(2048).optional(),
+  GATEHOUSE_KEY_ACTIVATION_DELAY: duration(0, 7 * 86_400_000, 'between 0 and 7d').default(600_000),
+  GATEHOUSE_ACCESS_TOKEN_TTL: duration(60_000, 3_600_000, 'between 1m and 1h').default(600_000),
+  GATEHOUSE_REFRESH_TOKEN_TTL: duration(3_600_000, 90 * 86_400_000, 'between 1h and 90d').default(30 * 86_400_000),
   GATEHOUSE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
@@ -155,6 +182,14 @@ export interface Config {
    * path is accepted (SPEC §12 mix-up; see sso/connections/model.ts redirectUriModeOf).
    */
   oidcSharedRedirect: boolean;
+  /** GATEHOUSE_TOKEN_AUDIENCE: the `aud` of session access tokens (default the base URL). */
+  tokenAudience: string;
+  /** GATEHOUSE_KEY_ACTIVATION_DELAY: how long a new signing key is published before it signs (ms). */
+  keyActivationDelayMs: number;
+  /** GATEHOUSE_ACCESS_TOKEN_TTL: lifetime of access tokens (ms, ≤ 1 h). */
+  accessTokenTtlMs: number;
+  /** GATEHOUSE_REFRESH_TOKEN_TTL: lifetime of a refresh token (ms; it also ends with its session). */
+  refreshTokenTtlMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -226,6 +261,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL ?? null,
     oidcRedirectMode: e.GATEHOUSE_OIDC_REDIRECT_MODE,
     oidcSharedRedirect: e.GATEHOUSE_OIDC_SHARED_REDIRECT,
+    tokenAudience: e.GATEHOUSE_TOKEN_AUDIENCE ?? baseUrl,
+    keyActivationDelayMs: e.GATEHOUSE_KEY_ACTIVATION_DELAY,
+    accessTokenTtlMs: e.GATEHOUSE_ACCESS_TOKEN_TTL,
+    refreshTokenTtlMs: e.GATEHOUSE_REFRESH_TOKEN_TTL,
     logLevel: e.GATEHOUSE_LOG_LEVEL,
   };
 }

@@ -28,6 +28,7 @@ import { createJoinRequestService } from './organizations/join-requests.js';
 import { createEmailLinkService } from './auth/email-links.js';
 import { createPolicyService } from './policy/service.js';
 import { createDomainService } from './domains/service.js';
+import { createSigningKeys } from './tokens/signing-keys.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -66,7 +67,8 @@ export function createServices(deps: Deps) {
   const samlLogin = createSamlLogin({ ...deps, connections, flows, completion });
   const domains = createDomainService({ ...deps, audit, organizations });
   const mfa = createMfaService({ ...deps, accountLimits, audit, sessions });
-  return { audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const signingKeys = createSigningKeys(deps);
+  return { signingKeys, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

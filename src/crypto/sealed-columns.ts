@@ -8,6 +8,7 @@ import type { KeyRing } from './keyring.js';
 export const SEALED_COLUMNS = [
   { table: 'sso_connections', column: 'secret_enc' },
   { table: 'mfa_factors', column: 'secret_enc' },
+  { table: 'signing_keys', column: 'private_jwk_enc' },
 ] as const;
 
 export type SealedColumn = (typeof SEALED_COLUMNS)[number];

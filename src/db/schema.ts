@@ -249,6 +249,67 @@ export interface RetiredSlugsTable {
   retired_at: string;
 }
 
+/** SPEC §8 ES256 key ring: published from created_at, signs from activates_at. */
+export interface SigningKeysTable {
+  /** The key id (`kid`). */
+  id: string;
+  alg: 'ES256';
+  /** JSON public JWK (kid, alg, use). */
+  public_jwk: string;
+  /** Private JWK, sealed by the key ring (sealed-columns.ts). */
+  private_jwk_enc: string;
+  created_at: string;
+  activates_at: string;
+}
+
+/** Session-token refresh tokens (SPEC §8): SHA-256 only; a family is one issue and its rotations. */
+export interface RefreshTokensTable {
+  id: string;
+  token_hash: string;
+  family_id: string;
+  session_id: string;
+  user_id: string;
+  organization_id: string | null;
+  created_at: string;
+  expires_at: string;
+  /** Set when the token was exchanged (rotation): presenting it again revokes the family. */
+  used_at: string | null;
+  revoked_at: string | null;
+}
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+
+/** OpenID Provider clients (the SaaS's apps). JSON columns are parsed only by their store. */
+export interface OAuthClientsTable {
+  id: string;
+  name: string;
+  secret_hash: string | null;
+  token_endpoint_auth_method: ClientAuthMethod;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  backchannel_logout_uri: string | null;
+  grant_types: string;
+  jwks_uri: string | null;
+  jwks: string | null;
+  first_party: Bool;
+  created_at: string;
+  updated_at: string;
+}
+
+/** oidc-provider's records through the Kysely adapter (src/oidc-provider/adapter.ts). */
+export interface OidcRecordsTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  /** The Gatehouse session (the record's `sid`). */
+  session_id: string | null;
+  expires_at: string | null;
+  consumed_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -268,9 +329,16 @@ export interface Database {
   audit_events: AuditEventsTable;
   rate_limits: RateLimitsTable;
   retired_slugs: RetiredSlugsTable;
+  signing_keys: SigningKeysTable;
+  refresh_tokens: RefreshTokensTable;
+  oauth_clients: OAuthClientsTable;
+  oidc_records: OidcRecordsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type RefreshTokenRow = Selectable<RefreshTokensTable>;
+export type OAuthClientRow = Selectable<OAuthClientsTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type OrganizationRow = Selectable<OrganizationsTable>;
