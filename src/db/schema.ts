@@ -306,6 +306,8 @@ export interface OidcRecordsTable {
   user_code: string | null;
   /** The Gatehouse session (the record's `sid`). */
   session_id: string | null;
+  /** The organization the authorization chose (scope `organization`), carried from code to tokens. */
+  organization_id: string | null;
   expires_at: string | null;
   consumed_at: string | null;
 }

@@ -57,7 +57,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // The provider's records (oidc-provider adapter): one row per (model, id), payload as JSON.
   // `session_id` is the Gatehouse session a record belongs to (its `sid`), so a token of an ended
-  // session is never found and logout can reach every record of a session.
+  // session is never found and logout can reach every record of a session; `organization_id` is
+  // the organization an authorization chose (scope `organization`), carried from code to tokens.
   await db.schema
     .createTable('oidc_records')
     .addColumn('model', 'text', (c) => c.notNull())
@@ -67,6 +68,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('uid', 'text')
     .addColumn('user_code', 'text')
     .addColumn('session_id', 'text')
+    .addColumn('organization_id', 'text')
     .addColumn('expires_at', 'text')
     .addColumn('consumed_at', 'text')
     .addPrimaryKeyConstraint('oidc_records_pk', ['model', 'id'])
