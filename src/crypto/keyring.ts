@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkSecretKeySpec } from '../config.js';
@@ -18,6 +18,12 @@ export interface KeyRing {
   decrypt(sealed: string, context: string): string;
   /** The key id a sealed value was made with, or null when it is not a sealed value. */
   kidOf(sealed: string): string | null;
+  /**
+   * A 32-byte key per secret key, for one purpose (HKDF-SHA256 with `label` as info), current key
+   * first: what signs cookies (the OpenID Provider's) is shared by every instance and follows the
+   * secret keys' rotation (old keys still verify).
+   */
+  derive(label: string): Buffer[];
 }
 
 export class KeyRingError extends Error {
@@ -72,6 +78,9 @@ export function createKeyRing(keys: Array<{ kid: string; key: Buffer }>): KeyRin
     kidOf(sealed) {
       const parts = sealed.split('.');
       return parts.length === 4 && parts[0] === 'v1' ? (parts[1] ?? null) : null;
+    },
+    derive(label) {
+      return keys.map((k) => Buffer.from(hkdfSync('sha256', k.key, Buffer.alloc(0), Buffer.from(`gatehouse:${label}`, 'utf8'), 32)));
     },
   };
 }

@@ -1,0 +1,104 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Clock } from '../clock.js';
+import type { Db } from '../db/database.js';
+import {
+  consumeOidcRecord, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy, isSessionLive,
+  upsertOidcRecord, type OidcRecord,
+} from './store.js';
+
+/**
+ * oidc-provider's storage, in Gatehouse's database (SQLite or PostgreSQL), so any instance answers
+ * any step of a flow. One table, one row per (model, id), the payload as JSON.
+ *
+ * Two Gatehouse rules live here because every read of a token passes through `find`:
+ * - a code or token belongs to a Gatehouse session (its `sid`, see policy.ts); once that session
+ *   has ended it is never found again, so the provider answers `invalid_grant` / `invalid_token`
+ *   (SPEC §8: provider tokens end with the session, as session tokens do);
+ * - the organization an authorization chose (scope `organization`) is stored beside the code and
+ *   copied to the tokens made from it (`organizationOf` decides which).
+ */
+
+/** Models whose records name a Gatehouse session in `sid`. */
+const SESSION_BOUND = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken']);
+
+export interface ClientSource {
+  /** The client's metadata in oidc-provider's shape, or undefined (Client model). */
+  findProviderClient(clientId: string): Promise<AdapterPayload | undefined>;
+}
+
+export interface AdapterDeps {
+  db: Db;
+  clock: Clock;
+  clients: ClientSource;
+  /** The organization to store with a new record of `model` (from the request being served). */
+  organizationOf(model: string, payload: AdapterPayload): Promise<string | null>;
+}
+
+export function createAdapterFactory(deps: AdapterDeps): (name: string) => Adapter {
+  return (name) => new KyselyAdapter(name, deps);
+}
+
+class KyselyAdapter implements Adapter {
+  constructor(
+    private readonly model: string,
+    private readonly deps: AdapterDeps,
+  ) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const { db, clock } = this.deps;
+    const sid = SESSION_BOUND.has(this.model) && typeof payload.sid === 'string' ? payload.sid : null;
+    await upsertOidcRecord(db, {
+      model: this.model,
+      id,
+      // The jti of an opaque token is the token: it is not stored (find gets it back from the caller).
+      payload: JSON.stringify({ ...payload, jti: undefined }),
+      grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+      uid: typeof payload.uid === 'string' ? payload.uid : null,
+      user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
+      session_id: sid,
+      organization_id: await this.deps.organizationOf(this.model, payload),
+      expires_at: expiresIn ? new Date(clock.now().getTime() + expiresIn * 1000).toISOString() : null,
+    });
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.model === 'Client') return this.deps.clients.findProviderClient(id);
+    return this.live(await findOidcRecord(this.deps.db, this.model, id), id);
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.live(await findOidcRecordBy(this.deps.db, this.model, 'uid', uid));
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.live(await findOidcRecordBy(this.deps.db, this.model, 'user_code', userCode));
+  }
+
+  async consume(id: string): Promise<void> {
+    await consumeOidcRecord(this.deps.db, this.model, id, this.deps.clock.now().toISOString());
+  }
+
+  async destroy(id: string): Promise<void> {
+    await destroyOidcRecord(this.deps.db, this.model, id);
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await destroyOidcRecordsByGrant(this.deps.db, grantId);
+  }
+
+  /** The payload of a record that has not expired and whose Gatehouse session (if any) is live. */
+  private async live(row: OidcRecord | undefined, id?: string): Promise<AdapterPayload | undefined> {
+    if (!row) return undefined;
+    const now = this.deps.clock.now().toISOString();
+    if (row.expires_at !== null && row.expires_at <= now) return undefined;
+    if (SESSION_BOUND.has(this.model)) {
+      // A token without a Gatehouse session cannot exist (policy.ts sets every sid); refuse one.
+      if (!row.session_id || !(await isSessionLive(this.deps.db, row.session_id, now))) return undefined;
+    }
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    if (id !== undefined) payload.jti = id;
+    if (row.consumed_at !== null) payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
+    return payload;
+  }
+}
+

@@ -1,0 +1,222 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { KeyRing } from '../crypto/keyring.js';
+import type { Db } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
+import type { SigningKeys } from '../tokens/signing-keys.js';
+import { createAdapterFactory, type ClientSource } from './adapter.js';
+import { createFindAccount } from './account.js';
+import { deliverBackchannelLogout, type BackchannelDeps } from './backchannel-logout.js';
+import { buildPromptPolicy, chosenOrganization, gatehouseSignIn } from './policy.js';
+import { findRecordOrganization } from './store.js';
+import { PROVIDER_PAGE_CSP, providerErrorPage, providerLogoutPage, providerSignedOutPage } from './pages.js';
+import { interactionPath, OP_ROUTES } from './urls.js';
+
+/**
+ * The OpenID Provider for the SaaS's own apps (SPEC §8), on panva's OpenID Certified
+ * `oidc-provider`. Gatehouse supplies what a certified provider leaves to its host:
+ *   - storage: adapter.ts (SQLite or PostgreSQL, any instance answers any step);
+ *   - accounts and claims: account.ts (sub = the Gatehouse user id; org_* for scope organization);
+ *   - who is signed in: policy.ts (the Gatehouse session cookie is the authority; ID tokens carry
+ *     its id as `sid`), with the login, organization and consent screens in interactions.ts;
+ *   - keys: the ES256 ring of tokens/signing-keys.ts, the signer first; the provider is rebuilt
+ *     when the ring changes (rotation), so every instance signs with the ring's current key;
+ *   - back-channel logout delivery: backchannel-logout.ts (the SSRF-guarded client).
+ */
+
+export interface OpenIdProviderDeps {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  keyring: KeyRing;
+  logger: Logger;
+  outbound: BackchannelDeps['outbound'];
+  sessions: SessionService;
+  signingKeys: SigningKeys;
+  clients: ClientSource & { verifyClientSecret(storedHash: string, presented: string): boolean };
+}
+
+/** Scopes and the claims each releases. */
+export const OP_SCOPES = ['openid', 'offline_access', 'email', 'profile', 'organization'] as const;
+const OP_CLAIMS: Configuration['claims'] = {
+  openid: ['sub'],
+  email: ['email', 'email_verified'],
+  profile: ['name'],
+  organization: ['org_id', 'org_slug', 'org_role'],
+};
+
+const FIRST_PARTY = 'gatehouse:first_party';
+
+/** An HTML answer of the provider with the hosted pages' policy, never cached. */
+function page(ctx: KoaContextWithOIDC, body: string) {
+  ctx.type = 'html';
+  ctx.set('Content-Security-Policy', PROVIDER_PAGE_CSP);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = body;
+}
+const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
+
+export function createOpenIdProvider(deps: OpenIdProviderDeps) {
+  const { config, db, logger } = deps;
+  const basePath = new URL(config.baseUrl).pathname.replace(/\/$/, '');
+  const findAccount = createFindAccount({ db });
+  const policy = buildPromptPolicy({ db, sessions: deps.sessions });
+
+  /** The organization to store beside a new record, from the request that makes it (AsyncLocalStorage). */
+  async function organizationOf(model: string): Promise<string | null> {
+    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+    if (!ctx) return null;
+    if (model === 'AuthorizationCode') return chosenOrganization(ctx)?.organization.id ?? null;
+    if (!TOKEN_MODELS.has(model)) return null;
+    // Tokens inherit the organization of what they were made from: the code, or the refresh token rotated.
+    const source = ctx.oidc?.entities.AuthorizationCode ?? ctx.oidc?.entities.RefreshToken;
+    if (source?.jti) return findRecordOrganization(db, source.kind, source.jti);
+    return chosenOrganization(ctx)?.organization.id ?? null;
+  }
+
+  const adapter = createAdapterFactory({ db, clock: deps.clock, clients: deps.clients, organizationOf });
+
+  function configuration(keys: Configuration['jwks']): Configuration {
+    const ttlSeconds = (ms: number) => Math.floor(ms / 1000);
+    return {
+      adapter,
+      findAccount,
+      jwks: keys,
+      claims: OP_CLAIMS,
+      scopes: [...OP_SCOPES],
+      extraParams: ['organization'],
+      // SPEC §8: org_* (and email, name) appear in the ID token as well as in UserInfo.
+      conformIdTokenClaims: false,
+      // Redirect URIs are matched exactly, and always sent.
+      allowOmittingSingleRegisteredRedirectUri: false,
+      responseTypes: ['code'],
+      pkce: { required: () => true },
+      clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+      enabledJWA: {
+        idTokenSigningAlgValues: ['ES256'],
+        userinfoSigningAlgValues: ['ES256'],
+        introspectionSigningAlgValues: ['ES256'],
+        authorizationSigningAlgValues: ['ES256'],
+        clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
+      },
+      clientDefaults: {
+        grant_types: ['authorization_code'],
+        id_token_signed_response_alg: 'ES256',
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      extraClientMetadata: { properties: [FIRST_PARTY] },
+      cookies: {
+        keys: deps.keyring.derive('oidc-provider-cookies'),
+        long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: basePath || '/' },
+        short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: basePath || '/' },
+        names: { session: 'gatehouse_op_session', interaction: 'gatehouse_op_interaction', resume: 'gatehouse_op_resume' },
+      },
+      routes: Object.fromEntries(Object.entries(OP_ROUTES).map(([k, v]) => [k, basePath + v])) as Configuration['routes'],
+      interactions: {
+        policy,
+        url: (_ctx, interaction) => basePath + interactionPath(interaction.uid),
+      },
+      features: {
+        devInteractions: { enabled: false },
+        revocation: { enabled: true },
+        introspection: { enabled: true },
+        userinfo: { enabled: true },
+        backchannelLogout: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            page(ctx, await providerLogoutPage(form));
+          },
+          postLogoutSuccessSource: async (ctx) => {
+            page(ctx, await providerSignedOutPage());
+          },
+        },
+      },
+      ttl: {
+        AccessToken: ttlSeconds(config.accessTokenTtlMs),
+        AuthorizationCode: 60,
+        IdToken: 3600,
+        RefreshToken: ttlSeconds(config.refreshTokenTtlMs),
+        Grant: ttlSeconds(config.refreshTokenTtlMs),
+        Interaction: 3600,
+        Session: 14 * 24 * 3600,
+      },
+      // SPEC §8: refresh tokens for clients that hold the grant and ask for offline_access; rotated on every use.
+      issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+      rotateRefreshToken: true,
+      // First-party clients skip consent: their grant covers what they ask for.
+      loadExistingGrant: async (ctx) => {
+        const client = ctx.oidc.client!;
+        const grantId = (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(client.clientId);
+        const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+        if (client.metadata()[FIRST_PARTY] !== true) return existing;
+        if (!ctx.oidc.session!.accountId) return existing;
+        const grant = existing ?? new ctx.oidc.provider.Grant({ accountId: ctx.oidc.session!.accountId, clientId: client.clientId });
+        grant.addOIDCScope([...ctx.oidc.requestParamScopes].join(' '));
+        const claims = [...ctx.oidc.requestParamClaims];
+        if (claims.length) grant.addOIDCClaims(claims);
+        await grant.save();
+        return grant;
+      },
+      renderError: async (ctx, out) => {
+        page(ctx, await providerErrorPage(String(out.error ?? 'error'), String(out.error_description ?? '')));
+      },
+      clockTolerance: 5,
+    };
+  }
+
+  let built: { version: string; provider: Provider; handler: (req: IncomingMessage, res: ServerResponse) => void } | null = null;
+
+  function build(version: string, keys: Configuration['jwks']) {
+    const provider = new Provider(config.baseUrl, configuration(keys));
+    provider.proxy = config.trustedProxies.length > 0;
+    // Client secrets are stored only as SHA-256 (clients/service.ts): the provider's
+    // `client_secret` is that hash, so the presented secret is hashed before the comparison.
+    const stored = provider.Client.prototype;
+    stored.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+      return typeof this.clientSecret === 'string' && deps.clients.verifyClientSecret(this.clientSecret, actual);
+    };
+    // Back-channel logout tokens are signed by the key ring and sent through the SSRF-guarded client.
+    stored.backchannelLogout = async function backchannelLogout(this: { clientId: string; backchannelLogoutUri?: string }, sub: string, sid: string) {
+      if (!this.backchannelLogoutUri) return;
+      await deliverBackchannelLogout(deps, { clientId: this.clientId, uri: this.backchannelLogoutUri, sub, sid });
+    };
+    // RP-initiated logout ends the Gatehouse session of the browser as well (SPEC §8).
+    provider.use(async (ctx, next) => {
+      const signingOut = ctx.method === 'POST' && ctx.path === basePath + OP_ROUTES.end_session + '/confirm';
+      const signIn = signingOut ? await gatehouseSignIn(ctx as KoaContextWithOIDC, deps.sessions) : null;
+      await next();
+      if (signIn && ctx.status === 303 && (ctx as KoaContextWithOIDC).oidc?.session && ((ctx as KoaContextWithOIDC).oidc.session as unknown as { destroyed?: boolean }).destroyed) {
+        await deps.sessions.revoke({ principal: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: null }, signIn.user.id, signIn.session.id).catch(() => undefined);
+        ctx.cookies.set(SESSION_COOKIE, null, { path: '/', secure: config.secureCookies, httpOnly: true, sameSite: 'lax' });
+      }
+    });
+    provider.on('server_error', (_ctx, err) => logger.error({ err }, 'OpenID Provider error'));
+    const callback = provider.callback();
+    built = { version, provider, handler: (req, res) => void callback(req, res) };
+    return built;
+  }
+
+  async function current() {
+    const { version, keys } = await deps.signingKeys.providerKeys();
+    if (built?.version === version) return built;
+    return build(version, { keys: keys as NonNullable<Configuration['jwks']>['keys'] });
+  }
+
+  return {
+    /** The provider for the ring as it is now (rebuilt after a rotation). */
+    async provider(): Promise<Provider> {
+      return (await current()).provider;
+    },
+    /** Serve one request on a provider path (urls.ts isProviderPath). */
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      (await current()).handler(req, res);
+    },
+  };
+}
+
+export type OpenIdProvider = ReturnType<typeof createOpenIdProvider>;
