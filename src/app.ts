@@ -23,6 +23,7 @@ import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
 import { registerJwksRoutes } from './tokens/jwks-routes.js';
+import { registerClientRoutes } from './oidc-provider/clients/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -98,6 +99,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerSsoLoginRoutes(app, services, deps.config);
   registerPageRoutes(app, services, deps.config);
   registerJwksRoutes(app, services);
+  registerClientRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

@@ -63,6 +63,11 @@ export const AUDIT_ACTIONS = {
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
+  // OpenID Provider clients (platform-wide: no organization)
+  'oauth_client.created': 'a platform superadmin (or the CLI) registered an OpenID Provider client (its settings; never the secret)',
+  'oauth_client.updated': 'a client\'s settings changed (`changed`, `before`, `after`; `dropped: ["clientSecret"]` when a switch to `none` or `private_key_jwt` removed its secret)',
+  'oauth_client.secret_rotated': 'a new client secret was issued and the old one stopped working (`reason`: `rotate_requested`, or `auth_method_changed` on a switch to a secret-based method)',
+  'oauth_client.deleted': 'a client was deleted (`name`)',
 } as const satisfies Record<string, string>;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -1,0 +1,461 @@
+import { z } from '@hono/zod-openapi';
+import { importJWK } from 'jose';
+import type { ZodError } from 'zod';
+import type { Clock } from '../../clock.js';
+import { pinOf, type Ctx, type Principal } from '../../context.js';
+import type { Db } from '../../db/database.js';
+import type { ClientAuthMethod } from '../../db/schema.js';
+import { randomToken, safeEqual, sha256 } from '../../crypto/tokens.js';
+import { AppError, forbidden, notFound } from '../../http/errors.js';
+import { paginate, type Page, type PageParams } from '../../http/pagination.js';
+import { newId } from '../../ids.js';
+import type { AuditService } from '../../audit/service.js';
+import { deleteClient, findClient, GRANT_TYPES, insertClient, listClients, replaceClient, type GrantType, type Jwks, type OAuthClient } from './store.js';
+
+/**
+ * The OpenID Provider's clients: the SaaS's own apps (SPEC §8 "Clients:"). Registered by a
+ * platform superadmin (admin API or CLI); read by the provider through `findProviderClient`.
+ * The secret is shown once and kept only as its SHA-256, so a copy of the database (or of the
+ * provider's client metadata) authenticates as no client.
+ */
+
+export const CLIENT_ID_PREFIX = 'gh_client_';
+export const CLIENT_SECRET_PREFIX = 'gcs_';
+/** A client id: the prefix and a ULID (so ids sort by creation and the ULID serves as the list cursor). */
+export const CLIENT_ID_PATTERN = /^gh_client_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const satisfies readonly ClientAuthMethod[];
+export const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+export const MAX_URIS = 20;
+const MAX_URI_LENGTH = 2048;
+const MAX_JWKS_KEYS = 10;
+/** RFC 8252 §7.3: plain http only towards the user's own machine. */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** JWK members that carry private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+export const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+
+const isSecretMethod = (m: ClientAuthMethod) => SECRET_METHODS.includes(m);
+
+// ---- validation: one rule per function -----------------------------------------------------
+
+/**
+ * Why `value` cannot be a redirect URI, post-logout redirect URI, back-channel logout URI or
+ * JWKS URI, or null. Absolute, no fragment, no credentials, no wildcard (the provider matches
+ * exactly), https — or http on a loopback host (RFC 8252). Custom schemes are refused.
+ */
+export function uriRefusal(value: string): string | null {
+  if (value.length > MAX_URI_LENGTH) return `must be at most ${MAX_URI_LENGTH} characters`;
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) return 'must not contain whitespace or control characters';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute URL such as https://app.example.com/callback';
+  }
+  if (value.includes('#')) return 'must not contain a fragment (#)';
+  if (url.username || url.password) return 'must not contain user credentials';
+  if (url.protocol === 'https:') return url.hostname.includes('*') ? 'wildcards are not supported: URIs are matched exactly' : null;
+  if (url.protocol === 'http:') {
+    return LOOPBACK_HOSTS.has(url.hostname) ? null : 'http is allowed only on localhost, 127.0.0.1 or [::1] (RFC 8252); use https';
+  }
+  return `the scheme "${url.protocol}" is not allowed: use https (or http on localhost, 127.0.0.1 or [::1])`;
+}
+
+const Uri = z.string().superRefine((v, ctx) => {
+  const why = uriRefusal(v);
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
+
+const noDuplicates = (values: readonly string[], ctx: z.RefinementCtx) => {
+  const seen = new Set<string>();
+  values.forEach((v, i) => {
+    if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate value "${v}"` });
+    seen.add(v);
+  });
+};
+
+const UriList = (min: number) =>
+  z.array(Uri).min(min, `must hold at least ${min} URI`).max(MAX_URIS, `must hold at most ${MAX_URIS} URIs`).superRefine(noDuplicates);
+
+/** The members a public JWK of each type must have (RFC 7518 §6). */
+const REQUIRED_JWK_MEMBERS: Record<string, string[]> = { EC: ['crv', 'x', 'y'], RSA: ['n', 'e'], OKP: ['crv', 'x'] };
+
+const Jwk = z
+  .object({ kty: z.enum(['EC', 'RSA', 'OKP']).openapi({ description: 'Public keys only: EC, RSA or OKP' }) })
+  .catchall(z.unknown())
+  .superRefine((jwk, ctx) => {
+    for (const m of PRIVATE_JWK_MEMBERS) {
+      if (m in jwk) ctx.addIssue({ code: 'custom', path: [m], message: `a private or symmetric key member ("${m}") is not allowed: register the public key only` });
+    }
+    for (const m of REQUIRED_JWK_MEMBERS[jwk.kty] ?? []) {
+      if (typeof jwk[m] !== 'string') ctx.addIssue({ code: 'custom', path: [m], message: `a ${jwk.kty} public key needs "${m}"` });
+    }
+  });
+
+const JwksSchema = z
+  .object({ keys: z.array(Jwk).min(1, 'must hold at least one key').max(MAX_JWKS_KEYS, `must hold at most ${MAX_JWKS_KEYS} keys`) })
+  .strict()
+  .openapi({ description: "The client's public keys for private_key_jwt (a JWKS, RFC 7517)" });
+
+const GrantTypes = z
+  .array(z.enum(GRANT_TYPES))
+  .min(1)
+  .superRefine(noDuplicates)
+  .refine((g) => g.includes('authorization_code'), 'must include authorization_code (the provider issues codes)');
+
+const Name = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+
+const fields = {
+  name: Name,
+  redirectUris: UriList(1).openapi({ description: `1–${MAX_URIS} exact redirect URIs: https, or http on localhost/127.0.0.1/[::1]; no fragment, no custom schemes` }),
+  postLogoutRedirectUris: UriList(0).openapi({ description: `0–${MAX_URIS} URIs for RP-initiated logout; same rules` }),
+  backchannelLogoutUri: Uri.openapi({ description: 'Where Back-Channel Logout tokens are posted; https or http on a loopback host' }),
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS).openapi({ description: 'Default client_secret_basic; none = a public client (PKCE required)' }),
+  firstParty: z.boolean().openapi({ description: 'First-party clients skip the consent page (default false)' }),
+  jwksUri: Uri.openapi({ description: 'private_key_jwt: where the client publishes its public keys' }),
+  jwks: JwksSchema,
+  grantTypes: GrantTypes.openapi({ description: 'Subset of authorization_code, refresh_token (default both)' }),
+};
+
+export const CreateClientInput = z
+  .object({
+    name: fields.name,
+    redirectUris: fields.redirectUris,
+    postLogoutRedirectUris: fields.postLogoutRedirectUris.optional(),
+    backchannelLogoutUri: fields.backchannelLogoutUri.optional(),
+    tokenEndpointAuthMethod: fields.tokenEndpointAuthMethod.optional(),
+    firstParty: fields.firstParty.optional(),
+    jwksUri: fields.jwksUri.optional(),
+    jwks: fields.jwks.optional(),
+    grantTypes: fields.grantTypes.optional(),
+  })
+  .strict()
+  .openapi('CreateOAuthClient');
+export type CreateClientInput = z.input<typeof CreateClientInput>;
+
+export const UpdateClientInput = z
+  .object({
+    name: fields.name.optional(),
+    redirectUris: fields.redirectUris.optional(),
+    postLogoutRedirectUris: fields.postLogoutRedirectUris.optional(),
+    backchannelLogoutUri: fields.backchannelLogoutUri.nullable().optional(),
+    tokenEndpointAuthMethod: fields.tokenEndpointAuthMethod.optional(),
+    firstParty: fields.firstParty.optional(),
+    jwksUri: fields.jwksUri.nullable().optional(),
+    jwks: fields.jwks.nullable().optional(),
+    grantTypes: fields.grantTypes.optional(),
+    rotateSecret: z.boolean().optional().openapi({ description: 'true: issue a new secret (shown once); the old one stops working at once' }),
+  })
+  .strict()
+  .refine((o) => Object.keys(o).length > 0, 'send at least one field to change')
+  .openapi('UpdateOAuthClient');
+export type UpdateClientInput = z.input<typeof UpdateClientInput>;
+
+interface Issue {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** The same `details.issues` shape as the HTTP validation hook (app.ts). */
+function issuesOf(error: ZodError): Issue[] {
+  return error.issues.map((i) => {
+    const keys = i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys ?? [] : [];
+    return {
+      path: i.path.join('.') || keys.join(','),
+      code: i.code,
+      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${keys.join(', ')}` : i.message,
+    };
+  });
+}
+
+const invalid = (issues: Issue[]) => new AppError('VALIDATION_FAILED', 'Invalid OAuth client', { issues });
+
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const res = schema.safeParse(input);
+  if (!res.success) throw invalid(issuesOf(res.error));
+  return res.data;
+}
+
+/** Rules across fields, checked on the client as it would be after the write (create or update). */
+export function settingsIssues(c: Pick<OAuthClient, 'authMethod' | 'jwksUri' | 'jwks'>): Issue[] {
+  const issues: Issue[] = [];
+  const custom = (path: string, message: string) => issues.push({ path, code: 'custom', message });
+  if (c.jwksUri !== null && c.jwks !== null) custom('jwks', 'send jwksUri or jwks, not both');
+  if (c.authMethod === 'private_key_jwt') {
+    if (c.jwksUri === null && c.jwks === null) custom('jwks', 'private_key_jwt needs jwksUri or jwks (the public keys the client signs its assertions with)');
+  } else {
+    if (c.jwksUri !== null) custom('jwksUri', 'only used with tokenEndpointAuthMethod private_key_jwt (send null to remove it)');
+    if (c.jwks !== null) custom('jwks', 'only used with tokenEndpointAuthMethod private_key_jwt (send null to remove it)');
+  }
+  return issues;
+}
+
+/** Each key must be a public key the JOSE library can use (a point on its curve, a sane RSA modulus). */
+async function unusableKeys(jwks: Jwks | null | undefined): Promise<Issue[]> {
+  const issues: Issue[] = [];
+  for (const [i, jwk] of (jwks?.keys ?? []).entries()) {
+    try {
+      await importJWK(jwk as Parameters<typeof importJWK>[0], typeof jwk.alg === 'string' ? jwk.alg : jwk.kty === 'EC' ? 'ES256' : jwk.kty === 'RSA' ? 'RS256' : 'EdDSA');
+    } catch (e) {
+      issues.push({ path: `jwks.keys.${i}`, code: 'custom', message: `not a usable public key (${e instanceof Error ? e.message : 'rejected'})` });
+    }
+  }
+  return issues;
+}
+
+// ---- authorization ------------------------------------------------------------------------
+
+/**
+ * Who may manage clients, or why not: platform superadmins only. A client decides where users'
+ * tokens go, so an organization owner registering one could harvest every user's tokens. A
+ * superadmin's API key pinned to one organization is refused too: clients are platform-wide.
+ */
+export function clientAdminRefusal(p: Principal | null): AppError | null {
+  if (!p) return new AppError('UNAUTHENTICATED', 'Sign in or present an API key');
+  if (p.user.is_superadmin !== 1) return forbidden('Platform superadmins only');
+  if (pinOf(p)) return forbidden('An API key pinned to an organization cannot manage OAuth clients: they are platform-wide');
+  return null;
+}
+
+// ---- views --------------------------------------------------------------------------------
+
+export interface OAuthClientView {
+  clientId: string;
+  name: string;
+  tokenEndpointAuthMethod: ClientAuthMethod;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  backchannelLogoutUri: string | null;
+  grantTypes: GrantType[];
+  jwksUri: string | null;
+  jwks: Jwks | null;
+  firstParty: boolean;
+  /** Whether a secret is registered (never the secret, never its hash). */
+  hasSecret: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A view plus the secret, present only in the answer that issued it. */
+export type OAuthClientWithSecret = OAuthClientView & { clientSecret?: string };
+
+function view(c: OAuthClient): OAuthClientView {
+  return {
+    clientId: c.id,
+    name: c.name,
+    tokenEndpointAuthMethod: c.authMethod,
+    redirectUris: c.redirectUris,
+    postLogoutRedirectUris: c.postLogoutRedirectUris,
+    backchannelLogoutUri: c.backchannelLogoutUri,
+    grantTypes: c.grantTypes,
+    jwksUri: c.jwksUri,
+    jwks: c.jwks,
+    firstParty: c.firstParty,
+    hasSecret: c.secretHash !== null,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+  };
+}
+
+/** What the audit log keeps of a client's settings (no secret; key ids rather than whole keys). */
+function auditFacts(c: OAuthClient) {
+  return {
+    name: c.name,
+    authMethod: c.authMethod,
+    redirectUris: c.redirectUris,
+    postLogoutRedirectUris: c.postLogoutRedirectUris,
+    backchannelLogoutUri: c.backchannelLogoutUri,
+    grantTypes: c.grantTypes,
+    jwksUri: c.jwksUri,
+    jwksKids: c.jwks ? c.jwks.keys.map((k) => (typeof k.kid === 'string' ? k.kid : null)) : null,
+    firstParty: c.firstParty,
+  };
+}
+
+// ---- the provider's view -------------------------------------------------------------------
+
+/**
+ * oidc-provider's client metadata (snake_case). `client_secret` is the stored SHA-256 of the
+ * secret, never the secret: the provider must compare a presented secret with
+ * `verifyClientSecret`, not by string equality.
+ */
+export interface ProviderClientMetadata {
+  client_id: string;
+  client_name: string;
+  client_secret?: string;
+  token_endpoint_auth_method: ClientAuthMethod;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: true;
+  grant_types: GrantType[];
+  response_types: ['code'];
+  jwks_uri?: string;
+  jwks?: Jwks;
+  id_token_signed_response_alg: 'ES256';
+  'gatehouse:first_party': boolean;
+}
+
+export function providerMetadata(c: OAuthClient): ProviderClientMetadata {
+  return {
+    client_id: c.id,
+    client_name: c.name,
+    ...(c.secretHash !== null && isSecretMethod(c.authMethod) ? { client_secret: c.secretHash } : {}),
+    token_endpoint_auth_method: c.authMethod,
+    redirect_uris: [...c.redirectUris],
+    post_logout_redirect_uris: [...c.postLogoutRedirectUris],
+    ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true as const } : {}),
+    grant_types: [...c.grantTypes],
+    response_types: ['code'],
+    ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+    ...(c.jwks ? { jwks: c.jwks } : {}),
+    id_token_signed_response_alg: 'ES256',
+    'gatehouse:first_party': c.firstParty,
+  };
+}
+
+/** Whether `presented` is the secret whose SHA-256 (hex) is `storedHash`; constant-time. */
+export function verifyClientSecret(storedHash: string | null | undefined, presented: string | null | undefined): boolean {
+  if (!storedHash || !presented || presented.length > 512) return false;
+  return safeEqual(sha256(presented), storedHash);
+}
+
+// ---- the service --------------------------------------------------------------------------
+
+const newSecret = () => randomToken(32, CLIENT_SECRET_PREFIX); // 256 bits
+
+export function createOAuthClientService(deps: { db: Db; clock: Clock; audit: AuditService }) {
+  const { db, clock } = deps;
+  const target = (id: string) => ({ type: 'oauth_client', id });
+
+  return {
+    /** Register a client. Secret-based methods get a secret, returned here once. */
+    async create(ctx: Ctx, input: CreateClientInput): Promise<OAuthClientWithSecret> {
+      const v = parse(CreateClientInput, input);
+      const now = clock.now().toISOString();
+      const authMethod = v.tokenEndpointAuthMethod ?? 'client_secret_basic';
+      const secret = isSecretMethod(authMethod) ? newSecret() : null;
+      const client: OAuthClient = {
+        id: CLIENT_ID_PREFIX + newId(),
+        name: v.name,
+        secretHash: secret === null ? null : sha256(secret),
+        authMethod,
+        redirectUris: v.redirectUris,
+        postLogoutRedirectUris: v.postLogoutRedirectUris ?? [],
+        backchannelLogoutUri: v.backchannelLogoutUri ?? null,
+        grantTypes: v.grantTypes ?? [...GRANT_TYPES],
+        jwksUri: v.jwksUri ?? null,
+        jwks: (v.jwks as Jwks | undefined) ?? null,
+        firstParty: v.firstParty ?? false,
+        createdAt: now,
+        updatedAt: now,
+      };
+      const issues = [...settingsIssues(client), ...(await unusableKeys(client.jwks))];
+      if (issues.length) throw invalid(issues);
+      await db.transaction().execute(async (tx) => {
+        await insertClient(tx, client);
+        await deps.audit.record(tx, ctx, { action: 'oauth_client.created', target: target(client.id), metadata: auditFacts(client) });
+      });
+      return secret === null ? view(client) : { ...view(client), clientSecret: secret };
+    },
+
+    async list(params: PageParams): Promise<Page<OAuthClientView>> {
+      const rows = await listClients(db, { limit: params.limit, afterId: params.cursor ? CLIENT_ID_PREFIX + params.cursor : null });
+      // The cursor is the id's ULID, so it reads like every other cursor of the API.
+      return paginate(rows.map((r) => ({ ...r, id: r.id.slice(CLIENT_ID_PREFIX.length), client: r })), params.limit, (r) => view(r.client));
+    },
+
+    async get(clientId: string): Promise<OAuthClientView> {
+      const client = CLIENT_ID_PATTERN.test(clientId) ? await findClient(db, clientId) : undefined;
+      if (!client) throw notFound('OAuth client');
+      return view(client);
+    },
+
+    /**
+     * Change any field but the id. The result is checked as a whole (switching to private_key_jwt
+     * needs keys). A secret is issued on `rotateSecret` or on a switch to a secret-based method
+     * from one without a secret; a switch to `none` or `private_key_jwt` drops the stored secret.
+     */
+    async update(ctx: Ctx, clientId: string, input: UpdateClientInput): Promise<OAuthClientWithSecret> {
+      const v = parse(UpdateClientInput, input);
+      const keyIssues = await unusableKeys(v.jwks);
+      if (keyIssues.length) throw invalid(keyIssues);
+      return db.transaction().execute(async (tx) => {
+        const current = CLIENT_ID_PATTERN.test(clientId) ? await findClient(tx, clientId) : undefined;
+        if (!current) throw notFound('OAuth client');
+        const next: OAuthClient = {
+          ...current,
+          ...(v.name !== undefined ? { name: v.name } : {}),
+          ...(v.redirectUris !== undefined ? { redirectUris: v.redirectUris } : {}),
+          ...(v.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: v.postLogoutRedirectUris } : {}),
+          ...(v.backchannelLogoutUri !== undefined ? { backchannelLogoutUri: v.backchannelLogoutUri } : {}),
+          ...(v.tokenEndpointAuthMethod !== undefined ? { authMethod: v.tokenEndpointAuthMethod } : {}),
+          ...(v.firstParty !== undefined ? { firstParty: v.firstParty } : {}),
+          ...(v.jwksUri !== undefined ? { jwksUri: v.jwksUri } : {}),
+          ...(v.jwks !== undefined ? { jwks: v.jwks as Jwks | null } : {}),
+          ...(v.grantTypes !== undefined ? { grantTypes: v.grantTypes } : {}),
+        };
+        const issues = settingsIssues(next);
+        const secretBased = isSecretMethod(next.authMethod);
+        if (v.rotateSecret && !secretBased) {
+          issues.push({ path: 'rotateSecret', code: 'custom', message: `a client with tokenEndpointAuthMethod ${next.authMethod} has no secret to rotate` });
+        }
+        if (issues.length) throw invalid(issues);
+
+        let secret: string | null = null;
+        if (!secretBased) next.secretHash = null;
+        else if (v.rotateSecret || current.secretHash === null) {
+          secret = newSecret();
+          next.secretHash = sha256(secret);
+        }
+        const before = auditFacts(current);
+        const after = auditFacts(next);
+        const changed = (Object.keys(after) as Array<keyof typeof after>).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+        if (changed.length === 0 && secret === null) return view(current);
+
+        next.updatedAt = clock.now().toISOString();
+        await replaceClient(tx, next);
+        if (changed.length) {
+          await deps.audit.record(tx, ctx, {
+            action: 'oauth_client.updated',
+            target: target(next.id),
+            metadata: {
+              name: next.name,
+              changed,
+              before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+              after: Object.fromEntries(changed.map((k) => [k, after[k]])),
+              ...(current.secretHash !== null && next.secretHash === null ? { dropped: ['clientSecret'] } : {}),
+            },
+          });
+        }
+        if (secret !== null) {
+          await deps.audit.record(tx, ctx, {
+            action: 'oauth_client.secret_rotated',
+            target: target(next.id),
+            metadata: { name: next.name, reason: v.rotateSecret ? 'rotate_requested' : 'auth_method_changed' },
+          });
+        }
+        return secret === null ? view(next) : { ...view(next), clientSecret: secret };
+      });
+    },
+
+    /** Remove a client: its secret and keys stop working at once (the provider no longer finds it). */
+    async remove(ctx: Ctx, clientId: string): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        const client = CLIENT_ID_PATTERN.test(clientId) ? await findClient(tx, clientId) : undefined;
+        if (!client || !(await deleteClient(tx, clientId))) throw notFound('OAuth client');
+        await deps.audit.record(tx, ctx, { action: 'oauth_client.deleted', target: target(clientId), metadata: { name: client.name } });
+      });
+    },
+
+    /** The client as oidc-provider reads it, or undefined (an id of the wrong shape never reaches the database). */
+    async findProviderClient(clientId: string): Promise<ProviderClientMetadata | undefined> {
+      if (typeof clientId !== 'string' || !CLIENT_ID_PATTERN.test(clientId)) return undefined;
+      const client = await findClient(db, clientId);
+      return client ? providerMetadata(client) : undefined;
+    },
+  };
+}
+
+export type OAuthClientService = ReturnType<typeof createOAuthClientService>;
