@@ -23,6 +23,7 @@ import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
 import { registerJwksRoutes } from './tokens/jwks-routes.js';
+import { registerInteractionRoutes } from './oidc-provider/interactions.js';
 import { registerClientRoutes } from './oidc-provider/clients/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -99,6 +100,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerSsoLoginRoutes(app, services, deps.config);
   registerPageRoutes(app, services, deps.config);
   registerJwksRoutes(app, services);
+  registerInteractionRoutes(app, { db: deps.db, config: deps.config, sessions: services.sessions, op: services.openIdProvider });
   registerClientRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));

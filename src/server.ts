@@ -1,4 +1,5 @@
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { getRequestListener, type ServerType } from '@hono/node-server';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -11,6 +12,8 @@ import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServices, type Deps, type Services } from './services.js';
 import { createOutboundFetch, type OutboundFetch } from './sso/outbound.js';
+import { isProviderPath } from './oidc-provider/urls.js';
+import { databaseUnavailable } from './db/faults.js';
 
 export interface BuildOptions {
   logger?: Logger;
@@ -87,10 +90,40 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
 
 export type Gatehouse = Awaited<ReturnType<typeof buildGatehouse>>;
 
+/**
+ * The Node request listener of an instance: the OpenID Provider (a Koa app) answers its own paths
+ * (oidc-provider/urls.ts), the Hono app everything else — its interaction pages included.
+ */
+export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 'deps'>): (req: IncomingMessage, res: ServerResponse) => void {
+  const hono = getRequestListener(gatehouse.app.fetch);
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (!isProviderPath(path)) {
+      void hono(req, res);
+      return;
+    }
+    gatehouse.services.openIdProvider.handle(req, res).catch((err: unknown) => {
+      // Only what fails before the provider takes the request (reading the key ring) lands here.
+      const unavailable = isDatabaseUnavailable(err);
+      gatehouse.deps.logger[unavailable ? 'warn' : 'error']({ err, path }, 'OpenID Provider request failed');
+      if (res.headersSent) return res.destroy();
+      const body = unavailable
+        ? { error: 'temporarily_unavailable', error_description: databaseUnavailable(err).message }
+        : { error: 'server_error', error_description: 'Internal error' };
+      res.writeHead(unavailable ? 503 : 500, { 'content-type': 'application/json', 'cache-control': 'no-store', ...(unavailable ? { 'retry-after': '5' } : {}) });
+      res.end(JSON.stringify(body));
+    });
+  };
+}
+
 export async function startServer(config: Config, options: BuildOptions = {}): Promise<{ gatehouse: Gatehouse; server: ServerType; port: number }> {
   const gatehouse = await buildGatehouse(config, options);
   const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
-    const s = serve({ fetch: gatehouse.app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
+    const s = createServer(requestListener(gatehouse));
+    s.listen(config.port, config.host, () => {
+      const address = s.address();
+      resolve({ server: s, port: typeof address === 'object' && address ? address.port : config.port });
+    });
   });
   gatehouse.deps.logger.info({ url: config.baseUrl, listen: `${config.host}:${port}`, database: gatehouse.deps.database.engine }, 'Gatehouse listening');
   return { gatehouse, server, port };

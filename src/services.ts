@@ -29,7 +29,8 @@ import { createEmailLinkService } from './auth/email-links.js';
 import { createPolicyService } from './policy/service.js';
 import { createDomainService } from './domains/service.js';
 import { createSigningKeys } from './tokens/signing-keys.js';
-import { createOAuthClientService } from './oidc-provider/clients/service.js';
+import { createOAuthClientService, verifyClientSecret } from './oidc-provider/clients/service.js';
+import { createOpenIdProvider } from './oidc-provider/provider.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -70,7 +71,13 @@ export function createServices(deps: Deps) {
   const mfa = createMfaService({ ...deps, accountLimits, audit, sessions });
   const signingKeys = createSigningKeys(deps);
   const clients = createOAuthClientService({ ...deps, audit });
-  return { signingKeys, clients, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const openIdProvider = createOpenIdProvider({
+    ...deps,
+    sessions,
+    signingKeys,
+    clients: { findProviderClient: (id) => clients.findProviderClient(id), verifyClientSecret: (hash, presented) => verifyClientSecret(hash, presented) },
+  });
+  return { signingKeys, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -23,7 +23,7 @@ const SESSION_BOUND = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken
 
 export interface ClientSource {
   /** The client's metadata in oidc-provider's shape, or undefined (Client model). */
-  findProviderClient(clientId: string): Promise<AdapterPayload | undefined>;
+  findProviderClient(clientId: string): Promise<object | undefined>;
 }
 
 export interface AdapterDeps {
@@ -62,7 +62,7 @@ class KyselyAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    if (this.model === 'Client') return this.deps.clients.findProviderClient(id);
+    if (this.model === 'Client') return (await this.deps.clients.findProviderClient(id)) as AdapterPayload | undefined;
     return this.live(await findOidcRecord(this.deps.db, this.model, id), id);
   }
 

@@ -96,6 +96,21 @@ export function registerInteractionRoutes(
     return finish(c, loaded, { login: loginOf(loaded.signIn), organization: { id: decision.organization.id } });
   }
 
+  /** Grant what the consent prompt found missing, and resume the authorization. */
+  async function grantConsent(c: Context, loaded: Exclude<Awaited<ReturnType<typeof load>>, { answer: unknown }>) {
+    const { details, provider, signIn } = loaded;
+    const clientId = String(details.params.client_id);
+    const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ?? new provider.Grant({ accountId: signIn.user.id, clientId });
+    const missingScope = details.prompt.details.missingOIDCScope as string[] | undefined;
+    const missingClaims = details.prompt.details.missingOIDCClaims as string[] | undefined;
+    const missingResource = details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
+    if (missingScope?.length) grant.addOIDCScope(missingScope.join(' '));
+    if (missingClaims?.length) grant.addOIDCClaims(missingClaims);
+    for (const [indicator, scopes] of Object.entries(missingResource ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    return finish(c, loaded, { login: loginOf(signIn), consent: { grantId } });
+  }
+
   /** Form posts come from this page only: the Origin must be Gatehouse's (login CSRF of a consent). */
   const fromUs = (c: Context) => {
     const origin = c.req.header('origin');
@@ -128,6 +143,8 @@ export function registerInteractionRoutes(
     }
     if (prompt.name === 'consent') {
       const client = await loaded.provider.Client.find(String(details.params.client_id));
+      // First-party apps never ask (SPEC §8), not even for prompt=consent, which offline_access needs.
+      if (client?.metadata()['gatehouse:first_party'] === true) return grantConsent(c, loaded);
       const missing = (prompt.details.missingOIDCScope as string[] | undefined) ?? String(details.params.scope ?? '').split(' ').filter(Boolean);
       return page(c, consentPage({ action: `${interactionPath(loaded.uid)}/consent`, clientName: client?.clientName ?? 'The app', scopes: missing, email: signIn.user.email }));
     }
@@ -149,19 +166,9 @@ export function registerInteractionRoutes(
     if (!fromUs(c)) return page(c, providerErrorPage('csrf_rejected', 'This form must be sent from the Gatehouse page.'), 403);
     const loaded = await load(c);
     if ('answer' in loaded) return loaded.answer;
-    const { details, provider, signIn } = loaded;
-    if (details.prompt.name !== 'consent') return expired(c);
+    if (loaded.details.prompt.name !== 'consent') return expired(c);
     const form = await c.req.parseBody();
     if (form.decision !== 'allow') return finish(c, loaded, { error: 'access_denied', error_description: 'The user denied the request' });
-    const clientId = String(details.params.client_id);
-    const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ?? new provider.Grant({ accountId: signIn.user.id, clientId });
-    const missingScope = details.prompt.details.missingOIDCScope as string[] | undefined;
-    const missingClaims = details.prompt.details.missingOIDCClaims as string[] | undefined;
-    const missingResource = details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
-    if (missingScope?.length) grant.addOIDCScope(missingScope.join(' '));
-    if (missingClaims?.length) grant.addOIDCClaims(missingClaims);
-    for (const [indicator, scopes] of Object.entries(missingResource ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-    const grantId = await grant.save();
-    return finish(c, loaded, { login: loginOf(signIn), consent: { grantId } });
+    return grantConsent(c, loaded);
   });
 }

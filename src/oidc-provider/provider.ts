@@ -61,7 +61,6 @@ const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
 
 export function createOpenIdProvider(deps: OpenIdProviderDeps) {
   const { config, db, logger } = deps;
-  const basePath = new URL(config.baseUrl).pathname.replace(/\/$/, '');
   const findAccount = createFindAccount({ db });
   const policy = buildPromptPolicy({ db, sessions: deps.sessions });
 
@@ -111,14 +110,14 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
       extraClientMetadata: { properties: [FIRST_PARTY] },
       cookies: {
         keys: deps.keyring.derive('oidc-provider-cookies'),
-        long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: basePath || '/' },
-        short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: basePath || '/' },
+        long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: '/' },
+        short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.secureCookies, path: '/' },
         names: { session: 'gatehouse_op_session', interaction: 'gatehouse_op_interaction', resume: 'gatehouse_op_resume' },
       },
-      routes: Object.fromEntries(Object.entries(OP_ROUTES).map(([k, v]) => [k, basePath + v])) as Configuration['routes'],
+      routes: { ...OP_ROUTES },
       interactions: {
         policy,
-        url: (_ctx, interaction) => basePath + interactionPath(interaction.uid),
+        url: (_ctx, interaction) => interactionPath(interaction.uid),
       },
       features: {
         devInteractions: { enabled: false },
@@ -180,6 +179,9 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
     stored.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
       return typeof this.clientSecret === 'string' && deps.clients.verifyClientSecret(this.clientSecret, actual);
     };
+    // SPEC §8: every code and token carries `sid`, the Gatehouse session (policy.ts binds it), so
+    // ID tokens name the session for every client and adapter.ts can end tokens with their session.
+    stored.includeSid = () => true;
     // Back-channel logout tokens are signed by the key ring and sent through the SSRF-guarded client.
     stored.backchannelLogout = async function backchannelLogout(this: { clientId: string; backchannelLogoutUri?: string }, sub: string, sid: string) {
       if (!this.backchannelLogoutUri) return;
@@ -187,7 +189,7 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
     };
     // RP-initiated logout ends the Gatehouse session of the browser as well (SPEC §8).
     provider.use(async (ctx, next) => {
-      const signingOut = ctx.method === 'POST' && ctx.path === basePath + OP_ROUTES.end_session + '/confirm';
+      const signingOut = ctx.method === 'POST' && ctx.path === `${OP_ROUTES.end_session}/confirm`;
       const signIn = signingOut ? await gatehouseSignIn(ctx as KoaContextWithOIDC, deps.sessions) : null;
       await next();
       if (signIn && ctx.status === 303 && (ctx as KoaContextWithOIDC).oidc?.session && ((ctx as KoaContextWithOIDC).oidc.session as unknown as { destroyed?: boolean }).destroyed) {
