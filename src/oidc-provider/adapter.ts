@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import {
@@ -32,7 +32,12 @@ export interface AdapterDeps {
   clients: ClientSource;
   /** The organization to store with a new record of `model` (from the request being served). */
   organizationOf(model: string, payload: AdapterPayload): Promise<string | null>;
+  /** A spent refresh token was presented again at the token endpoint: end its Gatehouse session. */
+  onRefreshTokenReuse(sessionId: string, userId: string): Promise<void>;
 }
+
+/** Models redeemed once: a second redemption — also a concurrent one — is refused. */
+const ONE_TIME = new Set(['AuthorizationCode', 'RefreshToken']);
 
 export function createAdapterFactory(deps: AdapterDeps): (name: string) => Adapter {
   return (name) => new KyselyAdapter(name, deps);
@@ -75,7 +80,16 @@ class KyselyAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    await consumeOidcRecord(this.deps.db, this.model, id, this.deps.clock.now().toISOString());
+    const first = await consumeOidcRecord(this.deps.db, this.model, id, this.deps.clock.now().toISOString());
+    // oidc-provider reads `consumed` and then consumes: two requests racing with the same code or
+    // refresh token could both pass its check. The conditional update lets exactly one through.
+    if (!first && ONE_TIME.has(this.model)) {
+      const row = await findOidcRecord(this.deps.db, this.model, id);
+      const grantId = row ? (JSON.parse(row.payload) as AdapterPayload).grantId : undefined;
+      if (typeof grantId === 'string') await destroyOidcRecordsByGrant(this.deps.db, grantId);
+      if (this.model === 'RefreshToken' && row?.session_id) await this.reused(row);
+      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
+    }
   }
 
   async destroy(id: string): Promise<void> {
@@ -97,8 +111,19 @@ class KyselyAdapter implements Adapter {
     }
     const payload = JSON.parse(row.payload) as AdapterPayload;
     if (id !== undefined) payload.jti = id;
-    if (row.consumed_at !== null) payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
+    if (row.consumed_at !== null) {
+      payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
+      // A spent refresh token presented for a new one: oidc-provider revokes its grant (the family);
+      // SPEC §8 also ends the Gatehouse session it belongs to, as for session tokens.
+      const route = (Provider.ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
+      if (this.model === 'RefreshToken' && route === 'token') await this.reused(row);
+    }
     return payload;
+  }
+
+  private async reused(row: OidcRecord): Promise<void> {
+    const userId = (JSON.parse(row.payload) as AdapterPayload).accountId;
+    if (row.session_id && typeof userId === 'string') await this.deps.onRefreshTokenReuse(row.session_id, userId);
   }
 }
 

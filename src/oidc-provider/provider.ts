@@ -71,12 +71,19 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
     if (model === 'AuthorizationCode') return chosenOrganization(ctx)?.organization.id ?? null;
     if (!TOKEN_MODELS.has(model)) return null;
     // Tokens inherit the organization of what they were made from: the code, or the refresh token rotated.
-    const source = ctx.oidc?.entities.AuthorizationCode ?? ctx.oidc?.entities.RefreshToken;
+    const entities = ctx.oidc?.entities as Record<string, { kind: string; jti: string } | undefined> | undefined;
+    const source = entities?.AuthorizationCode ?? entities?.RotatedRefreshToken ?? entities?.RefreshToken;
     if (source?.jti) return findRecordOrganization(db, source.kind, source.jti);
     return chosenOrganization(ctx)?.organization.id ?? null;
   }
 
-  const adapter = createAdapterFactory({ db, clock: deps.clock, clients: deps.clients, organizationOf });
+  const onRefreshTokenReuse = async (sessionId: string, userId: string) => {
+    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+    await deps.sessions
+      .end({ principal: null, ip: ctx?.ip ?? null, userAgent: ctx?.get('user-agent') || null, requestId: null }, userId, sessionId, 'oidc_refresh_token_reuse')
+      .catch((err: unknown) => logger.warn({ err }, 'could not end the session of a reused refresh token'));
+  };
+  const adapter = createAdapterFactory({ db, clock: deps.clock, clients: deps.clients, organizationOf, onRefreshTokenReuse });
 
   function configuration(keys: Configuration['jwks']): Configuration {
     const ttlSeconds = (ms: number) => Math.floor(ms / 1000);
@@ -193,7 +200,7 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
       const signIn = signingOut ? await gatehouseSignIn(ctx as KoaContextWithOIDC, deps.sessions) : null;
       await next();
       if (signIn && ctx.status === 303 && (ctx as KoaContextWithOIDC).oidc?.session && ((ctx as KoaContextWithOIDC).oidc.session as unknown as { destroyed?: boolean }).destroyed) {
-        await deps.sessions.revoke({ principal: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: null }, signIn.user.id, signIn.session.id).catch(() => undefined);
+        await deps.sessions.end({ principal: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: null }, signIn.user.id, signIn.session.id, 'oidc_rp_logout');
         ctx.cookies.set(SESSION_COOKIE, null, { path: '/', secure: config.secureCookies, httpOnly: true, sameSite: 'lax' });
       }
     });

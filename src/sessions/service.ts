@@ -130,6 +130,19 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
       });
     },
 
+    /**
+     * End one session for a reason of Gatehouse's own (a reused refresh token, an RP-initiated
+     * logout …): no caller rights involved, nothing thrown when it had already ended; audited with
+     * `metadata.reason`. Returns whether it was live.
+     */
+    async end(ctx: Ctx, userId: string, sessionId: string, reason: string): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const ok = await revokeSession(tx, userId, sessionId, clock.now().toISOString());
+        if (ok) await deps.audit.record(tx, ctx, { action: 'session.revoked', target: { type: 'session', id: sessionId }, metadata: { reason } });
+        return ok;
+      });
+    },
+
     async revokeAllForUser(exec: Executor, userId: string, exceptId?: string): Promise<number> {
       return revokeAllUserSessions(exec, userId, clock.now().toISOString(), exceptId);
     },
