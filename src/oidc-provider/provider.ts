@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
@@ -12,6 +12,7 @@ import { createFindAccount } from './account.js';
 import { deliverBackchannelLogout, type BackchannelDeps } from './backchannel-logout.js';
 import { buildPromptPolicy, chosenOrganization, gatehouseSignIn } from './policy.js';
 import { findRecordOrganization } from './store.js';
+import { currentRole } from './organization.js';
 import { PROVIDER_PAGE_CSP, providerErrorPage, providerLogoutPage, providerSignedOutPage } from './pages.js';
 import { interactionPath, OP_ROUTES } from './urls.js';
 
@@ -132,6 +133,24 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
         introspection: { enabled: true },
         userinfo: { enabled: true },
         backchannelLogout: { enabled: true },
+        // An app that asks for resource=GATEHOUSE_TOKEN_AUDIENCE gets a JWT access token for its
+        // API (typ at+jwt, ES256, verifiable with the JWKS); without it the access token is opaque
+        // and serves UserInfo (which, in oidc-provider, refuses a token with an audience).
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => undefined as unknown as string,
+          useGrantedResource: () => false,
+          getResourceServerInfo: (_ctx, resource) => {
+            if (resource !== config.tokenAudience) throw new errors.InvalidTarget('the only resource is GATEHOUSE_TOKEN_AUDIENCE');
+            return {
+              scope: OP_SCOPES.filter((s) => s !== 'offline_access').join(' '),
+              audience: config.tokenAudience,
+              accessTokenFormat: 'jwt',
+              accessTokenTTL: ttlSeconds(config.accessTokenTtlMs),
+              jwt: { sign: { alg: 'ES256' } },
+            };
+          },
+        },
         rpInitiatedLogout: {
           enabled: true,
           logoutSource: async (ctx, form) => {
@@ -165,6 +184,7 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
         grant.addOIDCScope([...ctx.oidc.requestParamScopes].join(' '));
         const claims = [...ctx.oidc.requestParamClaims];
         if (claims.length) grant.addOIDCClaims(claims);
+        grant.addResourceScope(config.tokenAudience, [...ctx.oidc.requestParamScopes].filter((s) => s !== 'offline_access').join(' '));
         await grant.save();
         return grant;
       },
@@ -172,6 +192,21 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
         page(ctx, await providerErrorPage(String(out.error ?? 'error'), String(out.error_description ?? '')));
       },
       clockTolerance: 5,
+      // JWT access tokens name the Gatehouse session and, with scope organization, the organization.
+      extraTokenClaims: async (ctx, token) => {
+        if (token.kind !== 'AccessToken' || !('sid' in token)) return undefined;
+        const claims: Record<string, string> = {};
+        if (typeof token.sid === 'string') claims.sid = token.sid;
+        const chosen = chosenOrganization(ctx);
+        const source = (ctx?.oidc?.entities as Record<string, { kind: string; jti: string } | undefined> | undefined);
+        const from = source?.AuthorizationCode ?? source?.RotatedRefreshToken ?? source?.RefreshToken;
+        const organizationId = from?.jti ? await findRecordOrganization(db, from.kind, from.jti) : (chosen?.organization.id ?? null);
+        if (organizationId && token.scopes.has('organization')) {
+          const role = await currentRole(db, organizationId, String(token.accountId));
+          if (role) Object.assign(claims, { org_id: role.organization.id, org_slug: role.organization.slug, org_role: role.role });
+        }
+        return claims;
+      },
     };
   }
 

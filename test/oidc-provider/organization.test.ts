@@ -44,17 +44,17 @@ afterAll(async () => {
   await idp?.close();
 });
 
-async function codeFlow(browser: Browser, params: Record<string, string>) {
+async function codeFlow(browser: Browser, params: Record<string, string>): Promise<{ tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>; error?: undefined; description?: undefined } | { tokens?: undefined; error: string | null; description: string | null }> {
   const run = await authorize(browser, config, { scope: 'openid email organization offline_access', prompt: 'consent', ...params }, REDIRECT);
-  if (run.callback.searchParams.get('error')) return { error: run.callback.searchParams.get('error'), description: run.callback.searchParams.get('error_description') } as const;
+  if (run.callback.searchParams.get('error')) return { error: run.callback.searchParams.get('error'), description: run.callback.searchParams.get('error_description') };
   const tokens = await oidc.authorizationCodeGrant(config, run.callback, { pkceCodeVerifier: run.verifier, expectedState: run.state, expectedNonce: run.nonce });
-  return { tokens } as const;
+  return { tokens };
 }
 
 describe('scope organization', () => {
   it('the organization parameter (slug) gives org_id, org_slug and org_role in the ID token and UserInfo', async () => {
     const out = await codeFlow(browserOf(op, owner), { organization: 'acme' });
-    if (!('tokens' in out)) throw new Error(`flow failed: ${out.error}`);
+    if (!out.tokens) throw new Error(`flow failed: ${out.error}`);
     expect(out.tokens.claims()).toMatchObject({ sub: owner.id, org_id: acmeId, org_slug: 'acme', org_role: 'owner' });
     const info = await oidc.fetchUserInfo(config, out.tokens.access_token, owner.id);
     expect(info).toMatchObject({ org_id: acmeId, org_slug: 'acme', org_role: 'owner' });
@@ -65,7 +65,7 @@ describe('scope organization', () => {
 
   it('the organization parameter also takes the id', async () => {
     const out = await codeFlow(browserOf(op, owner), { organization: acmeId });
-    if (!('tokens' in out)) throw new Error(`flow failed: ${out.error}`);
+    if (!out.tokens) throw new Error(`flow failed: ${out.error}`);
     expect(out.tokens.claims()?.org_slug).toBe('acme');
   });
 
@@ -142,7 +142,7 @@ describe('scope organization', () => {
     const dave = await op.gh.signUp('dave@acme.example');
     await addMember(op.gh, owner, acmeId, dave, 'member');
     const out = await codeFlow(browserOf(op, dave), { organization: 'acme' });
-    if (!('tokens' in out)) throw new Error(`flow failed: ${out.error}`);
+    if (!out.tokens) throw new Error(`flow failed: ${out.error}`);
     const removed = await op.gh.request('DELETE', `/api/user/organizations/${acmeId}/members/${dave.id}`, { as: owner });
     expect(removed.status).toBeLessThan(300);
     await expect(oidc.refreshTokenGrant(config, out.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });

@@ -28,9 +28,9 @@ describe('OpenID Provider, driven by openid-client (confidential client)', () =>
     expect(meta.jwks_uri).toBe(`${op.base}/.well-known/jwks.json`);
     expect(meta.authorization_response_iss_parameter_supported).toBe(true);
     const browser = browserOf(op, alice);
-    const { callback, verifier, state, nonce } = await authorize(browser, config, { scope: 'openid email profile offline_access', prompt: 'consent' }, REDIRECT);
+    const { callback, verifier, state, nonce } = await authorize(browser, config, { scope: 'openid email profile offline_access', prompt: 'consent', resource: op.base }, REDIRECT);
     expect(callback.searchParams.get('iss')).toBe(op.base);
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true }).catch((e) => { console.log("ERR", e.cause ?? e); throw e; });
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
     const claims = tokens.claims()!;
     expect(claims.sub).toBe(alice.id);
     expect(claims.email).toBe('alice@example.com');
@@ -44,5 +44,10 @@ describe('OpenID Provider, driven by openid-client (confidential client)', () =>
     expect(tokens.refresh_token).toBeTruthy();
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    // For the app's API: resource=GATEHOUSE_TOKEN_AUDIENCE gives a JWT access token, verifiable with the JWKS.
+    const forApi = await oidc.refreshTokenGrant(config, refreshed.refresh_token!, { resource: op.base });
+    const at = await jwtVerify(forApi.access_token, jwks, { issuer: op.base, audience: op.base, algorithms: ['ES256'], typ: 'at+jwt' });
+    expect(at.payload).toMatchObject({ sub: alice.id, client_id: client.clientId, sid: claims.sid });
+    expect(String(at.payload.scope).split(' ')).toContain('email');
   });
 });
