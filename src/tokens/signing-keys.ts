@@ -290,7 +290,8 @@ export function createSigningKeys(deps: {
       }
       const removed = await prune();
       cache = null;
-      const view = keyStates(await listSigningKeys(db), now).find((k) => k.kid === row.id)!;
+      // Stated after the insert: the key's own times were read from the clock after `now`.
+      const view = keyStates(await listSigningKeys(db), clock.now()).find((k) => k.kid === row.id)!;
       deps.logger?.info({ kid: row.id, activatesAt: row.activates_at, removed }, 'signing key rotated');
       return { ...view, removed };
     },
