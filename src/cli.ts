@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { resealAll } from './crypto/sealed-columns.js';
 import { migrateToLatest, openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
+import { runKeysCommand } from './tokens/keys-cli.js';
 import { buildGatehouse, installProcessGuards, loadKeyRing, startServer } from './server.js';
 
 const USAGE = `Usage: gatehouse <command>
@@ -10,6 +11,8 @@ const USAGE = `Usage: gatehouse <command>
   start                                   migrate, then serve HTTP (PORT, HOST)
   migrate                                 apply pending database migrations
   admin create --email E --password P     create (or promote) a platform superadmin
+  keys rotate [--json]                    add a token signing key: published now, signs after GATEHOUSE_KEY_ACTIVATION_DELAY; removes expired keys
+  keys list [--json]                      every signing key: kid, state (pending/active/retired), createdAt, activatesAt, publishedUntil
   secrets rotate                          re-encrypt stored secrets under the first key of GATEHOUSE_SECRET_KEYS
 
 Configuration comes from environment variables; see the README.`;
@@ -76,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'keys':
+      return runKeysCommand([sub ?? '', ...rest], config, logger);
     case 'secrets': {
       if (sub !== 'rotate') {
         console.error('Usage: gatehouse secrets rotate');

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
 import { sealContext, SEALED_COLUMNS } from '../crypto/sealed-columns.js';
 import { randomToken } from '../crypto/tokens.js';
-import type { Db } from '../db/database.js';
+import type { DatabaseHandle, Db } from '../db/database.js';
 import type { SigningKeyRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { deleteSigningKeys, insertFirstSigningKey, insertSigningKey, listSigningKeys } from './signing-keys-store.js';
@@ -20,6 +20,10 @@ import { deleteSigningKeys, insertFirstSigningKey, insertSigningKey, listSigning
  * The signer is the key with the latest activation not in the future, so every instance reading
  * the same rows picks the same key; the rows are cached for CACHE_TTL_MS, during which an
  * instance may keep signing with the previous key — which is still published, so nothing breaks.
+ *
+ * A removed key is out of the JWKS and verifies nothing from its published-until time on, whether
+ * or not its row is gone yet; rows are deleted by `rotate()`/`prune()` (the CLI) and by every
+ * instance when it reads the ring (at most every PRUNE_INTERVAL_MS).
  */
 
 export const SIGNING_ALG = 'ES256' as const;
@@ -27,6 +31,10 @@ export const SIGNING_ALG = 'ES256' as const;
 export const MAX_SIGNED_LIFETIME_MS = HOUR + 5 * MINUTE;
 /** How long an instance trusts its copy of the ring before reading it again. */
 export const CACHE_TTL_MS = 30_000;
+/** A running instance deletes expired keys when it reads the ring, at most this often. */
+export const PRUNE_INTERVAL_MS = 5 * MINUTE;
+/** A token with a kid this instance does not know makes it read the ring again at most this often. */
+export const UNKNOWN_KID_RELOAD_MS = 5_000;
 
 export type KeyState = 'pending' | 'active' | 'retired';
 
@@ -71,15 +79,30 @@ export function keyStates(rows: readonly SigningKeyRow[], now: Date): SigningKey
   });
 }
 
-export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing; config: Pick<Config, 'keyActivationDelayMs'>; logger?: Logger }) {
+export function createSigningKeys(deps: {
+  db: Db;
+  /** Which engine `db` runs on (the first-key insert guards the start-up race differently). */
+  database: Pick<DatabaseHandle, 'engine'>;
+  clock: Clock;
+  keyring: KeyRing;
+  config: Pick<Config, 'keyActivationDelayMs'>;
+  logger?: Logger;
+}) {
   const { db, clock, keyring } = deps;
+  const engine = deps.database.engine;
   const sealed = SEALED_COLUMNS.find((c) => c.table === 'signing_keys')!;
   let cache: { at: number; keys: LoadedKey[] } | null = null;
+  let reading: Promise<LoadedKey[]> | null = null;
+  let lastPruneAt: number | null = null;
+  let lastUnknownKidReloadAt: number | null = null;
   const privateKeys = new Map<string, Promise<CryptoKey>>();
+  const publicKeys = new Map<string, Promise<CryptoKey>>();
 
-  async function newKeyRow(activatesAt: Date): Promise<SigningKeyRow> {
+  /** A new key, published from now and signing `delayMs` later. */
+  async function newKeyRow(delayMs: number): Promise<SigningKeyRow> {
+    const createdAt = clock.now();
     const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
-    const kid = `${clock.now().toISOString().slice(0, 10).replaceAll('-', '')}-${randomToken(6)}`;
+    const kid = `${createdAt.toISOString().slice(0, 10).replaceAll('-', '')}-${randomToken(6)}`;
     const pub = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' };
     const priv = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALG, use: 'sig' };
     return {
@@ -87,44 +110,83 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
       alg: SIGNING_ALG,
       public_jwk: JSON.stringify(pub),
       private_jwk_enc: keyring.encrypt(JSON.stringify(priv), sealContext(sealed, kid)),
-      created_at: clock.now().toISOString(),
-      activates_at: activatesAt.toISOString(),
+      created_at: createdAt.toISOString(),
+      activates_at: new Date(createdAt.getTime() + delayMs).toISOString(),
     };
   }
 
-  async function load(force = false): Promise<LoadedKey[]> {
-    const nowMs = clock.now().getTime();
-    if (!force && cache && nowMs - cache.at < CACHE_TTL_MS && nowMs >= cache.at) return cache.keys;
+  /** Kids of the keys whose published time is over at `now` (every token they signed has expired). */
+  function expiredKids(rows: readonly SigningKeyRow[], now: Date): string[] {
+    const nowIso = now.toISOString();
+    return keyStates(rows, now)
+      .filter((k) => k.publishedUntil !== null && k.publishedUntil <= nowIso)
+      .map((k) => k.kid);
+  }
+
+  /** Read the ring; create the first key when there is none; delete expired keys at most every PRUNE_INTERVAL_MS. */
+  async function read(): Promise<LoadedKey[]> {
+    const now = clock.now();
+    const nowMs = now.getTime();
     let rows = await listSigningKeys(db);
     if (rows.length === 0) {
       // First start: a key that signs at once (no cache anywhere can know an older set).
-      await insertFirstSigningKey(db, await newKeyRow(clock.now()));
+      const first = await newKeyRow(0);
+      const created = await insertFirstSigningKey(db, engine, first);
       rows = await listSigningKeys(db);
-      deps.logger?.info({ kid: rows[0]?.id }, 'created the first token signing key');
+      if (created) deps.logger?.info({ kid: first.id }, 'created the first token signing key');
     }
+    // A long-running instance removes keys nobody may trust any more, without the CLI. Published
+    // filtering keeps them out of the JWKS and verification already; the delete only tidies the table.
+    const gone = expiredKids(rows, now);
+    if (gone.length && (lastPruneAt === null || nowMs - lastPruneAt >= PRUNE_INTERVAL_MS || nowMs < lastPruneAt)) {
+      lastPruneAt = nowMs;
+      try {
+        await deleteSigningKeys(db, gone);
+        rows = rows.filter((r) => !gone.includes(r.id));
+        deps.logger?.info({ removed: gone }, 'removed expired token signing keys');
+      } catch (err) {
+        deps.logger?.warn({ err, kids: gone }, 'could not remove expired token signing keys; trying again later');
+      }
+    }
+    const kids = new Set(rows.map((r) => r.id));
+    for (const map of [privateKeys, publicKeys]) for (const kid of map.keys()) if (!kids.has(kid)) map.delete(kid);
     const keys = rows.map((row) => ({ row, publicJwk: JSON.parse(row.public_jwk) as JWK }));
     cache = { at: nowMs, keys };
     return keys;
   }
 
-  function privateKeyOf(row: SigningKeyRow): Promise<CryptoKey> {
-    let p = privateKeys.get(row.id);
+  async function load(force = false): Promise<LoadedKey[]> {
+    const nowMs = clock.now().getTime();
+    if (!force && cache && nowMs - cache.at < CACHE_TTL_MS && nowMs >= cache.at) return cache.keys;
+    // Concurrent requests at the end of the TTL share one read; a forced read (after a write) reads anew.
+    if (force) return read();
+    reading ??= read().finally(() => {
+      reading = null;
+    });
+    return reading;
+  }
+
+  /** Import once per kid; a failed import is not remembered (the next call tries again). */
+  function imported(map: Map<string, Promise<CryptoKey>>, kid: string, jwk: () => JWK): Promise<CryptoKey> {
+    let p = map.get(kid);
     if (!p) {
-      const jwk = JSON.parse(keyring.decrypt(row.private_jwk_enc, sealContext(sealed, row.id))) as JWK;
-      p = importJWK(jwk, SIGNING_ALG) as Promise<CryptoKey>;
-      privateKeys.set(row.id, p);
+      p = (importJWK(jwk(), SIGNING_ALG) as Promise<CryptoKey>).catch((e: unknown) => {
+        map.delete(kid);
+        throw e;
+      });
+      map.set(kid, p);
     }
     return p;
   }
 
+  const privateJwkOf = (row: SigningKeyRow) => JSON.parse(keyring.decrypt(row.private_jwk_enc, sealContext(sealed, row.id))) as JWK;
+  const privateKeyOf = (row: SigningKeyRow) => imported(privateKeys, row.id, () => privateJwkOf(row));
+  const publicKeyOf = (key: LoadedKey) => imported(publicKeys, key.row.id, () => key.publicJwk);
+
   /** The keys a verifier may trust now: every key not yet past its published-until time. */
   function published(keys: LoadedKey[], now: Date): LoadedKey[] {
-    const states = keyStates(keys.map((k) => k.row), now);
-    const nowIso = now.toISOString();
-    return keys.filter((_, i) => {
-      const s = states[i]!;
-      return s.publishedUntil === null || s.publishedUntil > nowIso;
-    });
+    const gone = new Set(expiredKids(keys.map((k) => k.row), now));
+    return keys.filter((k) => !gone.has(k.row.id));
   }
 
   function signerOf(keys: LoadedKey[], now: Date): LoadedKey {
@@ -135,11 +197,24 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
     return signer;
   }
 
+  /** Delete keys that are no longer published (every token they signed has expired). */
+  async function prune(): Promise<string[]> {
+    const now = clock.now();
+    const gone = expiredKids(await listSigningKeys(db), now);
+    await deleteSigningKeys(db, gone);
+    lastPruneAt = now.getTime();
+    if (gone.length) {
+      cache = null;
+      deps.logger?.info({ removed: gone }, 'removed expired token signing keys');
+    }
+    return gone;
+  }
+
   return {
     /** The public JWKS: pending, active and not-yet-expired retired keys (GET /.well-known/jwks.json). */
     async jwks(): Promise<{ keys: JWK[] }> {
       const keys = published(await load(), clock.now());
-      return { keys: keys.map((k) => k.publicJwk) };
+      return { keys: keys.map((k) => ({ ...k.publicJwk })) };
     },
 
     /**
@@ -152,8 +227,7 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
       const keys = published(await load(), now);
       const signer = signerOf(keys, now);
       const ordered = [signer, ...keys.filter((k) => k !== signer)];
-      const jwks = ordered.map((k) => JSON.parse(keyring.decrypt(k.row.private_jwk_enc, sealContext(sealed, k.row.id))) as JWK);
-      return { version: ordered.map((k) => k.row.id).join(','), keys: jwks };
+      return { version: ordered.map((k) => k.row.id).join(','), keys: ordered.map((k) => privateJwkOf(k.row)) };
     },
 
     /** The kid that signs now. */
@@ -176,17 +250,20 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
      */
     async verify(token: string, options: Omit<JWTVerifyOptions, 'algorithms' | 'typ' | 'currentDate'> & { typ: string }): Promise<JWTPayload> {
       const now = clock.now();
+      const nowMs = now.getTime();
       let keys = published(await load(), now);
       const kid = kidOf(token);
       if (kid === null) throw new SigningKeyError('the token has no kid');
       let key = keys.find((k) => k.row.id === kid);
-      if (!key) {
-        // Another instance may have rotated since this one read the ring.
+      // Another instance may have rotated since this one read the ring. Read again — but at most
+      // every UNKNOWN_KID_RELOAD_MS, so tokens with made-up kids cannot turn into a database read each.
+      if (!key && (lastUnknownKidReloadAt === null || nowMs - lastUnknownKidReloadAt >= UNKNOWN_KID_RELOAD_MS || nowMs < lastUnknownKidReloadAt)) {
+        lastUnknownKidReloadAt = nowMs;
         keys = published(await load(true), now);
         key = keys.find((k) => k.row.id === kid);
       }
       if (!key) throw new SigningKeyError('the token was signed by a key that is not published');
-      const { payload } = await jwtVerify(token, await importJWK(key.publicJwk, SIGNING_ALG), {
+      const { payload } = await jwtVerify(token, await publicKeyOf(key), {
         ...options,
         algorithms: [SIGNING_ALG],
         currentDate: now,
@@ -196,33 +273,33 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
 
     /**
      * `gatehouse keys rotate`: add a key that is published now and signs after the activation
-     * delay (at once when the ring is empty). Keys whose published time is over are deleted.
+     * delay (at once when the ring is empty). Keys whose published time is over are deleted
+     * (`removed`).
      */
-    async rotate(): Promise<SigningKeyView> {
-      const existing = await listSigningKeys(db);
+    async rotate(): Promise<SigningKeyView & { removed: string[] }> {
       const now = clock.now();
-      const row = await newKeyRow(existing.length ? new Date(now.getTime() + deps.config.keyActivationDelayMs) : now);
-      await insertSigningKey(db, row);
-      const removed = await this.prune();
+      let row: SigningKeyRow | null = null;
+      if ((await listSigningKeys(db)).length === 0) {
+        // An empty ring: the key signs at once — unless an instance created its first key meanwhile.
+        const first = await newKeyRow(0);
+        if (await insertFirstSigningKey(db, engine, first)) row = first;
+      }
+      if (!row) {
+        row = await newKeyRow(deps.config.keyActivationDelayMs);
+        await insertSigningKey(db, row);
+      }
+      const removed = await prune();
       cache = null;
-      const view = keyStates(await listSigningKeys(db), now).find((k) => k.kid === row.id)!;
+      // Stated after the insert: the key's own times were read from the clock after `now`.
+      const view = keyStates(await listSigningKeys(db), clock.now()).find((k) => k.kid === row.id)!;
       deps.logger?.info({ kid: row.id, activatesAt: row.activates_at, removed }, 'signing key rotated');
-      return view;
+      return { ...view, removed };
     },
 
-    /** Delete keys that are no longer published (every token they signed has expired). */
-    async prune(): Promise<string[]> {
-      const rows = await listSigningKeys(db);
-      const nowIso = clock.now().toISOString();
-      const gone = keyStates(rows, clock.now()).filter((k) => k.publishedUntil !== null && k.publishedUntil <= nowIso).map((k) => k.kid);
-      await deleteSigningKeys(db, gone);
-      if (gone.length) cache = null;
-      return gone;
-    },
+    prune,
 
-    /** `gatehouse keys list`. */
+    /** `gatehouse keys list`: every key in the table, expired ones not yet deleted included (read only). */
     async list(): Promise<SigningKeyView[]> {
-      await load(true);
       return keyStates(await listSigningKeys(db), clock.now());
     },
 
