@@ -24,6 +24,7 @@ import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
 import { registerJwksRoutes } from './tokens/jwks-routes.js';
 import { registerInteractionRoutes } from './oidc-provider/interactions.js';
+import { INTERACTION_PREFIX } from './oidc-provider/urls.js';
 import { registerClientRoutes } from './oidc-provider/clients/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -75,6 +76,8 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   // The SAML ACS has its own, smaller cap, answered as an SSO failure (before the generic 1 MiB one).
   app.use('/api/auth/sso/:slug/saml/acs', samlAcsSizeGuard(services));
   app.use('/api/*', (c, next) => (['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) ? next() : capBody(c, next)));
+  // The OpenID Provider's interaction forms (organization picker, consent) read a form body too.
+  app.use(`${INTERACTION_PREFIX}/*`, (c, next) => (c.req.method === 'POST' ? capBody(c, next) : next()));
   app.use('/api/*', async (c, next) => {
     // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted pages make).
     const type = c.req.header('content-type');
