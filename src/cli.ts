@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { resealAll } from './crypto/sealed-columns.js';
 import { migrateToLatest, openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
+import { runClientsCommand } from './oidc-provider/clients/cli.js';
 import { buildGatehouse, installProcessGuards, loadKeyRing, startServer } from './server.js';
 
 const USAGE = `Usage: gatehouse <command>
@@ -11,6 +12,11 @@ const USAGE = `Usage: gatehouse <command>
   migrate                                 apply pending database migrations
   admin create --email E --password P     create (or promote) a platform superadmin
   secrets rotate                          re-encrypt stored secrets under the first key of GATEHOUSE_SECRET_KEYS
+  clients create --name N --redirect-uri U [--redirect-uri U2 …] [--post-logout-redirect-uri U]
+          [--backchannel-logout-uri U] [--auth-method M] [--first-party]
+                                          register an OpenID Provider client (prints its id and secret once)
+  clients list                            list the OpenID Provider clients
+  clients delete <clientId>               delete a client
 
 Configuration comes from environment variables; see the README.`;
 
@@ -92,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'clients':
+      return runClientsCommand(sub, rest, () => buildGatehouse(config, { logger }));
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
