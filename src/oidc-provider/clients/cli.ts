@@ -4,7 +4,7 @@ import { AppError } from '../../http/errors.js';
 import type { Services } from '../../services.js';
 import type { ClientAuthMethod } from '../../db/schema.js';
 import type { GrantType } from './store.js';
-import type { CreateClientInput } from './service.js';
+import type { CreateClientInput } from './validation.js';
 
 export const CLIENTS_USAGE = `Usage:
   gatehouse clients create --name N --redirect-uri U [--redirect-uri U2 …] [--post-logout-redirect-uri U …]
