@@ -4,6 +4,7 @@ import { resealAll } from './crypto/sealed-columns.js';
 import { migrateToLatest, openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
 import { runKeysCommand } from './tokens/keys-cli.js';
+import { runClientsCommand } from './oidc-provider/clients/cli.js';
 import { buildGatehouse, installProcessGuards, loadKeyRing, startServer } from './server.js';
 
 const USAGE = `Usage: gatehouse <command>
@@ -14,6 +15,11 @@ const USAGE = `Usage: gatehouse <command>
   keys rotate [--json]                    add a token signing key: published now, signs after GATEHOUSE_KEY_ACTIVATION_DELAY; removes expired keys
   keys list [--json]                      every signing key: kid, state (pending/active/retired), createdAt, activatesAt, publishedUntil
   secrets rotate                          re-encrypt stored secrets under the first key of GATEHOUSE_SECRET_KEYS
+  clients create --name N --redirect-uri U [--redirect-uri U2 …] [--post-logout-redirect-uri U]
+          [--backchannel-logout-uri U] [--auth-method M] [--first-party]
+                                          register an OpenID Provider client (prints its id and secret once)
+  clients list                            list the OpenID Provider clients
+  clients delete <clientId>               delete a client
 
 Configuration comes from environment variables; see the README.`;
 
@@ -97,6 +103,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'clients':
+      return runClientsCommand(sub, rest, () => buildGatehouse(config, { logger }));
     default:
       console.error(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;

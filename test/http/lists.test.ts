@@ -38,6 +38,7 @@ const LISTS: ListCase[] = [
   { route: '/api/user/organizations/{organizationId}/audit-log', path: () => `${ORG()}/audit-log`, as: () => owner, key: byId, atLeast: N },
   { route: '/api/user/organizations/{organizationId}/sso/identities', path: () => `${ORG()}/sso/identities`, as: () => owner, key: byId, atLeast: N },
   { route: '/api/admin/organizations', path: () => '/api/admin/organizations', as: () => root, key: byId, atLeast: N },
+  { route: '/api/admin/clients', path: () => '/api/admin/clients', as: () => root, key: (i) => i.clientId as string, atLeast: N },
 ];
 
 beforeAll(async () => {
@@ -79,6 +80,10 @@ beforeAll(async () => {
   const { user } = await t.services.accounts.createSuperadmin({ email: 'root@lists.test', password: 'root password long' });
   const login = await t.request('POST', '/api/auth/sign-in/email', { body: { email: 'root@lists.test', password: 'root password long' } });
   root = { cookie: login.cookie!, id: user.id, email: user.email, password: '' };
+  for (let i = 0; i < N; i++) {
+    const res = await t.request('POST', '/api/admin/clients', { as: root, body: { name: `app ${i}`, redirectUris: [`https://app${i}.lists.test/cb`] } });
+    expect(res.status, res.text).toBe(201);
+  }
 });
 afterAll(async () => {
   await t.destroy();

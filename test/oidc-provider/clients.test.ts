@@ -432,6 +432,20 @@ describe('only platform superadmins manage clients (a client decides where users
   });
 });
 
+describe('the OpenAPI document', () => {
+  it('describes every clients endpoint, with closed request bodies', async () => {
+    const doc = (await t.request('GET', '/api/openapi.json')).body;
+    expect(Object.keys(doc.paths[BASE]).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths[`${BASE}/{clientId}`]).sort()).toEqual(['delete', 'get', 'patch']);
+    for (const op of [doc.paths[BASE].post, doc.paths[`${BASE}/{clientId}`].patch]) {
+      const schema = op.requestBody.content['application/json'].schema;
+      const resolved = schema.$ref ? doc.components.schemas[schema.$ref.split('/').pop()] : schema;
+      expect(resolved.additionalProperties).toBe(false);
+      expect(Object.keys(resolved.properties)).toContain('redirectUris');
+    }
+  });
+});
+
 describe('what the OpenID Provider reads', () => {
   it('findProviderClient returns oidc-provider metadata with the hash as client_secret', async () => {
     const created = (await create({

@@ -6,7 +6,8 @@ import { pageParams, pageQuery } from '../../http/pagination.js';
 import { Empty } from '../../http/schemas.js';
 import type { Services } from '../../services.js';
 import { GRANT_TYPES } from './store.js';
-import { AUTH_METHODS, CLIENT_ID_PATTERN, clientAdminRefusal, CreateClientInput, UpdateClientInput } from './service.js';
+import { CLIENT_ID_PATTERN, clientAdminRefusal } from './service.js';
+import { AUTH_METHODS, CreateClientInput, UpdateClientInput } from './validation.js';
 
 export const CLIENTS_PATH = '/api/admin/clients';
 const tags = ['Platform admin: OpenID Provider clients'];
