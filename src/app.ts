@@ -23,6 +23,7 @@ import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
 import { registerJwksRoutes } from './tokens/jwks-routes.js';
+import { isBodyCredentialRequest, isTokenFormPost, markRefreshGrant, registerTokenRoutes, TOKEN_PATH } from './tokens/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -74,15 +75,17 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.use('/api/auth/sso/:slug/saml/acs', samlAcsSizeGuard(services));
   app.use('/api/*', (c, next) => (['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) ? next() : capBody(c, next)));
   app.use('/api/*', async (c, next) => {
-    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted pages make).
+    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted
+    // pages make, and the OAuth-style token endpoints).
     const type = c.req.header('content-type');
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path) && !isPageFormPost(c.req.path, type)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path) && !isPageFormPost(c.req.path, type) && !isTokenFormPost(c.req.path, type)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
     }
     await next();
   });
+  app.use(TOKEN_PATH, markRefreshGrant());
   app.use('/api/*', authenticate(services));
-  app.use('/api/*', csrf(deps.config.trustedOrigins, isIdpPostEndpoint));
+  app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || isBodyCredentialRequest(c)));
   app.use('/api/*', mfaPendingGate());
 
   registerSystemRoutes(app, deps.db);
@@ -98,6 +101,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerSsoLoginRoutes(app, services, deps.config);
   registerPageRoutes(app, services, deps.config);
   registerJwksRoutes(app, services);
+  registerTokenRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

@@ -29,6 +29,8 @@ import { createEmailLinkService } from './auth/email-links.js';
 import { createPolicyService } from './policy/service.js';
 import { createDomainService } from './domains/service.js';
 import { createSigningKeys } from './tokens/signing-keys.js';
+import { createAccessTokens } from './tokens/access-tokens.js';
+import { createSessionTokenService } from './tokens/session-tokens.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -68,7 +70,9 @@ export function createServices(deps: Deps) {
   const domains = createDomainService({ ...deps, audit, organizations });
   const mfa = createMfaService({ ...deps, accountLimits, audit, sessions });
   const signingKeys = createSigningKeys(deps);
-  return { signingKeys, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const accessTokens = createAccessTokens({ ...deps, signingKeys });
+  const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
+  return { signingKeys, accessTokens, sessionTokens, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;
