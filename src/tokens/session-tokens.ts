@@ -108,13 +108,13 @@ export function createSessionTokenService(deps: {
   async function reuseDetected(meta: RequestMeta, row: RefreshTokenRow): Promise<void> {
     const now = clock.now().toISOString();
     await db.transaction().execute(async (tx) => {
-      const tokensRevoked = await revokeFamily(tx, row.family_id, now);
+      const revokedCount = await revokeFamily(tx, row.family_id, now);
       const sessionEnded = await revokeSession(tx, row.user_id, row.session_id, now);
       await deps.audit.record(tx, { ...meta, principal: null }, {
         action: 'session_token.reuse_detected',
         organizationId: row.organization_id,
         target: { type: 'session', id: row.session_id },
-        metadata: { familyId: row.family_id, userId: row.user_id, tokensRevoked, sessionEnded },
+        metadata: { familyId: row.family_id, userId: row.user_id, revokedCount, sessionEnded },
       });
     });
   }
@@ -213,13 +213,13 @@ export function createSessionTokenService(deps: {
       if (!row || row.revoked_at) return;
       const now = clock.now().toISOString();
       await db.transaction().execute(async (tx) => {
-        const tokensRevoked = await revokeFamily(tx, row.family_id, now);
-        if (tokensRevoked === 0) return;
+        const revokedCount = await revokeFamily(tx, row.family_id, now);
+        if (revokedCount === 0) return;
         await deps.audit.record(tx, { ...meta, principal: null }, {
           action: 'session_token.revoked',
           organizationId: row.organization_id,
           target: { type: 'session', id: row.session_id },
-          metadata: { familyId: row.family_id, userId: row.user_id, tokensRevoked, reason: 'revocation_request' },
+          metadata: { familyId: row.family_id, userId: row.user_id, revokedCount, reason: 'revocation_request' },
         });
       });
     },
