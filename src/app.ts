@@ -86,7 +86,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.use(TOKEN_PATH, markRefreshGrant());
   app.use('/api/*', authenticate(services));
   app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || isBodyCredentialRequest(c)));
-  app.use('/api/*', mfaPendingGate());
+  app.use('/api/*', mfaPendingGate(isBodyCredentialRequest));
 
   registerSystemRoutes(app, deps.db);
   registerAuthRoutes(app, services, deps.config);

@@ -190,11 +190,13 @@ const MFA_PENDING_ALLOWED = /^\/api\/auth\/(session|sign-out|mfa(\/.*)?|sign-in\
 /**
  * SPEC §6: a user with a confirmed factor signs in to a session whose MFA is pending; until
  * POST /api/auth/mfa/verify succeeds, only the session, the MFA endpoints and sign-out work.
+ * `actsWithoutPrincipal`: requests that never use the caller's session (the refresh grant and
+ * token revocation, whose credential is the token in the body) are not the pending session's to block.
  */
-export function mfaPendingGate(): MiddlewareHandler<AppEnv> {
+export function mfaPendingGate(actsWithoutPrincipal: (c: Context<AppEnv>) => boolean = () => false): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const p = c.get('principal');
-    if (p?.kind === 'session' && p.session.mfa_state === 'pending' && !MFA_PENDING_ALLOWED.test(c.req.path)) {
+    if (p?.kind === 'session' && p.session.mfa_state === 'pending' && !MFA_PENDING_ALLOWED.test(c.req.path) && !actsWithoutPrincipal(c)) {
       throw new AppError('MFA_REQUIRED', 'Finish signing in: verify your second factor first (POST /api/auth/mfa/verify)');
     }
     return next();

@@ -119,6 +119,12 @@ describe('issuing with a session', () => {
     expect(res.status).toBe(403);
     expect(res.body.code).toBe('MFA_REQUIRED');
     expect((await countRows(t)).tokens).toBe(before.tokens);
+    // The refresh grant does not act with the cookie: a browser still carrying the pending
+    // session's cookie can refresh another session's token.
+    const other = await issue(t, user);
+    const refreshed = await t.request('POST', TOKEN, { as: { cookie: signIn.cookie! }, body: { grant_type: 'refresh_token', refresh_token: other.refreshToken } });
+    expect(refreshed.status).toBe(200);
+    expect(claimsOf(refreshed.body.data.accessToken).sid).toBe(claimsOf(other.accessToken).sid);
   });
 
   it('without a session: 401; with an API key: 403 (tokens are for sessions)', async () => {
