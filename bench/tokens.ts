@@ -214,14 +214,17 @@ async function rawRates() {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const loadBefore = os.loadavg()[0]!;
 const rows: EngineRows[] = [await runEngine('sqlite'), ...(PG_URL ? [await runEngine('postgres')] : [])];
 const raw = await rawRates();
+const loadAfter = os.loadavg()[0]!;
 
 const lines = [
   `## Session tokens — ${new Date().toISOString().slice(0, 10)}`,
   '',
   `- Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version} (${os.platform()} ${os.arch()})`,
   `- Date: ${new Date().toISOString()}`,
+  `- Machine load: 1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after the run on ${os.cpus().length} cores (near or above the core count, other processes shared the CPU and the rates are depressed)`,
   `- Command: \`${PG_URL ? 'BENCH_DATABASE_URL=… ' : ''}npm run bench:tokens\` (part of \`npm run bench\`); SQLite always, PostgreSQL when BENCH_DATABASE_URL is set`,
   `- Method: Gatehouse in a child process (\`bench/tokens-server.ts\`, production settings except the per-IP \`token:ip\` limit, raised since every request comes from 127.0.0.1) on 127.0.0.1; autocannon in the parent, ${CONNECTIONS} connections. Issue: \`POST /api/auth/token\` with one user's session cookie and its Origin, body \`{}\` (signs an ES256 access token, stores a refresh token and an audit event), ${WARMUP} s warm-up then ${DURATION} s; each answer's refresh token goes into a pool. Refresh: \`{"grant_type":"refresh_token"}\` as JSON, no cookie, each request with its own pooled token (never one twice), after a warm-up of up to 2,000 refreshes (at most a fifth of the pool): the rest of the pool. "Server CPU" is process.cpuUsage() of the server process (all threads) across the measurement ÷ answers. Raw rates: this (parent) process, one operation at a time for ${RAW_MS / 1000} s each, after the HTTP runs: argon2id with the project's parameters (m=${ARGON2_OPTIONS.memoryCost} KiB, t=${ARGON2_OPTIONS.timeCost}, p=${ARGON2_OPTIONS.parallelism}), and jose (node:crypto) signing / verifying a JWT of the access token's shape with P-256 (ES256) and RSA-2048 (RS256).`,
   '',

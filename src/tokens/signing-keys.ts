@@ -76,6 +76,8 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
   const sealed = SEALED_COLUMNS.find((c) => c.table === 'signing_keys')!;
   let cache: { at: number; keys: LoadedKey[] } | null = null;
   const privateKeys = new Map<string, Promise<CryptoKey>>();
+  /** Imported public keys by kid (a key's material never changes), so a verification imports nothing. */
+  const publicKeys = new Map<string, Promise<CryptoKey>>();
 
   async function newKeyRow(activatesAt: Date): Promise<SigningKeyRow> {
     const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
@@ -186,7 +188,12 @@ export function createSigningKeys(deps: { db: Db; clock: Clock; keyring: KeyRing
         key = keys.find((k) => k.row.id === kid);
       }
       if (!key) throw new SigningKeyError('the token was signed by a key that is not published');
-      const { payload } = await jwtVerify(token, await importJWK(key.publicJwk, SIGNING_ALG), {
+      let publicKey = publicKeys.get(kid);
+      if (!publicKey) {
+        publicKey = importJWK(key.publicJwk, SIGNING_ALG) as Promise<CryptoKey>;
+        publicKeys.set(kid, publicKey);
+      }
+      const { payload } = await jwtVerify(token, await publicKey, {
         ...options,
         algorithms: [SIGNING_ALG],
         currentDate: now,
