@@ -1,4 +1,4 @@
-// autocannon 9 ships no type declarations; this is the subset bench/run.ts uses.
+// autocannon 9 ships no type declarations; this is the subset bench/run.ts and bench/tokens.ts use.
 declare module 'autocannon' {
   export interface Histogram {
     average: number;
@@ -25,6 +25,18 @@ declare module 'autocannon' {
     timeout?: number;
     pipelining?: number;
     title?: string;
+    /** Total requests to send instead of a duration (bench/tokens.ts). */
+    amount?: number;
+    body?: string;
+    /** A sequence each connection cycles through (bench/tokens.ts). */
+    requests?: Array<{
+      method?: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      setupRequest?: (req: { method?: string; path?: string; headers?: Record<string, string>; body?: string }) => { method?: string; path?: string; headers?: Record<string, string>; body?: string };
+      onResponse?: (status: number, body: string) => void;
+    }>;
   }
 
   export interface Result {

@@ -26,6 +26,7 @@ import { registerJwksRoutes } from './tokens/jwks-routes.js';
 import { registerInteractionRoutes } from './oidc-provider/interactions.js';
 import { INTERACTION_PREFIX } from './oidc-provider/urls.js';
 import { registerClientRoutes } from './oidc-provider/clients/routes.js';
+import { isBodyCredentialRequest, isTokenFormPost, markRefreshGrant, registerTokenRoutes, TOKEN_PATH } from './tokens/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -79,16 +80,18 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   // The OpenID Provider's interaction forms (organization picker, consent) read a form body too.
   app.use(`${INTERACTION_PREFIX}/*`, (c, next) => (c.req.method === 'POST' ? capBody(c, next) : next()));
   app.use('/api/*', async (c, next) => {
-    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted pages make).
+    // JSON in: a body on a write must be declared as JSON (except the form posts IdPs and the hosted
+    // pages make, and the OAuth-style token endpoints).
     const type = c.req.header('content-type');
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path) && !isPageFormPost(c.req.path, type)) {
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type && !/^application\/json\b/i.test(type) && !isIdpPostEndpoint(c.req.path) && !isPageFormPost(c.req.path, type) && !isTokenFormPost(c.req.path, type)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
     }
     await next();
   });
+  app.use(TOKEN_PATH, markRefreshGrant());
   app.use('/api/*', authenticate(services));
-  app.use('/api/*', csrf(deps.config.trustedOrigins, isIdpPostEndpoint));
-  app.use('/api/*', mfaPendingGate());
+  app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || isBodyCredentialRequest(c)));
+  app.use('/api/*', mfaPendingGate(isBodyCredentialRequest));
 
   registerSystemRoutes(app, deps.db);
   registerAuthRoutes(app, services, deps.config);
@@ -105,6 +108,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerJwksRoutes(app, services);
   registerInteractionRoutes(app, { db: deps.db, config: deps.config, sessions: services.sessions, op: services.openIdProvider });
   registerClientRoutes(app, services);
+  registerTokenRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

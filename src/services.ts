@@ -31,6 +31,8 @@ import { createDomainService } from './domains/service.js';
 import { createSigningKeys } from './tokens/signing-keys.js';
 import { createOAuthClientService, verifyClientSecret } from './oidc-provider/clients/service.js';
 import { createOpenIdProvider } from './oidc-provider/provider.js';
+import { createAccessTokens } from './tokens/access-tokens.js';
+import { createSessionTokenService } from './tokens/session-tokens.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -77,7 +79,9 @@ export function createServices(deps: Deps) {
     signingKeys,
     clients: { findProviderClient: (id) => clients.findProviderClient(id), verifyClientSecret: (hash, presented) => verifyClientSecret(hash, presented) },
   });
-  return { signingKeys, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const accessTokens = createAccessTokens({ ...deps, signingKeys });
+  const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
+  return { signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

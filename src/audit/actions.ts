@@ -20,6 +20,10 @@ export const AUDIT_ACTIONS = {
   'user.email_verification_requested': 'an email-verification link was mailed',
   'user.email_verified': 'the email address was proven (verification link, magic link, reset or SSO link), with what the claim of an unverified account removed',
   'session.revoked': 'a session was revoked (sign-out or revocation)',
+  // session tokens (SPEC §8, POST /api/auth/token)
+  'session_token.issued': 'a session exchanged its cookie for an access and refresh token (`metadata.familyId`; `organizationId` when asked for one)',
+  'session_token.reuse_detected': 'a spent refresh token was presented again: its family was revoked and its session ended (`familyId`, `revokedCount`, `sessionEnded`)',
+  'session_token.revoked': 'a refresh token was revoked (POST /api/auth/token/revoke, or its user left the organization): its whole family (`familyId`, `reason`)',
   // API keys
   'api_key.created': 'an API key was created (name, prefix, scopes, pin; never the key)',
   'api_key.revoked': 'an API key was revoked',

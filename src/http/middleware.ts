@@ -8,15 +8,20 @@ import { requiredScope, scopeAllows, type ApiKeyService } from '../api-keys/serv
 import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
 import type { ClientIpResolver } from './client-ip.js';
 import { AppError } from './errors.js';
+import { looksLikeJwt, type AccessTokens } from '../tokens/access-tokens.js';
 
 export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal | null;
     /** How the principal was authenticated: only cookie-authenticated writes need the Origin check. */
-    authVia: 'cookie' | 'api_key' | null;
+    authVia: 'cookie' | 'api_key' | 'bearer' | null;
     /** The client IP behind the trusted proxies (set by `clientAddress`). */
     clientIp: string | null;
+    /** POST /api/auth/token and /token/revoke: the body, parsed once (JSON or form; tokens/routes.ts). */
+    tokenBody?: { form: boolean; body: unknown };
+    /** POST /api/auth/token carries a refresh grant: its credential is in the body, not the cookie. */
+    refreshGrant?: boolean;
   };
 }
 
@@ -90,10 +95,14 @@ export function ctxOf(c: Context<AppEnv>): Ctx {
 
 /**
  * Resolve the caller: `X-Api-Key`, else `Authorization: Bearer`, else the session cookie.
- * A presented key or bearer token that does not resolve is a 401 at once; a stale cookie is
- * simply no session (the route decides whether it needs one).
+ * A bearer value shaped like a JWT is an access token (SPEC §8): verified (ES256, published kid,
+ * typ at+jwt, iss, aud, exp), then its session (`sid`) must be live and the token's user's; the
+ * principal then holds that session's rights (tenant policy applies), with authVia `bearer` (no
+ * CSRF: a browser never attaches it by itself). Any other bearer value is an API key.
+ * A presented key or bearer token that does not resolve is a 401 at once — never a fall-through
+ * to another credential; a stale cookie is simply no session (the route decides whether it needs one).
  */
-export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionService }): MiddlewareHandler<AppEnv> {
+export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionService; accessTokens: Pick<AccessTokens, 'verify'> }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const headerKey = c.req.header('x-api-key');
     const authz = c.req.header('authorization');
@@ -102,6 +111,15 @@ export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionSe
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authz);
       if (!m) throw new AppError('UNAUTHENTICATED', 'Authorization must be "Bearer <API key or access token>"');
       bearer = m[1];
+    }
+    if (headerKey === undefined && bearer !== undefined && looksLikeJwt(bearer)) {
+      const claims = await deps.accessTokens.verify(bearer);
+      if (!claims) throw new AppError('UNAUTHENTICATED', 'The access token is invalid or expired');
+      const found = await deps.sessions.authenticateById(claims.sid);
+      if (!found || found.user.id !== claims.sub) throw new AppError('UNAUTHENTICATED', 'The session of this access token has ended');
+      c.set('principal', { kind: 'session', user: found.user, session: found.session });
+      c.set('authVia', 'bearer');
+      return next();
     }
     const presented = headerKey ?? bearer;
     if (presented !== undefined) {
@@ -133,15 +151,17 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * CSRF (SPEC §3): a cookie-authenticated write must carry an Origin from the trusted origins.
  * A write without a session (sign-in, sign-up) that does carry a browser Origin must carry a
  * trusted one too (login CSRF). Routes that receive cross-site posts by design (the SAML ACS)
- * are listed in `exempt`.
+ * are listed in `exempt`, and so are requests whose only credential is a token in the body (the
+ * refresh grant, token revocation). API keys and bearer access tokens are never sent by a browser
+ * on its own, so they need no Origin.
  */
-export function csrf(trustedOrigins: readonly string[], exempt: (path: string) => boolean = () => false): MiddlewareHandler<AppEnv> {
+export function csrf(trustedOrigins: readonly string[], exempt: (path: string, c: Context<AppEnv>) => boolean = () => false): MiddlewareHandler<AppEnv> {
   const trusted = new Set(trustedOrigins);
   return async (c, next) => {
-    if (!UNSAFE.has(c.req.method) || exempt(c.req.path)) return next();
+    if (!UNSAFE.has(c.req.method) || exempt(c.req.path, c)) return next();
     const origin = c.req.header('origin');
     const via = c.get('authVia');
-    if (via === 'api_key') return next();
+    if (via === 'api_key' || via === 'bearer') return next();
     if (via === 'cookie' && (!origin || !trusted.has(origin))) {
       throw new AppError('CSRF_REJECTED', 'Cross-site request refused: the Origin header is missing or not trusted');
     }
@@ -170,11 +190,13 @@ const MFA_PENDING_ALLOWED = /^\/api\/auth\/(session|sign-out|mfa(\/.*)?|sign-in\
 /**
  * SPEC §6: a user with a confirmed factor signs in to a session whose MFA is pending; until
  * POST /api/auth/mfa/verify succeeds, only the session, the MFA endpoints and sign-out work.
+ * `actsWithoutPrincipal`: requests that never use the caller's session (the refresh grant and
+ * token revocation, whose credential is the token in the body) are not the pending session's to block.
  */
-export function mfaPendingGate(): MiddlewareHandler<AppEnv> {
+export function mfaPendingGate(actsWithoutPrincipal: (c: Context<AppEnv>) => boolean = () => false): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const p = c.get('principal');
-    if (p?.kind === 'session' && p.session.mfa_state === 'pending' && !MFA_PENDING_ALLOWED.test(c.req.path)) {
+    if (p?.kind === 'session' && p.session.mfa_state === 'pending' && !MFA_PENDING_ALLOWED.test(c.req.path) && !actsWithoutPrincipal(c)) {
       throw new AppError('MFA_REQUIRED', 'Finish signing in: verify your second factor first (POST /api/auth/mfa/verify)');
     }
     return next();

@@ -26,6 +26,9 @@ export const DEFAULT_LIMITS = {
   'email-verify:account': { points: 5, duration: 3600 },
   'domain-verify:organization': { points: 20, duration: 3600 },
   'sso-failure:ip': { points: 60, duration: 600 },
+  // Session tokens (POST /api/auth/token, its refresh grant and /token/revoke): every request counts.
+  // A refresh token is 256 bits, so this bounds load, not guessing; an app refreshes every few minutes.
+  'token:ip': { points: 300, duration: 60 },
   // SPEC §12: invitation mails carry an organization's free-text name; cap them per
   // organization and per inviter so nobody sends branded phishing in bulk.
   'invitation:organization': { points: 100, duration: 3600 },

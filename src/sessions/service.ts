@@ -8,7 +8,7 @@ import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
 import {
-  findSessionWithUser, insertSession, listActiveSessions, revokeAllUserSessions, revokeSession, updateSession,
+  findSessionWithUser, findSessionWithUserById, insertSession, listActiveSessions, revokeAllUserSessions, revokeSession, updateSession,
 } from './store.js';
 
 /** SPEC §11: 7 days idle, 30 days at most; lastSeenAt written at most every 5 minutes. */
@@ -65,6 +65,24 @@ export function sessionView(s: SessionRow, currentId?: string): SessionView {
 
 export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService }) {
   const { db, clock } = deps;
+
+  /** Null unless the session is live (not revoked, neither expiry passed); slides the idle expiry at most every 5 minutes. */
+  async function liveAndTouched(found: { session: SessionRow; user: UserRow } | undefined): Promise<{ session: SessionRow; user: UserRow } | null> {
+    if (!found) return null;
+    const { session } = found;
+    const now = clock.now();
+    const nowIso = now.toISOString();
+    if (session.revoked_at || session.expires_at <= nowIso || session.absolute_expires_at <= nowIso) return null;
+    if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_INTERVAL_MS) {
+      const idle = new Date(now.getTime() + SESSION_IDLE_MS).toISOString();
+      const expires = idle < session.absolute_expires_at ? idle : session.absolute_expires_at;
+      await updateSession(db, session.id, { last_seen_at: nowIso, expires_at: expires });
+      session.last_seen_at = nowIso;
+      session.expires_at = expires;
+    }
+    return found;
+  }
+
   return {
     /** Create a session inside the caller's transaction; returns the cookie token (shown once). */
     async create(exec: Executor, user: UserRow, spec: NewSession, meta: RequestMeta): Promise<{ token: string; session: SessionRow }> {
@@ -98,20 +116,15 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
      */
     async authenticate(token: string): Promise<{ session: SessionRow; user: UserRow } | null> {
       if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
-      const found = await findSessionWithUser(db, sha256(token));
-      if (!found) return null;
-      const { session } = found;
-      const now = clock.now();
-      const nowIso = now.toISOString();
-      if (session.revoked_at || session.expires_at <= nowIso || session.absolute_expires_at <= nowIso) return null;
-      if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_INTERVAL_MS) {
-        const idle = new Date(now.getTime() + SESSION_IDLE_MS).toISOString();
-        const expires = idle < session.absolute_expires_at ? idle : session.absolute_expires_at;
-        await updateSession(db, session.id, { last_seen_at: nowIso, expires_at: expires });
-        session.last_seen_at = nowIso;
-        session.expires_at = expires;
-      }
-      return found;
+      return liveAndTouched(await findSessionWithUser(db, sha256(token)));
+    },
+
+    /**
+     * A live session by id (bearer access tokens and refresh tokens name their session by `sid`):
+     * null when it was revoked, expired or deleted. Slides the idle expiry like a cookie request.
+     */
+    async authenticateById(sessionId: string): Promise<{ session: SessionRow; user: UserRow } | null> {
+      return liveAndTouched(await findSessionWithUserById(db, sessionId));
     },
 
     /** GET /api/user/sessions: the caller's user's sessions (not for a pinned key). */

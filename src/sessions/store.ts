@@ -6,25 +6,27 @@ export async function insertSession(db: Executor, row: SessionRow): Promise<void
   await db.insertInto('sessions').values(row).execute();
 }
 
-/** The session and its user in one query (the hot path of every cookie-authenticated request). */
-export async function findSessionWithUser(
+const SESSION_WITH_USER = [
+  's.id as s_id', 's.token_hash as s_token_hash', 's.user_id as s_user_id', 's.auth_method as s_auth_method',
+  's.connection_id as s_connection_id', 's.organization_id as s_organization_id', 's.mfa_state as s_mfa_state',
+  's.mfa_completed_at as s_mfa_completed_at', 's.ip as s_ip', 's.user_agent as s_user_agent',
+  's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at',
+  's.absolute_expires_at as s_absolute_expires_at', 's.revoked_at as s_revoked_at',
+  'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
+  'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
+  'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+] as const;
+
+async function sessionWithUserWhere(
   db: Executor,
-  tokenHash: string,
+  column: 's.token_hash' | 's.id',
+  value: string,
 ): Promise<{ session: SessionRow; user: UserRow } | undefined> {
   const row = await db
     .selectFrom('sessions as s')
     .innerJoin('users as u', 'u.id', 's.user_id')
-    .select([
-      's.id as s_id', 's.token_hash as s_token_hash', 's.user_id as s_user_id', 's.auth_method as s_auth_method',
-      's.connection_id as s_connection_id', 's.organization_id as s_organization_id', 's.mfa_state as s_mfa_state',
-      's.mfa_completed_at as s_mfa_completed_at', 's.ip as s_ip', 's.user_agent as s_user_agent',
-      's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at',
-      's.absolute_expires_at as s_absolute_expires_at', 's.revoked_at as s_revoked_at',
-      'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
-      'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
-      'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
-    ])
-    .where('s.token_hash', '=', tokenHash)
+    .select(SESSION_WITH_USER)
+    .where(column, '=', value)
     .executeTakeFirst();
   if (!row) return undefined;
   return {
@@ -41,6 +43,16 @@ export async function findSessionWithUser(
       created_at: row.u_created_at, updated_at: row.u_updated_at,
     },
   };
+}
+
+/** The session and its user in one query (the hot path of every cookie-authenticated request). */
+export function findSessionWithUser(db: Executor, tokenHash: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+  return sessionWithUserWhere(db, 's.token_hash', tokenHash);
+}
+
+/** The same by session id (a primary-key probe): bearer access tokens and refresh tokens name their session. */
+export function findSessionWithUserById(db: Executor, sessionId: string): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+  return sessionWithUserWhere(db, 's.id', sessionId);
 }
 
 export async function updateSession(db: Executor, id: string, patch: Updateable<SessionsTable>): Promise<void> {

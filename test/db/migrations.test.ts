@@ -11,9 +11,9 @@ import { newId } from '../../src/ids.js';
 import { createTestGatehouse, dropSchema, ENGINE, TEST_DATABASE_URL } from '../helpers/app.js';
 
 const EXPECTED_TABLES = [
-  'api_keys', 'audit_events', 'domains', 'invitations', 'join_requests', 'members', 'mfa_factors', 'one_time_tokens',
-  'organizations', 'rate_limits', 'recovery_codes', 'replay_cache', 'retired_slugs', 'sessions', 'sso_connections', 'sso_flows',
-  'sso_identities', 'users',
+  'api_keys', 'audit_events', 'domains', 'invitations', 'join_requests', 'members', 'mfa_factors', 'oauth_clients', 'oidc_records',
+  'one_time_tokens', 'organizations', 'rate_limits', 'recovery_codes', 'refresh_tokens', 'replay_cache', 'retired_slugs', 'sessions',
+  'signing_keys', 'sso_connections', 'sso_flows', 'sso_identities', 'users',
 ];
 
 const handles: Array<{ h: DatabaseHandle; schema: string | null }> = [];
@@ -43,7 +43,7 @@ describe(`migrations on ${ENGINE}`, () => {
   it('create every table from an empty database, and a second run applies nothing', async () => {
     const h = await fresh();
     expect(await tables(h)).toEqual([]);
-    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs']);
+    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs', '0003_tokens_and_provider']);
     expect(await tables(h)).toEqual(EXPECTED_TABLES);
     expect(await migrateToLatest(h.db, h.schema)).toEqual([]);
   });
