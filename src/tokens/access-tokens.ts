@@ -94,6 +94,10 @@ export function createAccessTokens(deps: { clock: Clock; config: Pick<Config, 'b
           requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti'],
         });
         if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
+        // An app's token from the OpenID Provider (resource = this audience) names its client: it is
+        // for the app's API, with the scopes the user granted that app, never a credential for
+        // Gatehouse's own API with the session's full rights (docs/openid-provider.md).
+        if ('client_id' in payload) return null;
         return { sub: payload.sub, sid: payload.sid };
       } catch {
         return null;

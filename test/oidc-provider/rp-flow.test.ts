@@ -7,6 +7,7 @@ import type { TestUser } from '../helpers/app.js';
 const REDIRECT = 'http://127.0.0.1:9/cb';
 
 describe('OpenID Provider, driven by openid-client (confidential client)', () => {
+  // Also: "an app's access token from the OpenID Provider is refused by Gatehouse's own API" (below).
   let op: OpServer;
   let admin: TestUser;
   let alice: TestUser;
@@ -49,5 +50,8 @@ describe('OpenID Provider, driven by openid-client (confidential client)', () =>
     const at = await jwtVerify(forApi.access_token, jwks, { issuer: op.base, audience: op.base, algorithms: ['ES256'], typ: 'at+jwt' });
     expect(at.payload).toMatchObject({ sub: alice.id, client_id: client.clientId, sid: claims.sid });
     expect(String(at.payload.scope).split(' ')).toContain('email');
+    // An app's token is for the app's API: Gatehouse's own API does not take it as the user's session.
+    const asGatehouse = await fetch(`${op.base}/api/auth/session`, { headers: { authorization: `Bearer ${forApi.access_token}` } });
+    expect(asGatehouse.status).toBe(401);
   });
 });
