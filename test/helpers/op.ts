@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
+import { OP_ROUTES } from '../../src/oidc-provider/urls.js';
 import { requestListener } from '../../src/server.js';
 import { createTestGatehouse, type TestGatehouse, type TestOptions, type TestUser } from './app.js';
 
@@ -24,7 +25,21 @@ export async function listenLoopback(server: Server): Promise<number> {
 export async function startOpServer(options: TestOptions = {}): Promise<OpServer> {
   const server = createServer();
   const port = await listenLoopback(server);
-  const base = `http://127.0.0.1:${port}`;
+  return serveOp(server, `http://127.0.0.1:${port}`, options);
+}
+
+/**
+ * A Gatehouse listening on its own loopback port but whose base URL is `base` — the address of a
+ * proxy in front of it (multi-instance tests: several instances, one issuer). `address` is where
+ * this instance itself listens, for the proxy to forward to.
+ */
+export async function startOpServerBehind(base: string, options: TestOptions = {}): Promise<OpServer & { address: string }> {
+  const server = createServer();
+  const port = await listenLoopback(server);
+  return { ...(await serveOp(server, base, options)), address: `http://127.0.0.1:${port}` };
+}
+
+async function serveOp(server: Server, base: string, options: TestOptions): Promise<OpServer> {
   const gh = await createTestGatehouse({
     ...options,
     env: { GATEHOUSE_BASE_URL: base, GATEHOUSE_TRUSTED_ORIGINS: 'http://localhost:3000', GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true', ...options.env },
@@ -72,7 +87,10 @@ export class Browser {
     return m && m.size ? [...m].map(([k, v]) => `${k}=${v}`).join('; ') : undefined;
   }
 
-  async fetch(url: string | URL, init: { method?: string; form?: Record<string, string>; origin?: string } = {}): Promise<Response> {
+  /** The redirects and pages of the last `follow`, in order (where each answer came from). */
+  hops: Array<{ url: URL; status: number; location: string | null }> = [];
+
+  async fetch(url: string | URL, init: { method?: string; form?: Record<string, string>; json?: unknown; origin?: string } = {}): Promise<Response> {
     const u = new URL(url);
     const headers: Record<string, string> = {};
     const cookie = this.cookieHeader(u);
@@ -80,10 +98,14 @@ export class Browser {
     let body: string | undefined;
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers.origin = init.origin ?? u.origin;
       body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
     }
-    const res = await fetch(u, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    // A browser sends Origin with every POST (the page's origin, or the attacker's).
+    if (body !== undefined || init.origin) headers.origin = init.origin ?? u.origin;
+    const res = await fetch(u, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     for (const line of res.headers.getSetCookie()) {
       const m = /^([^=]+)=([^;]*)/.exec(line);
       if (!m) continue;
@@ -97,11 +119,13 @@ export class Browser {
    * Follow redirects from `url` until one leaves for `stopAt` (the app's redirect URI) or a page
    * answers; returns the last response and the URL it came from.
    */
-  async follow(url: string | URL, stopAt: string, first?: { form?: Record<string, string> }): Promise<{ url: URL; res: Response }> {
+  async follow(url: string | URL, stopAt: string, first?: { form?: Record<string, string>; origin?: string }): Promise<{ url: URL; res: Response }> {
     let current = new URL(url);
     let res = await this.fetch(current, first ?? {});
+    this.hops = [];
     for (let hops = 0; hops < 20; hops++) {
       const location = res.headers.get('location');
+      this.hops.push({ url: current, status: res.status, location });
       if (res.status < 300 || res.status >= 400 || !location) return { url: current, res };
       current = new URL(location, current);
       if (current.href.startsWith(stopAt)) return { url: current, res };
@@ -125,8 +149,8 @@ export async function rpConfig(op: OpServer, clientId: string, secret: string | 
   });
 }
 
-/** Run the authorization request in `browser` and return the callback URL the app receives. */
-export async function authorize(browser: Browser, config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ callback: URL; verifier: string; state: string; nonce: string }> {
+/** An authorization request URL with fresh PKCE, state and nonce (scope `openid email profile` unless given). */
+export async function authorizationRequest(config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ url: URL; verifier: string; state: string; nonce: string }> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -139,7 +163,39 @@ export async function authorize(browser: Browser, config: oidc.Configuration, pa
     nonce,
     ...params,
   });
+  return { url, verifier, state, nonce };
+}
+
+/** Run the authorization request in `browser` and return the callback URL the app receives. */
+export async function authorize(browser: Browser, config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ callback: URL; verifier: string; state: string; nonce: string }> {
+  const { url, verifier, state, nonce } = await authorizationRequest(config, params, redirectUri);
   const { url: last, res } = await browser.follow(url, redirectUri);
   if (!last.href.startsWith(redirectUri)) throw new Error(`the flow stopped at ${last.href} (${res.status}): ${(await res.text()).slice(0, 300)}`);
   return { callback: last, verifier, state, nonce };
+}
+
+/** A raw request to the token endpoint (for what openid-client refuses to send). */
+export async function tokenRequest(op: OpServer, form: Record<string, string>, basic?: { id: string; secret: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`).toString('base64')}`;
+  const res = await fetch(`${op.base}${OP_ROUTES.token}`, { method: 'POST', headers, body: new URLSearchParams(form).toString() });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The HTTP status UserInfo answers for an access token (200, or 401 once it is no good). */
+export async function userinfoStatus(op: OpServer, accessToken: string): Promise<number> {
+  const res = await fetch(`${op.base}${OP_ROUTES.userinfo}`, { headers: { authorization: `Bearer ${accessToken}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The OAuth error code of a failed openid-client call (`invalid_grant` …), or what was thrown. */
+export async function oauthError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { error?: string; code?: string; message?: string };
+    return err.error ?? err.code ?? String(err.message);
+  }
+  return 'no error';
 }
