@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { OP_ROUTES } from '../../src/oidc-provider/urls.js';
@@ -55,6 +55,51 @@ async function serveOp(server: Server, base: string, options: TestOptions): Prom
       await gh.destroy();
     },
   };
+}
+
+/**
+ * A tiny HTTP proxy on loopback in front of several instances: each request goes to the next
+ * instance in turn (`route = 'round-robin'`) or to the one named by `route`. Method, path, headers
+ * (Host included) and body are passed on untouched; `served` records which instance answered.
+ */
+export interface InstanceProxy {
+  base: string;
+  targets: Record<string, string>;
+  route: string;
+  served: Array<{ instance: string; method: string; path: string }>;
+  close(): Promise<void>;
+}
+
+export async function startInstanceProxy(): Promise<InstanceProxy> {
+  const server = createServer();
+  const port = await listenLoopback(server);
+  let turn = 0;
+  const proxy: InstanceProxy = {
+    base: `http://127.0.0.1:${port}`,
+    targets: {},
+    route: 'round-robin',
+    served: [],
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  server.on('request', (req, res) => {
+    const names = Object.keys(proxy.targets);
+    const instance = proxy.route === 'round-robin' ? names[turn++ % names.length]! : proxy.route;
+    const target = new URL(proxy.targets[instance]!);
+    proxy.served.push({ instance, method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]! });
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`proxy: ${err.message}`);
+    });
+    req.pipe(upstream);
+  });
+  return proxy;
 }
 
 /** Register a client through the admin API (as the superadmin); returns its id and secret. */
