@@ -114,8 +114,12 @@ export async function makeSuperadmin(gh: TestGatehouse, user: TestUser): Promise
   await gh.deps.db.updateTable('users').set({ is_superadmin: 1 }).where('id', '=', user.id).execute();
 }
 
+const AUTO_SUBMIT = /document\.forms\[0\]\.submit\(\)/;
+const unescapeHtml = (v: string) => v.replace(/&(#x?[0-9a-f]+|amp|quot|lt|gt|#39);/gi, (_m, e: string) =>
+  e === 'amp' ? '&' : e === 'quot' ? '"' : e === 'lt' ? '<' : e === 'gt' ? '>' : String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)));
+
 /**
- * A browser without JavaScript: a cookie jar per origin and manual redirects, so each hop of a
+ * A browser without JavaScript (except that it submits oidc-provider's self-submitting forms): a cookie jar per origin and manual redirects, so each hop of a
  * flow can be looked at. Good enough for the provider's redirects, interaction pages and forms.
  */
 export class Browser {
@@ -171,6 +175,17 @@ export class Browser {
     for (let hops = 0; hops < 20; hops++) {
       const location = res.headers.get('location');
       this.hops.push({ url: current, status: res.status, location });
+      if (res.status === 200 && !location) {
+        // oidc-provider's self-submitting form (its form_post page): a browser with JavaScript posts it.
+        const html = await res.clone().text();
+        const form = AUTO_SUBMIT.test(html) ? /<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(html) : null;
+        if (form) {
+          const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)].map((m) => [m[1]!, unescapeHtml(m[2]!)]));
+          current = new URL(unescapeHtml(form[1]!), current);
+          res = await this.fetch(current, { form: fields });
+          continue;
+        }
+      }
       if (res.status < 300 || res.status >= 400 || !location) return { url: current, res };
       current = new URL(location, current);
       if (current.href.startsWith(stopAt)) return { url: current, res };

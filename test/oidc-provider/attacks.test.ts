@@ -133,6 +133,15 @@ describe('OpenID Provider attacks', () => {
       const stolen = oidc.authorizationCodeGrant(otherConfig, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
       expect(await oauthError(stolen)).toBe('invalid_grant');
     });
+
+    it('a code cannot be redeemed with another redirect_uri', async () => {
+      const otherConfig = await rpConfig(op, other.clientId, other.clientSecret);
+      const browser = browserOf(op, await newUser());
+      const { callback, verifier } = await authorize(browser, otherConfig, {}, REDIRECT_B);
+      const res = await tokenRequest(op, { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier }, { id: other.clientId, secret: other.clientSecret! });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_grant');
+    });
   });
 
   describe('client authentication', () => {
@@ -166,6 +175,17 @@ describe('OpenID Provider attacks', () => {
       expect(basic.body.error).toBe('invalid_client');
       const post = await tokenRequest(op, { ...form, client_id: app.clientId, client_secret: row.secret_hash! });
       expect(post.body.error).toBe('invalid_client');
+    });
+
+    it("a deleted client's tokens stop working", async () => {
+      const doomed = await registerClient(op.gh, admin, { name: 'Doomed', redirectUris: [REDIRECT], firstParty: true });
+      const config = await rpConfig(op, doomed.clientId, doomed.clientSecret);
+      const { tokens } = await signIn(browserOf(op, await newUser()), config);
+      expect(await userinfoStatus(op, tokens.access_token)).toBe(200);
+      expect((await op.gh.request('DELETE', `/api/admin/clients/${doomed.clientId}`, { as: admin })).status).toBe(200);
+      expect(await userinfoStatus(op, tokens.access_token)).toBe(401);
+      const refresh = await tokenRequest(op, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token! }, { id: doomed.clientId, secret: doomed.clientSecret! });
+      expect(refresh.body.error).toBe('invalid_client');
     });
   });
 
@@ -268,6 +288,70 @@ describe('OpenID Provider attacks', () => {
     });
   });
 
+  describe('RP-initiated logout', () => {
+    const logoutForm = (html: string) => {
+      const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(html)?.[1];
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+      return { action: action!, xsrf: xsrf! };
+    };
+
+    it('RP-initiated logout ends the Gatehouse session, so no token of it survives', async () => {
+      const user = await newUser();
+      const browser = browserOf(op, user);
+      const { tokens } = await signIn(browser, appConfig);
+      const page = await browser.fetch(oidc.buildEndSessionUrl(appConfig, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: LOGGED_OUT, state: 'st' }));
+      expect(page.status).toBe(200);
+      const { action, xsrf } = logoutForm(await page.text());
+      const done = await browser.fetch(action, { form: { xsrf, logout: 'yes' } });
+      expect(done.status).toBe(303);
+      const back = new URL(done.headers.get('location')!);
+      expect(`${back.origin}${back.pathname}`).toBe(LOGGED_OUT);
+      expect(back.searchParams.get('state')).toBe('st');
+      expect((await op.gh.request('GET', '/api/auth/session', { as: user })).status).toBe(401);
+      expect(browser.jar.get(op.base)?.has('gatehouse_session')).toBe(false);
+      expect(await oauthError(oidc.refreshTokenGrant(appConfig, tokens.refresh_token!))).toBe('invalid_grant');
+      expect(await userinfoStatus(op, tokens.access_token)).toBe(401);
+    });
+
+    it('an unregistered post_logout_redirect_uri gets an error page, never a redirect', async () => {
+      const user = await newUser();
+      const browser = browserOf(op, user);
+      const { tokens } = await signIn(browser, appConfig, { scope: 'openid' });
+      const otherConfig = await rpConfig(op, other.clientId, other.clientSecret);
+      const { tokens: otherTokens } = await signIn(browser, otherConfig, { scope: 'openid' });
+      const attempts = [
+        { hint: tokens.id_token!, to: 'https://evil.example/bye' },
+        { hint: tokens.id_token!, to: `${LOGGED_OUT}/` },
+        { hint: tokens.id_token!, to: `${LOGGED_OUT}?x=1` },
+        // Registered by the app, but the hint names another client that did not register it.
+        { hint: otherTokens.id_token!, to: LOGGED_OUT },
+      ];
+      for (const { hint, to } of attempts) {
+        const url = new URL(OP_ROUTES.end_session, op.base);
+        url.search = new URLSearchParams({ id_token_hint: hint, post_logout_redirect_uri: to, state: 'st' }).toString();
+        const res = await browser.fetch(url);
+        expect(res.status, to).toBe(400);
+        expect(res.headers.get('location'), to).toBeNull();
+        expect(await res.text()).toContain('post_logout_redirect_uri');
+      }
+      expect((await op.gh.request('GET', '/api/auth/session', { as: user })).status).toBe(200);
+    });
+
+    it('a sign-out confirmation posted without its xsrf token does not end the session', async () => {
+      const user = await newUser();
+      const browser = browserOf(op, user);
+      const { tokens } = await signIn(browser, appConfig, { scope: 'openid' });
+      const page = await browser.fetch(oidc.buildEndSessionUrl(appConfig, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: LOGGED_OUT, state: 'st' }));
+      const { action } = logoutForm(await page.text());
+      for (const form of [{ logout: 'yes' }, { logout: 'yes', xsrf: 'forged' }] as Array<Record<string, string>>) {
+        const res = await browser.fetch(action, { form, origin: 'https://evil.example' });
+        expect(res.status).toBe(400);
+        expect(res.headers.get('location')).toBeNull();
+      }
+      expect((await op.gh.request('GET', '/api/auth/session', { as: user })).status).toBe(200);
+    });
+  });
+
   describe('sign-in and single sign-on', () => {
     it('a browser without a Gatehouse session is sent to /sign-in with returnTo=the interaction URL', async () => {
       const user = await newUser();
@@ -300,6 +384,51 @@ describe('OpenID Provider attacks', () => {
       expect(second.tokens.claims()!.sub).toBe(user.id);
       expect(second.tokens.claims()!.aud).toBe(other.clientId);
       expect(second.tokens.claims()!.sid).toBe(first.tokens.claims()!.sid);
+    });
+  });
+
+  describe('the Gatehouse session is the authority', () => {
+    it('prompt=none without a Gatehouse session answers login_required, never a sign-in page', async () => {
+      const { url, state } = await authorizationRequest(appConfig, { prompt: 'none' }, REDIRECT);
+      const browser = new Browser();
+      const { url: last } = await browser.follow(url, REDIRECT);
+      expect(last.href.startsWith(REDIRECT)).toBe(true);
+      expect(last.searchParams.get('error')).toBe('login_required');
+      expect(last.searchParams.get('state')).toBe(state);
+      expect(last.searchParams.get('code')).toBeNull();
+      expect(browser.hops.some((h) => h.location?.startsWith('/sign-in'))).toBe(false);
+    });
+
+    it("a browser whose Gatehouse user changed gets the new user's code, never the old user's", async () => {
+      const first = await newUser('first');
+      const second = await newUser('second');
+      const browser = browserOf(op, first);
+      expect((await signIn(browser, appConfig, { scope: 'openid' })).tokens.claims()!.sub).toBe(first.id);
+      // Same browser (its provider session cookie kept), now signed in to Gatehouse as someone else.
+      browser.setCookie(op.base, 'gatehouse_session', second.cookie);
+      const { tokens } = await signIn(browser, appConfig, { scope: 'openid' });
+      expect(tokens.claims()!.sub).toBe(second.id);
+      const session = await op.gh.request('GET', '/api/auth/session', { as: second });
+      expect(tokens.claims()!.sid).toBe(session.body.data.session.id);
+      // And with prompt=none too.
+      const silent = await signIn(browser, appConfig, { scope: 'openid', prompt: 'none' });
+      expect(silent.tokens.claims()!.sub).toBe(second.id);
+    });
+
+    it("a browser signed out of Gatehouse gets no code from the provider's own session", async () => {
+      const user = await newUser();
+      const browser = browserOf(op, user);
+      await signIn(browser, appConfig, { scope: 'openid' });
+      expect((await op.gh.request('POST', '/api/auth/sign-out', { as: user })).status).toBe(200);
+      // The provider's session cookie is still in the jar; the Gatehouse one names an ended session.
+      expect(browser.jar.get(op.base)?.has('gatehouse_op_session')).toBe(true);
+      const { url } = await authorizationRequest(appConfig, { scope: 'openid' }, REDIRECT);
+      const { url: stoppedAt } = await browser.follow(url, REDIRECT);
+      expect(stoppedAt.pathname).toBe('/sign-in');
+      const silent = (await authorizationRequest(appConfig, { scope: 'openid', prompt: 'none' }, REDIRECT)).url;
+      const { url: back } = await browser.follow(silent, REDIRECT);
+      expect(back.searchParams.get('error')).toBe('login_required');
+      expect(back.searchParams.get('code')).toBeNull();
     });
   });
 
