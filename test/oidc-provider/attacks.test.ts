@@ -237,6 +237,37 @@ describe('OpenID Provider attacks', () => {
       expect((await op.gh.request('GET', '/api/auth/session', { as: member })).status).toBe(200);
     });
 
+    it('an organization choice tampered with or posted cross-site is refused', async () => {
+      const owner = await newUser('owner');
+      const member = await newUser('member');
+      const mine = await createOrg(op.gh, owner, 'Mine', `mine-${n}`);
+      await addMember(op.gh, owner, mine, member, 'member');
+      const theirs = await createOrg(op.gh, owner, 'Theirs', `theirs-${n}`);
+      const browser = browserOf(op, member);
+      const picker = async () => {
+        const request = await authorizationRequest(appConfig, { scope: 'openid organization' }, REDIRECT);
+        const { url, res } = await browser.follow(request.url, REDIRECT);
+        const html = await res.text();
+        expect(res.status).toBe(200);
+        expect(html).toContain(`value="${mine}"`);
+        expect(html).not.toContain(theirs);
+        return { action: new URL(`${url.pathname}/organization`, op.base), request };
+      };
+      const first = await picker();
+      const crossSite = await browser.fetch(first.action, { form: { organization: mine }, origin: 'https://evil.example' });
+      expect(crossSite.status).toBe(403);
+      expect(crossSite.headers.get('location')).toBeNull();
+      // An organization the user is not a member of, put in the form by hand.
+      const { url: denied } = await browser.follow(first.action, REDIRECT, { form: { organization: theirs } });
+      expect(denied.searchParams.get('error')).toBe('access_denied');
+      expect(denied.searchParams.get('code')).toBeNull();
+      // The honest choice goes through and names that organization.
+      const second = await picker();
+      const { url: callback } = await browser.follow(second.action, REDIRECT, { form: { organization: mine } });
+      const tokens = await oidc.authorizationCodeGrant(appConfig, callback, { pkceCodeVerifier: second.request.verifier, expectedState: second.request.state, expectedNonce: second.request.nonce, idTokenExpected: true });
+      expect(tokens.claims()).toMatchObject({ org_id: mine, org_role: 'member' });
+    });
+
     it('a non-member asking for an organization gets access_denied', async () => {
       const owner = await newUser('owner');
       const outsider = await newUser('outsider');

@@ -54,6 +54,24 @@ describe('OpenID Provider clients, one flow per token endpoint authentication me
     expect(got.body.data).toMatchObject({ tokenEndpointAuthMethod: 'client_secret_basic', grantTypes: ['authorization_code', 'refresh_token'] });
   });
 
+  it('a client without the refresh_token grant gets no refresh token, even asking for offline_access', async () => {
+    const { clientId, clientSecret } = await registerClient(op.gh, admin, { name: 'No refresh', redirectUris: [REDIRECT], firstParty: true, grantTypes: ['authorization_code'] });
+    const config = await rpConfig(op, clientId, clientSecret);
+    const user = await op.gh.signUp(`user${++n}@example.com`);
+    const flow = await authorize(browserOf(op, user), config, OFFLINE, REDIRECT);
+    const tokens = await oidc.authorizationCodeGrant(config, flow.callback, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.access_token).toBeTruthy();
+    expect(tokens.refresh_token).toBeUndefined();
+  });
+
+  it('a client with the refresh_token grant gets none without offline_access', async () => {
+    const { config } = await clientFor('client_secret_basic');
+    const user = await op.gh.signUp(`user${++n}@example.com`);
+    const flow = await authorize(browserOf(op, user), config, { scope: 'openid email' }, REDIRECT);
+    const tokens = await oidc.authorizationCodeGrant(config, flow.callback, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.refresh_token).toBeUndefined();
+  });
+
   const METHODS: Method[] = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'];
   it.each(METHODS)('%s: discovery, code + PKCE, verified ID token, UserInfo, refresh, introspection, revocation', async (method) => {
     const { clientId, config } = await clientFor(method);
