@@ -36,6 +36,13 @@ export interface AdapterDeps {
   onRefreshTokenReuse(sessionId: string, userId: string): Promise<void>;
 }
 
+/**
+ * Models that belong to a grant: `revokeByGrantId` ends exactly these (as oidc-provider's own
+ * memory adapter does). An Interaction also names the grant it may extend, but revoking the grant
+ * (the old account's, on an account switch; a code replay …) must not delete a flow in progress.
+ */
+const GRANT_MEMBERS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
 /** Models redeemed once: a second redemption — also a concurrent one — is refused. */
 const ONE_TIME = new Set(['AuthorizationCode', 'RefreshToken']);
 
@@ -57,7 +64,7 @@ class KyselyAdapter implements Adapter {
       id,
       // The jti of an opaque token is the token: it is not stored (find gets it back from the caller).
       payload: JSON.stringify({ ...payload, jti: undefined }),
-      grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+      grant_id: GRANT_MEMBERS.has(this.model) && typeof payload.grantId === 'string' ? payload.grantId : null,
       uid: typeof payload.uid === 'string' ? payload.uid : null,
       user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
       session_id: sid,

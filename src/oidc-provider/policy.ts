@@ -68,7 +68,9 @@ export function buildPromptPolicy(deps: { db: Db; sessions: Pick<SessionService,
   const policy = base();
   const login = policy.get('login')!;
   login.checks.add(
-    new Check('gatehouse_session', 'A Gatehouse sign-in is required', async (ctx) => {
+    // 'login_required' (OIDC Core §3.1.2.6) is what prompt=none answers without a sign-in, as
+    // oidc-provider's own login checks do; without it the answer would be interaction_required.
+    new Check('gatehouse_session', 'A Gatehouse sign-in is required', 'login_required', async (ctx) => {
       const signIn = await gatehouseSignIn(ctx, deps.sessions);
       const session = ctx.oidc.session!;
       if (!signIn || session.accountId !== signIn.user.id) return Check.REQUEST_PROMPT;

@@ -234,7 +234,11 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
       const signingOut = ctx.method === 'POST' && ctx.path === `${OP_ROUTES.end_session}/confirm`;
       const signIn = signingOut ? await gatehouseSignIn(ctx as KoaContextWithOIDC, deps.sessions) : null;
       await next();
-      if (signIn && ctx.status === 303 && (ctx as KoaContextWithOIDC).oidc?.session && ((ctx as KoaContextWithOIDC).oidc.session as unknown as { destroyed?: boolean }).destroyed) {
+      const ended = (ctx as KoaContextWithOIDC).oidc?.session as unknown as { destroyed?: boolean; accountId?: string } | undefined;
+      // Only the Gatehouse session of the user the provider session was for: oidc-provider also
+      // posts here by itself when the browser's Gatehouse user changed (resume.js, account switch),
+      // and that must not sign the new user out of Gatehouse.
+      if (signIn && ctx.status === 303 && ended?.destroyed && ended.accountId === signIn.user.id) {
         await deps.sessions.end({ principal: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: null }, signIn.user.id, signIn.session.id, 'oidc_rp_logout');
         ctx.cookies.set(SESSION_COOKIE, null, { path: '/', secure: config.secureCookies, httpOnly: true, sameSite: 'lax' });
       }

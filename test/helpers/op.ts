@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
+import { OP_ROUTES } from '../../src/oidc-provider/urls.js';
 import { requestListener } from '../../src/server.js';
 import { createTestGatehouse, type TestGatehouse, type TestOptions, type TestUser } from './app.js';
 
@@ -24,7 +25,21 @@ export async function listenLoopback(server: Server): Promise<number> {
 export async function startOpServer(options: TestOptions = {}): Promise<OpServer> {
   const server = createServer();
   const port = await listenLoopback(server);
-  const base = `http://127.0.0.1:${port}`;
+  return serveOp(server, `http://127.0.0.1:${port}`, options);
+}
+
+/**
+ * A Gatehouse listening on its own loopback port but whose base URL is `base` — the address of a
+ * proxy in front of it (multi-instance tests: several instances, one issuer). `address` is where
+ * this instance itself listens, for the proxy to forward to.
+ */
+export async function startOpServerBehind(base: string, options: TestOptions = {}): Promise<OpServer & { address: string }> {
+  const server = createServer();
+  const port = await listenLoopback(server);
+  return { ...(await serveOp(server, base, options)), address: `http://127.0.0.1:${port}` };
+}
+
+async function serveOp(server: Server, base: string, options: TestOptions): Promise<OpServer> {
   const gh = await createTestGatehouse({
     ...options,
     env: { GATEHOUSE_BASE_URL: base, GATEHOUSE_TRUSTED_ORIGINS: 'http://localhost:3000', GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true', ...options.env },
@@ -42,6 +57,51 @@ export async function startOpServer(options: TestOptions = {}): Promise<OpServer
   };
 }
 
+/**
+ * A tiny HTTP proxy on loopback in front of several instances: each request goes to the next
+ * instance in turn (`route = 'round-robin'`) or to the one named by `route`. Method, path, headers
+ * (Host included) and body are passed on untouched; `served` records which instance answered.
+ */
+export interface InstanceProxy {
+  base: string;
+  targets: Record<string, string>;
+  route: string;
+  served: Array<{ instance: string; method: string; path: string }>;
+  close(): Promise<void>;
+}
+
+export async function startInstanceProxy(): Promise<InstanceProxy> {
+  const server = createServer();
+  const port = await listenLoopback(server);
+  let turn = 0;
+  const proxy: InstanceProxy = {
+    base: `http://127.0.0.1:${port}`,
+    targets: {},
+    route: 'round-robin',
+    served: [],
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  server.on('request', (req, res) => {
+    const names = Object.keys(proxy.targets);
+    const instance = proxy.route === 'round-robin' ? names[turn++ % names.length]! : proxy.route;
+    const target = new URL(proxy.targets[instance]!);
+    proxy.served.push({ instance, method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]! });
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`proxy: ${err.message}`);
+    });
+    req.pipe(upstream);
+  });
+  return proxy;
+}
+
 /** Register a client through the admin API (as the superadmin); returns its id and secret. */
 export async function registerClient(gh: TestGatehouse, admin: TestUser, body: Record<string, unknown>): Promise<{ clientId: string; clientSecret: string | null }> {
   const res = await gh.request('POST', '/api/admin/clients', { as: admin, body });
@@ -54,8 +114,12 @@ export async function makeSuperadmin(gh: TestGatehouse, user: TestUser): Promise
   await gh.deps.db.updateTable('users').set({ is_superadmin: 1 }).where('id', '=', user.id).execute();
 }
 
+const AUTO_SUBMIT = /document\.forms\[0\]\.submit\(\)/;
+const unescapeHtml = (v: string) => v.replace(/&(#x?[0-9a-f]+|amp|quot|lt|gt|#39);/gi, (_m, e: string) =>
+  e === 'amp' ? '&' : e === 'quot' ? '"' : e === 'lt' ? '<' : e === 'gt' ? '>' : String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)));
+
 /**
- * A browser without JavaScript: a cookie jar per origin and manual redirects, so each hop of a
+ * A browser without JavaScript (except that it submits oidc-provider's self-submitting forms): a cookie jar per origin and manual redirects, so each hop of a
  * flow can be looked at. Good enough for the provider's redirects, interaction pages and forms.
  */
 export class Browser {
@@ -72,7 +136,10 @@ export class Browser {
     return m && m.size ? [...m].map(([k, v]) => `${k}=${v}`).join('; ') : undefined;
   }
 
-  async fetch(url: string | URL, init: { method?: string; form?: Record<string, string>; origin?: string } = {}): Promise<Response> {
+  /** The redirects and pages of the last `follow`, in order (where each answer came from). */
+  hops: Array<{ url: URL; status: number; location: string | null }> = [];
+
+  async fetch(url: string | URL, init: { method?: string; form?: Record<string, string>; json?: unknown; origin?: string } = {}): Promise<Response> {
     const u = new URL(url);
     const headers: Record<string, string> = {};
     const cookie = this.cookieHeader(u);
@@ -80,10 +147,14 @@ export class Browser {
     let body: string | undefined;
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      headers.origin = init.origin ?? u.origin;
       body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
     }
-    const res = await fetch(u, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    // A browser sends Origin with every POST (the page's origin, or the attacker's).
+    if (body !== undefined || init.origin) headers.origin = init.origin ?? u.origin;
+    const res = await fetch(u, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     for (const line of res.headers.getSetCookie()) {
       const m = /^([^=]+)=([^;]*)/.exec(line);
       if (!m) continue;
@@ -97,11 +168,24 @@ export class Browser {
    * Follow redirects from `url` until one leaves for `stopAt` (the app's redirect URI) or a page
    * answers; returns the last response and the URL it came from.
    */
-  async follow(url: string | URL, stopAt: string, first?: { form?: Record<string, string> }): Promise<{ url: URL; res: Response }> {
+  async follow(url: string | URL, stopAt: string, first?: { form?: Record<string, string>; origin?: string }): Promise<{ url: URL; res: Response }> {
     let current = new URL(url);
     let res = await this.fetch(current, first ?? {});
+    this.hops = [];
     for (let hops = 0; hops < 20; hops++) {
       const location = res.headers.get('location');
+      this.hops.push({ url: current, status: res.status, location });
+      if (res.status === 200 && !location) {
+        // oidc-provider's self-submitting form (its form_post page): a browser with JavaScript posts it.
+        const html = await res.clone().text();
+        const form = AUTO_SUBMIT.test(html) ? /<form method="post" action="([^"]+)">([\s\S]*?)<\/form>/.exec(html) : null;
+        if (form) {
+          const fields = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/>/g)].map((m) => [m[1]!, unescapeHtml(m[2]!)]));
+          current = new URL(unescapeHtml(form[1]!), current);
+          res = await this.fetch(current, { form: fields });
+          continue;
+        }
+      }
       if (res.status < 300 || res.status >= 400 || !location) return { url: current, res };
       current = new URL(location, current);
       if (current.href.startsWith(stopAt)) return { url: current, res };
@@ -125,8 +209,8 @@ export async function rpConfig(op: OpServer, clientId: string, secret: string | 
   });
 }
 
-/** Run the authorization request in `browser` and return the callback URL the app receives. */
-export async function authorize(browser: Browser, config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ callback: URL; verifier: string; state: string; nonce: string }> {
+/** An authorization request URL with fresh PKCE, state and nonce (scope `openid email profile` unless given). */
+export async function authorizationRequest(config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ url: URL; verifier: string; state: string; nonce: string }> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -139,7 +223,39 @@ export async function authorize(browser: Browser, config: oidc.Configuration, pa
     nonce,
     ...params,
   });
+  return { url, verifier, state, nonce };
+}
+
+/** Run the authorization request in `browser` and return the callback URL the app receives. */
+export async function authorize(browser: Browser, config: oidc.Configuration, params: Record<string, string>, redirectUri: string): Promise<{ callback: URL; verifier: string; state: string; nonce: string }> {
+  const { url, verifier, state, nonce } = await authorizationRequest(config, params, redirectUri);
   const { url: last, res } = await browser.follow(url, redirectUri);
   if (!last.href.startsWith(redirectUri)) throw new Error(`the flow stopped at ${last.href} (${res.status}): ${(await res.text()).slice(0, 300)}`);
   return { callback: last, verifier, state, nonce };
+}
+
+/** A raw request to the token endpoint (for what openid-client refuses to send). */
+export async function tokenRequest(op: OpServer, form: Record<string, string>, basic?: { id: string; secret: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(basic.id)}:${encodeURIComponent(basic.secret)}`).toString('base64')}`;
+  const res = await fetch(`${op.base}${OP_ROUTES.token}`, { method: 'POST', headers, body: new URLSearchParams(form).toString() });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The HTTP status UserInfo answers for an access token (200, or 401 once it is no good). */
+export async function userinfoStatus(op: OpServer, accessToken: string): Promise<number> {
+  const res = await fetch(`${op.base}${OP_ROUTES.userinfo}`, { headers: { authorization: `Bearer ${accessToken}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** The OAuth error code of a failed openid-client call (`invalid_grant` …), or what was thrown. */
+export async function oauthError(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { error?: string; code?: string; message?: string };
+    return err.error ?? err.code ?? String(err.message);
+  }
+  return 'no error';
 }
