@@ -1,4 +1,5 @@
-import Provider, { errors, type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Adapter, AdapterPayload, KoaContextWithOIDC } from 'oidc-provider';
+import type { OidcProviderModule } from './load.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import {
@@ -27,6 +28,8 @@ export interface ClientSource {
 }
 
 export interface AdapterDeps {
+  /** The loaded oidc-provider (its request context and error classes). */
+  oidc: OidcProviderModule;
   db: Db;
   clock: Clock;
   clients: ClientSource;
@@ -95,7 +98,7 @@ class KyselyAdapter implements Adapter {
       const grantId = row ? (JSON.parse(row.payload) as AdapterPayload).grantId : undefined;
       if (typeof grantId === 'string') await destroyOidcRecordsByGrant(this.deps.db, grantId);
       if (this.model === 'RefreshToken' && row?.session_id) await this.reused(row);
-      throw new errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
+      throw new this.deps.oidc.errors.InvalidGrant(`${this.model === 'RefreshToken' ? 'refresh token' : 'authorization code'} already used`);
     }
   }
 
@@ -122,7 +125,7 @@ class KyselyAdapter implements Adapter {
       payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
       // A spent refresh token presented for a new one: oidc-provider revokes its grant (the family);
       // SPEC §8 also ends the Gatehouse session it belongs to, as for session tokens.
-      const route = (Provider.ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
+      const route = (this.deps.oidc.Provider.ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
       if (this.model === 'RefreshToken' && route === 'token') await this.reused(row);
     }
     return payload;

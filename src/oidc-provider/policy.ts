@@ -1,10 +1,10 @@
-import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { OidcProviderModule } from './load.js';
 import type { Db } from '../db/database.js';
 import type { OrganizationRow, Role, SessionRow, UserRow } from '../db/schema.js';
 import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
 import { decideOrganization } from './organization.js';
 
-const { Check, Prompt, base } = interactionPolicy;
 
 /**
  * The provider's prompt policy: oidc-provider's own `login` and `consent` prompts, with Gatehouse's
@@ -64,7 +64,9 @@ function wantedOrganization(ctx: KoaContextWithOIDC): string | null {
 
 const asksForOrganization = (ctx: KoaContextWithOIDC) => (ctx.oidc.requestParamScopes as Set<string>).has('organization');
 
-export function buildPromptPolicy(deps: { db: Db; sessions: Pick<SessionService, 'authenticate'> }) {
+export function buildPromptPolicy(oidc: OidcProviderModule, deps: { db: Db; sessions: Pick<SessionService, 'authenticate'> }) {
+  const { Check, Prompt, base } = oidc.interactionPolicy;
+  const { errors } = oidc;
   const policy = base();
   const login = policy.get('login')!;
   login.checks.add(

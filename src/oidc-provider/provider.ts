@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, default as Provider } from 'oidc-provider';
+import { loadOidcProvider, type OidcProviderModule } from './load.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { KeyRing } from '../crypto/keyring.js';
@@ -63,11 +64,10 @@ const TOKEN_MODELS = new Set(['AccessToken', 'RefreshToken']);
 export function createOpenIdProvider(deps: OpenIdProviderDeps) {
   const { config, db, logger } = deps;
   const findAccount = createFindAccount({ db });
-  const policy = buildPromptPolicy({ db, sessions: deps.sessions });
 
   /** The organization to store beside a new record, from the request that makes it (AsyncLocalStorage). */
-  async function organizationOf(model: string): Promise<string | null> {
-    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+  async function organizationOf(oidc: OidcProviderModule, model: string): Promise<string | null> {
+    const ctx = oidc.Provider.ctx as KoaContextWithOIDC | undefined;
     if (!ctx) return null;
     if (model === 'AuthorizationCode') return chosenOrganization(ctx)?.organization.id ?? null;
     if (!TOKEN_MODELS.has(model)) return null;
@@ -78,15 +78,23 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
     return chosenOrganization(ctx)?.organization.id ?? null;
   }
 
-  const onRefreshTokenReuse = async (sessionId: string, userId: string) => {
-    const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
+  const onRefreshTokenReuse = async (oidc: OidcProviderModule, sessionId: string, userId: string) => {
+    const ctx = oidc.Provider.ctx as KoaContextWithOIDC | undefined;
     await deps.sessions
       .end({ principal: null, ip: ctx?.ip ?? null, userAgent: ctx?.get('user-agent') || null, requestId: null }, userId, sessionId, 'oidc_refresh_token_reuse')
       .catch((err: unknown) => logger.warn({ err }, 'could not end the session of a reused refresh token'));
   };
-  const adapter = createAdapterFactory({ db, clock: deps.clock, clients: deps.clients, organizationOf, onRefreshTokenReuse });
-
-  function configuration(keys: Configuration['jwks']): Configuration {
+  function configuration(oidc: OidcProviderModule, keys: Configuration['jwks']): Configuration {
+    const { errors } = oidc;
+    const adapter = createAdapterFactory({
+      oidc,
+      db,
+      clock: deps.clock,
+      clients: deps.clients,
+      organizationOf: (model) => organizationOf(oidc, model),
+      onRefreshTokenReuse: (sessionId, userId) => onRefreshTokenReuse(oidc, sessionId, userId),
+    });
+    const policy = buildPromptPolicy(oidc, { db, sessions: deps.sessions });
     const ttlSeconds = (ms: number) => Math.floor(ms / 1000);
     return {
       adapter,
@@ -212,8 +220,8 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
 
   let built: { version: string; provider: Provider; handler: (req: IncomingMessage, res: ServerResponse) => void } | null = null;
 
-  function build(version: string, keys: Configuration['jwks']) {
-    const provider = new Provider(config.baseUrl, configuration(keys));
+  function build(oidc: OidcProviderModule, version: string, keys: Configuration['jwks']) {
+    const provider = new oidc.Provider(config.baseUrl, configuration(oidc, keys));
     provider.proxy = config.trustedProxies.length > 0;
     // Client secrets are stored only as SHA-256 (clients/service.ts): the provider's
     // `client_secret` is that hash, so the presented secret is hashed before the comparison.
@@ -252,7 +260,7 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
   async function current() {
     const { version, keys } = await deps.signingKeys.providerKeys();
     if (built?.version === version) return built;
-    return build(version, { keys: keys as NonNullable<Configuration['jwks']>['keys'] });
+    return build(await loadOidcProvider(logger), version, { keys: keys as NonNullable<Configuration['jwks']>['keys'] });
   }
 
   return {
