@@ -1,4 +1,5 @@
 import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type ClientMetadata } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/crypto/tokens.js';
 import { CLIENT_ID_PATTERN, verifyClientSecret } from '../../src/oidc-provider/clients/service.js';
@@ -493,6 +494,35 @@ describe('what the OpenID Provider reads', () => {
     expect(meta).not.toHaveProperty('jwks_uri');
     const uri = (await create({ name: 'PKJ URI', redirectUris: ['https://pkj.example.com/cb'], tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://pkj.example.com/jwks' })).body.data;
     expect(await t.services.clients.findProviderClient(uri.clientId)).toMatchObject({ jwks_uri: 'https://pkj.example.com/jwks' });
+  });
+
+  it('oidc-provider itself accepts the metadata of every kind of client (confidential, public, private_key_jwt)', async () => {
+    const made = [
+      (await create({ name: 'OP basic', redirectUris: ['https://op.example.com/cb'], postLogoutRedirectUris: ['https://op.example.com/bye'], backchannelLogoutUri: 'https://op.example.com/bc', firstParty: true })).body.data,
+      (await create({ name: 'OP post', redirectUris: ['https://op.example.com/cb'], tokenEndpointAuthMethod: 'client_secret_post', grantTypes: ['authorization_code'] })).body.data,
+      (await create({ name: 'OP public', redirectUris: ['http://127.0.0.1:9000/cb', 'http://[::1]:9000/cb'], tokenEndpointAuthMethod: 'none' })).body.data,
+      (await create({ name: 'OP pkj', redirectUris: ['https://op.example.com/cb'], tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [ecPublic] } })).body.data,
+    ];
+    const metas = await Promise.all(made.map((m) => t.services.clients.findProviderClient(m.clientId)));
+    // The provider signs with ES256 (as Gatehouse's key ring does), so id_token_signed_response_alg ES256 is accepted.
+    const signing = await generateKeyPair('ES256', { extractable: true });
+    const provider = new Provider('http://localhost:3000', {
+      jwks: { keys: [{ ...(await exportJWK(signing.privateKey)), kid: 'op-1', alg: 'ES256', use: 'sig' }] as never },
+      clients: metas as unknown as ClientMetadata[],
+      extraClientMetadata: { properties: ['gatehouse:first_party'] },
+      features: { backchannelLogout: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+      clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    });
+    for (const m of made) {
+      const client = await provider.Client.find(m.clientId).catch((e: { error_description?: string }) => { throw new Error(`${m.name}: ${e.error_description}`); });
+      expect(client, m.name).toBeDefined();
+      expect(client!.tokenEndpointAuthMethod).toBe(m.tokenEndpointAuthMethod);
+      expect(client!.redirectUris).toEqual(m.redirectUris);
+    }
+    const basic = await provider.Client.find(made[0].clientId);
+    expect(basic!['gatehouse:first_party']).toBe(true);
+    expect(basic!.backchannelLogoutUri).toBe('https://op.example.com/bc');
+    expect(basic!.postLogoutRedirectUris).toEqual(['https://op.example.com/bye']);
   });
 
   it('findProviderClient answers undefined for an unknown id and for ids of the wrong shape (never a scan)', async () => {
