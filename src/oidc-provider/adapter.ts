@@ -3,7 +3,7 @@ import type { OidcProviderModule } from './load.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import {
-  consumeOidcRecord, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy, isSessionLive,
+  consumeOidcRecord, deleteExpiredOidcRecords, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy, isSessionLive,
   upsertOidcRecord, type OidcRecord,
 } from './store.js';
 
@@ -49,14 +49,26 @@ const GRANT_MEMBERS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken
 /** Models redeemed once: a second redemption — also a concurrent one — is refused. */
 const ONE_TIME = new Set(['AuthorizationCode', 'RefreshToken']);
 
+/** How often an instance deletes expired records (on a write, never on the read path). */
+export const PURGE_INTERVAL_MS = 10 * 60_000;
+
 export function createAdapterFactory(deps: AdapterDeps): (name: string) => Adapter {
-  return (name) => new KyselyAdapter(name, deps);
+  let lastPurge = 0;
+  const purge = () => {
+    const now = deps.clock.now();
+    if (now.getTime() - lastPurge < PURGE_INTERVAL_MS) return;
+    lastPurge = now.getTime();
+    void deleteExpiredOidcRecords(deps.db, now.toISOString()).catch(() => {
+      lastPurge = 0; // the database was away: try again on a later write
+    });
+  };
+  return (name) => new KyselyAdapter(name, { ...deps, purge });
 }
 
 class KyselyAdapter implements Adapter {
   constructor(
     private readonly model: string,
-    private readonly deps: AdapterDeps,
+    private readonly deps: AdapterDeps & { purge(): void },
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -74,6 +86,7 @@ class KyselyAdapter implements Adapter {
       organization_id: await this.deps.organizationOf(this.model, payload),
       expires_at: expiresIn ? new Date(clock.now().getTime() + expiresIn * 1000).toISOString() : null,
     });
+    this.deps.purge();
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
