@@ -137,8 +137,17 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
       },
       features: {
         devInteractions: { enabled: false },
-        revocation: { enabled: true },
-        introspection: { enabled: true },
+        // A client revokes and introspects only its own tokens: one app learns nothing of another's
+        // users or scopes (an unknown or foreign token is simply "active: false").
+        revocation: {
+          enabled: true,
+          allowedPolicy: async (_ctx, client, token) => {
+            if (token.clientId === client.clientId) return true;
+            if (client.clientAuthMethod === 'none') return false;
+            throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          },
+        },
+        introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
         userinfo: { enabled: true },
         backchannelLogout: { enabled: true },
         // An app that asks for resource=GATEHOUSE_TOKEN_AUDIENCE gets a JWT access token for its

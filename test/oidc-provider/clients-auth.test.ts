@@ -147,4 +147,17 @@ describe('OpenID Provider clients, one flow per token endpoint authentication me
     expect(await userinfoStatus(op, tokens.access_token)).toBe(200);
     expect((await oidc.refreshTokenGrant(a.config, tokens.refresh_token!)).access_token).toBeTruthy();
   });
+
+  it("another client cannot introspect an app's tokens (it learns neither the user nor the scopes)", async () => {
+    const a = await clientFor('client_secret_basic');
+    const b = await clientFor('client_secret_post');
+    const user = await op.gh.signUp(`user${++n}@example.com`);
+    const flow = await authorize(browserOf(op, user), a.config, OFFLINE, REDIRECT);
+    const tokens = await oidc.authorizationCodeGrant(a.config, flow.callback, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    for (const token of [tokens.refresh_token!, tokens.access_token]) {
+      const seen = await oidc.tokenIntrospection(b.config, token);
+      expect(seen).toEqual({ active: false });
+      expect((await oidc.tokenIntrospection(a.config, token)).active).toBe(true);
+    }
+  });
 });
