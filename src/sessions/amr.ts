@@ -1,15 +1,23 @@
 import type { SessionRow } from '../db/schema.js';
 
 /**
- * How a session was authenticated, as RFC 8176 `amr` values (access tokens and ID tokens):
- * password → `pwd`; magic link → `otp` (a one-time code sent to the user's mailbox); passkey →
- * `hwk`; social and SSO → `fed` (the user's IdP authenticated them; RFC 8176 registers no value for a
- * federated sign-in, so this one is Gatehouse's own); a completed second factor adds
- * `otp` and `mfa`.
+ * The session's authentication methods as RFC 8176 values (access tokens and the OpenID
+ * Provider's ID tokens):
+ *   password → pwd; magic link → otp (a one-time secret delivered by mail: RFC 8176 has no mail
+ *   value, otp is the nearest); passkey → hwk (proof of possession of a key) and user (user
+ *   presence); social and SSO sign-in → fed (federated: the provider authenticated the person and
+ *   Gatehouse cannot tell how; not an RFC 8176 value, a Gatehouse word).
+ *   A completed second factor (TOTP or a recovery code) adds otp and mfa.
  */
 export function amrOf(session: Pick<SessionRow, 'auth_method' | 'mfa_state'>): string[] {
-  const first: Record<SessionRow['auth_method'], string> = { password: 'pwd', magic_link: 'otp', passkey: 'hwk', social: 'fed', sso: 'fed' };
-  const amr = [first[session.auth_method]];
+  const first: Record<SessionRow['auth_method'], string[]> = {
+    password: ['pwd'],
+    magic_link: ['otp'],
+    passkey: ['hwk', 'user'],
+    social: ['fed'],
+    sso: ['fed'],
+  };
+  const amr = [...first[session.auth_method]];
   if (session.mfa_state === 'complete' && session.auth_method !== 'sso') {
     if (!amr.includes('otp')) amr.push('otp');
     amr.push('mfa');
