@@ -1,5 +1,6 @@
 import { sha256 } from '../crypto/tokens.js';
 import type { Executor } from '../db/database.js';
+import type { OidcRecordsTable } from '../db/schema.js';
 
 /**
  * A record's id is stored only as its SHA-256: for oidc-provider an opaque token, a code and a
@@ -8,28 +9,13 @@ import type { Executor } from '../db/database.js';
  */
 const key = (id: string) => sha256(id);
 
-/** One record of the OpenID Provider (code, token, grant, provider session, interaction …). */
-export interface OidcRecord {
-  payload: string;
-  session_id: string | null;
-  organization_id: string | null;
-  expires_at: string | null;
-  consumed_at: string | null;
-}
+/** One record of the OpenID Provider (code, token, grant, provider session, interaction …), as read. */
+export type OidcRecord = Pick<OidcRecordsTable, 'payload' | 'session_id' | 'organization_id' | 'expires_at' | 'consumed_at'>;
 
-export interface OidcRecordWrite {
-  model: string;
-  id: string;
-  payload: string;
-  grant_id: string | null;
-  uid: string | null;
-  user_code: string | null;
-  session_id: string | null;
-  organization_id: string | null;
-  expires_at: string | null;
-}
+/** A record as written (its consumption is a separate, conditional update). */
+export type OidcRecordWrite = Omit<OidcRecordsTable, 'consumed_at'>;
 
-const COLUMNS = ['payload', 'session_id', 'organization_id', 'expires_at', 'consumed_at'] as const;
+const COLUMNS = ['payload', 'session_id', 'organization_id', 'expires_at', 'consumed_at'] as const satisfies ReadonlyArray<keyof OidcRecord>;
 
 /** Insert or replace a record (oidc-provider saves a model again on every change). */
 export async function upsertOidcRecord(db: Executor, row: OidcRecordWrite): Promise<void> {
