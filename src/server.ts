@@ -102,6 +102,14 @@ export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 
       void hono(req, res);
       return;
     }
+    // The provider's requests skip the Hono middleware: they get their own access-log line.
+    const start = performance.now();
+    res.once('finish', () => {
+      const level = res.statusCode >= 500 ? 'error' : 'info';
+      if (gatehouse.deps.logger.isLevelEnabled(level)) {
+        gatehouse.deps.logger[level]({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10, via: 'openid-provider' }, 'request');
+      }
+    });
     gatehouse.services.openIdProvider.handle(req, res).catch((err: unknown) => {
       // Only what fails before the provider takes the request (reading the key ring) lands here.
       const unavailable = isDatabaseUnavailable(err);
