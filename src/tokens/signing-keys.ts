@@ -179,6 +179,7 @@ export function createSigningKeys(deps: {
     return p;
   }
 
+  let providerSet: { version: string; keys: JWK[] } | null = null;
   const privateJwkOf = (row: SigningKeyRow) => JSON.parse(keyring.decrypt(row.private_jwk_enc, sealContext(sealed, row.id))) as JWK;
   const privateKeyOf = (row: SigningKeyRow) => imported(privateKeys, row.id, () => privateJwkOf(row));
   const publicKeyOf = (key: LoadedKey) => imported(publicKeys, key.row.id, () => key.publicJwk);
@@ -227,7 +228,10 @@ export function createSigningKeys(deps: {
       const keys = published(await load(), now);
       const signer = signerOf(keys, now);
       const ordered = [signer, ...keys.filter((k) => k !== signer)];
-      return { version: ordered.map((k) => k.row.id).join(','), keys: ordered.map((k) => privateJwkOf(k.row)) };
+      const version = ordered.map((k) => k.row.id).join(',');
+      // Asked on every provider request: the private keys are unsealed only when the set changes.
+      if (providerSet?.version !== version) providerSet = { version, keys: ordered.map((k) => privateJwkOf(k.row)) };
+      return providerSet;
     },
 
     /** The kid that signs now. */
