@@ -3,7 +3,7 @@ import type { OidcProviderModule } from './load.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import {
-  consumeOidcRecord, deleteExpiredOidcRecords, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy, isSessionLive,
+  consumeOidcRecord, deleteExpiredOidcRecords, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy,
   upsertOidcRecord, type OidcRecord,
 } from './store.js';
 
@@ -35,6 +35,8 @@ export interface AdapterDeps {
   clients: ClientSource;
   /** The organization to store with a new record of `model` (from the request being served). */
   organizationOf(model: string, payload: AdapterPayload): Promise<string | null>;
+  /** Whether a Gatehouse session is live (the sessions service's rule, not a copy of it). */
+  isSessionLive(sessionId: string): Promise<boolean>;
   /** A spent refresh token was presented again at the token endpoint: end its Gatehouse session. */
   onRefreshTokenReuse(sessionId: string, userId: string): Promise<void>;
 }
@@ -130,7 +132,7 @@ class KyselyAdapter implements Adapter {
     if (row.expires_at !== null && row.expires_at <= now) return undefined;
     if (SESSION_BOUND.has(this.model)) {
       // A token without a Gatehouse session cannot exist (policy.ts sets every sid); refuse one.
-      if (!row.session_id || !(await isSessionLive(this.deps.db, row.session_id, now))) return undefined;
+      if (!row.session_id || !(await this.deps.isSessionLive(row.session_id))) return undefined;
     }
     const payload = JSON.parse(row.payload) as AdapterPayload;
     if (id !== undefined) payload.jti = id;

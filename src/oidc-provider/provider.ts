@@ -91,6 +91,7 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
       db,
       clock: deps.clock,
       clients: deps.clients,
+      isSessionLive: async (sessionId) => (await deps.sessions.authenticateById(sessionId)) !== null,
       organizationOf: (model) => organizationOf(oidc, model),
       onRefreshTokenReuse: (sessionId, userId) => onRefreshTokenReuse(oidc, sessionId, userId),
     });

@@ -71,27 +71,8 @@ export async function destroyOidcRecordsByGrant(db: Executor, grantId: string): 
   await db.deleteFrom('oidc_records').where('grant_id', '=', grantId).execute();
 }
 
-/** Every code and token of a Gatehouse session (the session ended). */
-export async function destroyOidcRecordsBySession(db: Executor, sessionId: string): Promise<number> {
-  const res = await db.deleteFrom('oidc_records').where('session_id', '=', sessionId).executeTakeFirst();
-  return Number(res.numDeletedRows);
-}
-
 /** Drop records past their expiry (housekeeping). */
 export async function deleteExpiredOidcRecords(db: Executor, now: string): Promise<number> {
   const res = await db.deleteFrom('oidc_records').where('expires_at', '<=', now).executeTakeFirst();
   return Number(res.numDeletedRows);
-}
-
-/** Whether a Gatehouse session is live (not revoked, not expired) — the one check every provider token makes. */
-export async function isSessionLive(db: Executor, sessionId: string, now: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('sessions')
-    .select('id')
-    .where('id', '=', sessionId)
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now)
-    .where('absolute_expires_at', '>', now)
-    .executeTakeFirst();
-  return !!row;
 }

@@ -26,6 +26,7 @@ beforeAll(async () => {
     db: t.deps.db,
     clock: t.clock,
     clients: { findProviderClient: async () => undefined },
+    isSessionLive: async (id) => (await t.services.sessions.authenticateById(id)) !== null,
     organizationOf: async () => null,
     onRefreshTokenReuse: async (sid) => void reused.push(sid),
   });
