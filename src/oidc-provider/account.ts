@@ -1,9 +1,8 @@
 import type { Account, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../db/database.js';
 import { findUserById } from '../users/store.js';
-import { currentRole } from './organization.js';
+import { currentRole, recordOrganization } from './organization.js';
 import { chosenOrganization, type ChosenOrganization } from './policy.js';
-import { findRecordOrganization } from './store.js';
 
 /** Records that remember the organization of the authorization they came from. */
 const CARRIES_ORGANIZATION = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken']);
@@ -20,9 +19,9 @@ export function createFindAccount(deps: { db: Db }): FindAccount {
     if (!user) return undefined;
     let organization: ChosenOrganization | null = null;
     if (token && CARRIES_ORGANIZATION.has(token.kind)) {
-      const organizationId = await findRecordOrganization(deps.db, token.kind, token.jti);
+      const organizationId = await recordOrganization(deps.db, ctx, token.kind, token.jti);
       if (organizationId) {
-        organization = await currentRole(deps.db, organizationId, user.id);
+        organization = await currentRole(deps.db, organizationId, user.id, ctx);
         if (!organization) return undefined;
       }
     } else {

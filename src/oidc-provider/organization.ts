@@ -4,6 +4,7 @@ import { AppError } from '../http/errors.js';
 import { ULID_PATTERN } from '../ids.js';
 import { findMembership, findOrganization, findOrganizationBySlug } from '../organizations/store.js';
 import { enforceOrganizationPolicy } from '../policy/enforce.js';
+import { findRecordOrganization } from './store.js';
 
 /**
  * SPEC §8: scope `organization` names one organization (the `organization` authorization
@@ -40,9 +41,31 @@ export async function decideOrganization(db: Executor, who: { user: UserRow; ses
   return { kind: 'ok', organization, role: membership.role };
 }
 
+/**
+ * Per-request memo: one token request asks the same question several times (each token it stores,
+ * the ID token's claims, the access token's claims); the database answers once. Keyed by the
+ * provider's request context, so nothing outlives the request.
+ */
+const perRequest = new WeakMap<object, Map<string, Promise<unknown>>>();
+function once<T>(request: object | undefined, key: string, load: () => Promise<T>): Promise<T> {
+  if (!request) return load();
+  let memo = perRequest.get(request);
+  if (!memo) perRequest.set(request, (memo = new Map()));
+  let found = memo.get(key) as Promise<T> | undefined;
+  if (!found) memo.set(key, (found = load()));
+  return found;
+}
+
+/** The organization an authorization chose, from the code or token it is carried by. */
+export function recordOrganization(db: Executor, request: object | undefined, model: string, id: string): Promise<string | null> {
+  return once(request, `record:${model}:${id}`, () => findRecordOrganization(db, model, id));
+}
+
 /** Whether the user is still a member of the organization, and in which role (refresh, UserInfo). */
-export async function currentRole(db: Executor, organizationId: string, userId: string): Promise<{ organization: OrganizationRow; role: Role } | null> {
-  const organization = await findOrganization(db, organizationId);
-  const membership = organization ? await findMembership(db, organizationId, userId) : undefined;
-  return organization && membership ? { organization, role: membership.role } : null;
+export function currentRole(db: Executor, organizationId: string, userId: string, request?: object): Promise<{ organization: OrganizationRow; role: Role } | null> {
+  return once(request, `role:${organizationId}:${userId}`, async () => {
+    const organization = await findOrganization(db, organizationId);
+    const membership = organization ? await findMembership(db, organizationId, userId) : undefined;
+    return organization && membership ? { organization, role: membership.role } : null;
+  });
 }

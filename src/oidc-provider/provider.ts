@@ -12,8 +12,7 @@ import { createAdapterFactory, type ClientSource } from './adapter.js';
 import { createFindAccount } from './account.js';
 import { deliverBackchannelLogout, type BackchannelDeps } from './backchannel-logout.js';
 import { buildPromptPolicy, chosenOrganization, gatehouseSignIn } from './policy.js';
-import { findRecordOrganization } from './store.js';
-import { currentRole } from './organization.js';
+import { currentRole, recordOrganization } from './organization.js';
 import { PROVIDER_PAGE_CSP, providerErrorPage, providerLogoutPage, providerSignedOutPage } from './pages.js';
 import { interactionPath, OP_ROUTES } from './urls.js';
 
@@ -65,17 +64,24 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
   const { config, db, logger } = deps;
   const findAccount = createFindAccount({ db });
 
+  /**
+   * The organization of the tokens a request makes: they inherit it from what they are made of
+   * (the code, or the refresh token being rotated); at the authorization endpoint, the one chosen.
+   * Read once per request (memo in organization.ts), however many tokens and claims ask.
+   */
+  function organizationOfRequest(ctx: KoaContextWithOIDC): Promise<string | null> {
+    const entities = ctx.oidc?.entities as Record<string, { kind: string; jti: string } | undefined> | undefined;
+    const source = entities?.AuthorizationCode ?? entities?.RotatedRefreshToken ?? entities?.RefreshToken;
+    if (source?.jti) return recordOrganization(db, ctx, source.kind, source.jti);
+    return Promise.resolve(chosenOrganization(ctx)?.organization.id ?? null);
+  }
+
   /** The organization to store beside a new record, from the request that makes it (AsyncLocalStorage). */
   async function organizationOf(oidc: OidcProviderModule, model: string): Promise<string | null> {
     const ctx = oidc.Provider.ctx as KoaContextWithOIDC | undefined;
     if (!ctx) return null;
     if (model === 'AuthorizationCode') return chosenOrganization(ctx)?.organization.id ?? null;
-    if (!TOKEN_MODELS.has(model)) return null;
-    // Tokens inherit the organization of what they were made from: the code, or the refresh token rotated.
-    const entities = ctx.oidc?.entities as Record<string, { kind: string; jti: string } | undefined> | undefined;
-    const source = entities?.AuthorizationCode ?? entities?.RotatedRefreshToken ?? entities?.RefreshToken;
-    if (source?.jti) return findRecordOrganization(db, source.kind, source.jti);
-    return chosenOrganization(ctx)?.organization.id ?? null;
+    return TOKEN_MODELS.has(model) ? organizationOfRequest(ctx) : null;
   }
 
   const onRefreshTokenReuse = async (oidc: OidcProviderModule, sessionId: string, userId: string) => {
@@ -215,12 +221,9 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
         if (token.kind !== 'AccessToken' || !('sid' in token)) return undefined;
         const claims: Record<string, string> = {};
         if (typeof token.sid === 'string') claims.sid = token.sid;
-        const chosen = chosenOrganization(ctx);
-        const source = (ctx?.oidc?.entities as Record<string, { kind: string; jti: string } | undefined> | undefined);
-        const from = source?.AuthorizationCode ?? source?.RotatedRefreshToken ?? source?.RefreshToken;
-        const organizationId = from?.jti ? await findRecordOrganization(db, from.kind, from.jti) : (chosen?.organization.id ?? null);
+        const organizationId = await organizationOfRequest(ctx);
         if (organizationId && token.scopes.has('organization')) {
-          const role = await currentRole(db, organizationId, String(token.accountId));
+          const role = await currentRole(db, organizationId, String(token.accountId), ctx);
           if (role) Object.assign(claims, { org_id: role.organization.id, org_slug: role.organization.slug, org_role: role.role });
         }
         return claims;
