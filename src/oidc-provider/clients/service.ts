@@ -38,42 +38,20 @@ export function clientAdminRefusal(p: Principal | null): AppError | null {
 
 // ---- views --------------------------------------------------------------------------------
 
-export interface OAuthClientView {
+/** A client as the API shows it: the stored client, its id as `clientId`, and never the secret or its hash. */
+export type OAuthClientView = Omit<OAuthClient, 'id' | 'secretHash' | 'authMethod'> & {
   clientId: string;
-  name: string;
   tokenEndpointAuthMethod: ClientAuthMethod;
-  redirectUris: string[];
-  postLogoutRedirectUris: string[];
-  backchannelLogoutUri: string | null;
-  grantTypes: GrantType[];
-  jwksUri: string | null;
-  jwks: Jwks | null;
-  firstParty: boolean;
   /** Whether a secret is registered (never the secret, never its hash). */
   hasSecret: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
+};
 
 /** A view plus the secret, present only in the answer that issued it. */
 export type OAuthClientWithSecret = OAuthClientView & { clientSecret?: string };
 
 function view(c: OAuthClient): OAuthClientView {
-  return {
-    clientId: c.id,
-    name: c.name,
-    tokenEndpointAuthMethod: c.authMethod,
-    redirectUris: c.redirectUris,
-    postLogoutRedirectUris: c.postLogoutRedirectUris,
-    backchannelLogoutUri: c.backchannelLogoutUri,
-    grantTypes: c.grantTypes,
-    jwksUri: c.jwksUri,
-    jwks: c.jwks,
-    firstParty: c.firstParty,
-    hasSecret: c.secretHash !== null,
-    createdAt: c.createdAt,
-    updatedAt: c.updatedAt,
-  };
+  const { id, secretHash, authMethod, ...rest } = c;
+  return { clientId: id, ...rest, tokenEndpointAuthMethod: authMethod, hasSecret: secretHash !== null };
 }
 
 /** What the audit log keeps of a client's settings (no secret; key ids rather than whole keys). */
