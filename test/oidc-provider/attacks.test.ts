@@ -520,6 +520,17 @@ describe('OpenID Provider attacks', () => {
       expect(await still.text()).toContain('value="allow"');
     });
 
+    it('an oversized consent form is refused before it is read (memory exhaustion)', async () => {
+      const user = await newUser();
+      const browser = browserOf(op, user);
+      const flow = await untilPage(browser, config);
+      const action = new URL(consentAction(flow.html)!, op.base);
+      const res = await browser.fetch(action, { form: { decision: 'allow', padding: 'x'.repeat(2 * 1024 * 1024) } });
+      expect(res.status).toBe(413);
+      const still = await browser.fetch(flow.pageUrl);
+      expect(await still.text()).toContain('value="allow"');
+    });
+
     it("the interaction page of another browser's flow is refused", async () => {
       const victim = browserOf(op, await newUser('victim'));
       const flow = await untilPage(victim, config);
