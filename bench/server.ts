@@ -132,6 +132,9 @@ async function populate(db: Db, count: number, batchSize = 1000): Promise<void> 
           expires_at: idle,
           absolute_expires_at: absolute,
           revoked_at: null,
+          identity_id: null,
+          idp_session_id: null,
+          idp_logout_enc: null,
         });
         const key = randomToken(24, 'gk_');
         keys.push({

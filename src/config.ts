@@ -132,6 +132,7 @@ export const envSchema = z.object({
   GATEHOUSE_DNS_SERVERS: dnsServers.optional(),
   GATEHOUSE_TRUSTED_PROXIES: proxyList.optional(),
   GATEHOUSE_ALLOW_LOOPBACK_IDPS: boolString.default(false),
+  GATEHOUSE_LOGOUT_SENDER: boolString.default(true),
   SMTP_URL: z
     .string()
     .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be smtp://… or smtps://…' })
@@ -171,6 +172,8 @@ export interface Config {
   /** `address/prefix` of the proxies whose X-Forwarded-For is believed; empty = the socket address only. */
   trustedProxies: string[];
   allowLoopbackIdps: boolean;
+  /** GATEHOUSE_LOGOUT_SENDER: whether this instance sends queued back-channel logout tokens (every instance queues them). */
+  logoutSender: boolean;
   smtpUrl: string | null;
   emailFrom: string;
   redisUrl: string | null;
@@ -256,6 +259,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dnsServers: e.GATEHOUSE_DNS_SERVERS ?? null,
     trustedProxies: e.GATEHOUSE_TRUSTED_PROXIES ?? [],
     allowLoopbackIdps: e.GATEHOUSE_ALLOW_LOOPBACK_IDPS,
+    logoutSender: e.GATEHOUSE_LOGOUT_SENDER,
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.GATEHOUSE_EMAIL_FROM,
     redisUrl: e.REDIS_URL ?? null,

@@ -11,6 +11,7 @@ import { createMailer, type Mailer } from './email/mailer.js';
 import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServices, type Deps, type Services } from './services.js';
+import type { OutboxOptions } from './logout/outbox.js';
 import { createOutboundFetch, type OutboundFetch } from './sso/outbound.js';
 import { isProviderPath } from './oidc-provider/urls.js';
 import { databaseUnavailable } from './db/faults.js';
@@ -26,6 +27,8 @@ export interface BuildOptions {
   outbound?: OutboundFetch;
   /** Skip migrations (the caller ran them). */
   migrate?: boolean;
+  /** The back-channel logout sender's timing (tests); whether it runs is GATEHOUSE_LOGOUT_SENDER. */
+  outbox?: OutboxOptions;
 }
 
 export function loadKeyRing(config: Config, logger: Logger): KeyRing {
@@ -78,10 +81,13 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
         onRefused: (refused) => logger.debug({ ...refused }, 'outbound request refused: private or reserved address'),
       }),
   };
-  const services: Services = createServices(deps);
+  const services: Services = createServices(deps, { ...(options.outbox ? { outbox: options.outbox } : {}) });
   const app = createApp(deps, services);
-  // Closing waits for mail work still running after its answer (magic links, resets), then the database.
+  if (config.logoutSender) services.logoutOutbox.start();
+  // Closing stops the logout sender (a delivery in flight finishes or its lease runs out), waits
+  // for mail work still running after its answer (magic links, resets), then closes the database.
   const close = async () => {
+    await services.logoutOutbox.stop();
     await services.emailLinks.idle();
     await database.close();
   };

@@ -33,6 +33,7 @@ import { createOAuthClientService, verifyClientSecret } from './oidc-provider/cl
 import { createOpenIdProvider } from './oidc-provider/provider.js';
 import { createAccessTokens } from './tokens/access-tokens.js';
 import { createSessionTokenService } from './tokens/session-tokens.js';
+import { createLogoutOutbox, type OutboxOptions } from './logout/outbox.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -49,7 +50,7 @@ export interface Deps {
   outbound: OutboundFetch;
 }
 
-export function createServices(deps: Deps) {
+export function createServices(deps: Deps, options: { outbox?: OutboxOptions } = {}) {
   const audit = createAuditService(deps);
   const accountLimits = createAccountLimits(deps);
   const sessions = createSessionService({ ...deps, audit });
@@ -81,7 +82,8 @@ export function createServices(deps: Deps) {
   });
   const accessTokens = createAccessTokens({ ...deps, signingKeys });
   const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
-  return { signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
+  return { logoutOutbox, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

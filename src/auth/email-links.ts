@@ -300,7 +300,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
           metadata = { ...claimCounts(claim), claimedUnverifiedAccount: true };
         } else {
           await updateUser(tx, user.id, { password_hash: passwordHash, updated_at: nowIso });
-          metadata = { sessionsRevoked: await deps.sessions.revokeAllForUser(tx, user.id) };
+          metadata = { sessionsRevoked: await deps.sessions.revokeAllForUser(tx, anonymous(meta), user.id, 'password_reset') };
         }
         await invalidateUserTokens(tx, user.id, 'password_reset', nowIso);
         await deps.audit.record(tx, anonymous(meta), { action: 'user.password_reset', target: { type: 'user', id: user.id }, metadata });

@@ -88,7 +88,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services,
     async (c) => {
       const p = c.get('principal');
       if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'Not signed in');
-      await services.sessions.revoke(ctxOf(c), p.user.id, p.session.id);
+      await services.sessions.end(ctxOf(c), p.user.id, p.session.id, 'sign_out');
       deleteCookie(c, SESSION_COOKIE, { path: '/', secure: config.secureCookies });
       return ok(c, null, { message: 'Signed out' });
     },

@@ -9,6 +9,7 @@ export const SEALED_COLUMNS = [
   { table: 'sso_connections', column: 'secret_enc' },
   { table: 'mfa_factors', column: 'secret_enc' },
   { table: 'signing_keys', column: 'private_jwk_enc' },
+  { table: 'sessions', column: 'idp_logout_enc' },
 ] as const;
 
 export type SealedColumn = (typeof SEALED_COLUMNS)[number];

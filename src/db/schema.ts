@@ -38,6 +38,12 @@ export interface SessionsTable {
   expires_at: string;
   absolute_expires_at: string;
   revoked_at: string | null;
+  /** The SSO identity the session came from (SSO sessions only). */
+  identity_id: string | null;
+  /** The IdP's session: OIDC `sid` of the ID token, SAML `SessionIndex` (back-channel logout, SLO). */
+  idp_session_id: string | null;
+  /** Sealed JSON (IdpLogoutHint): what signing out of the IdP needs (sessions/idp-session.ts). */
+  idp_logout_enc: string | null;
 }
 
 export interface ApiKeysTable {
@@ -312,6 +318,32 @@ export interface OidcRecordsTable {
   consumed_at: string | null;
 }
 
+/** An OpenID Provider client a session signed into (migration 0004). */
+export interface SessionClientsTable {
+  session_id: string;
+  client_id: string;
+  created_at: string;
+}
+
+export type OutboxStatus = 'pending' | 'delivered' | 'abandoned';
+
+/** One back-channel logout delivery to one client for one ended session (logout/outbox.ts). */
+export interface LogoutOutboxTable {
+  id: string;
+  session_id: string;
+  user_id: string;
+  client_id: string;
+  reason: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: string;
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  give_up_at: string;
+  finished_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -335,6 +367,8 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   oauth_clients: OAuthClientsTable;
   oidc_records: OidcRecordsTable;
+  session_clients: SessionClientsTable;
+  logout_outbox: LogoutOutboxTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

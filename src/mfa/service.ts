@@ -134,7 +134,7 @@ export function createMfaService(deps: {
         await deps.sessions.markMfaComplete(tx, session.id);
         // Sessions opened before the factor existed never faced a second step (one may be a
         // stolen one): they end, and the next sign-in asks for the code.
-        const otherSessionsRevoked = await deps.sessions.revokeAllForUser(tx, user.id, session.id);
+        const otherSessionsRevoked = await deps.sessions.revokeAllForUser(tx, ctx, user.id, 'mfa_enrolled', session.id);
         await deps.audit.record(tx, ctx, { action: 'mfa.enrolled', target: { type: 'mfa_factor', id: pending.id }, metadata: { type: 'totp', otherSessionsRevoked } });
         return { recoveryCodes: codes };
       });

@@ -6,6 +6,7 @@ import {
   consumeOidcRecord, deleteExpiredOidcRecords, destroyOidcRecord, destroyOidcRecordsByGrant, findOidcRecord, findOidcRecordBy,
   upsertOidcRecord, type OidcRecord,
 } from './store.js';
+import { recordSessionClient } from '../logout/store.js';
 
 /**
  * oidc-provider's storage, in Gatehouse's database (SQLite or PostgreSQL), so any instance answers
@@ -88,6 +89,8 @@ class KyselyAdapter implements Adapter {
       organization_id: await this.deps.organizationOf(this.model, payload),
       expires_at: expiresIn ? new Date(clock.now().getTime() + expiresIn * 1000).toISOString() : null,
     });
+    // The app this code is for signed into the session: when the session ends it is told (logout/outbox.ts).
+    if (sid && this.model === 'AuthorizationCode' && typeof payload.clientId === 'string') await recordSessionClient(db, sid, payload.clientId, clock.now().toISOString());
     this.deps.purge();
   }
 

@@ -10,7 +10,7 @@ import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
 import type { SigningKeys } from '../tokens/signing-keys.js';
 import { createAdapterFactory, type ClientSource } from './adapter.js';
 import { createFindAccount } from './account.js';
-import { deliverBackchannelLogout, type BackchannelDeps } from './backchannel-logout.js';
+import type { BackchannelDeps } from './backchannel-logout.js';
 import { buildPromptPolicy, chosenOrganization, gatehouseSignIn } from './policy.js';
 import { currentRole, recordOrganization } from './organization.js';
 import { PROVIDER_PAGE_CSP, providerErrorPage, providerLogoutPage, providerSignedOutPage } from './pages.js';
@@ -25,7 +25,7 @@ import { interactionPath, OP_ROUTES } from './urls.js';
  *     its id as `sid`), with the login, organization and consent screens in interactions.ts;
  *   - keys: the ES256 ring of tokens/signing-keys.ts, the signer first; the provider is rebuilt
  *     when the ring changes (rotation), so every instance signs with the ring's current key;
- *   - back-channel logout delivery: backchannel-logout.ts (the SSRF-guarded client).
+ *   - back-channel logout delivery: logout/outbox.ts (durable, retried; tokens from backchannel-logout.ts).
  */
 
 export interface OpenIdProviderDeps {
@@ -245,11 +245,11 @@ export function createOpenIdProvider(deps: OpenIdProviderDeps) {
     // SPEC §8: every code and token carries `sid`, the Gatehouse session (policy.ts binds it), so
     // ID tokens name the session for every client and adapter.ts can end tokens with their session.
     stored.includeSid = () => true;
-    // Back-channel logout tokens are signed by the key ring and sent through the SSRF-guarded client.
-    stored.backchannelLogout = async function backchannelLogout(this: { clientId: string; backchannelLogoutUri?: string }, sub: string, sid: string) {
-      if (!this.backchannelLogoutUri) return;
-      await deliverBackchannelLogout(deps, { clientId: this.clientId, uri: this.backchannelLogoutUri, sub, sid });
-    };
+    // Back-channel logout is not sent from here: every end of a Gatehouse session — the RP-initiated
+    // logout below included — queues a delivery to each app the session signed into, in the
+    // transaction that ends it, and the outbox sends it with retries (logout/outbox.ts). Sending
+    // here as well would tell the apps twice, once without retry.
+    stored.backchannelLogout = async function backchannelLogout() {};
     // RP-initiated logout ends the Gatehouse session of the browser as well (SPEC §8).
     provider.use(async (ctx, next) => {
       const signingOut = ctx.method === 'POST' && ctx.path === `${OP_ROUTES.end_session}/confirm`;

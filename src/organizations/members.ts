@@ -6,6 +6,7 @@ import { AppError, forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import type { AuditService } from '../audit/service.js';
 import type { OrganizationService } from './service.js';
+import { endSessions } from '../logout/session-end.js';
 import { countOwners, deleteMember, findMembership, listMembers, updateMemberRole, updateOrganization } from './store.js';
 
 export interface MemberView {
@@ -74,11 +75,13 @@ export function createMemberService(deps: { db: Db; clock: Clock; audit: AuditSe
         if (!self && !actingAsOwner && target.role === 'owner') throw forbidden('Only an owner can remove an owner');
         if (target.role === 'owner') await assertNotLastOwner(tx, organizationId);
         await deleteMember(tx, organizationId, userId);
+        // The sessions that signed in to this organization (its SSO) end with the membership.
+        const ended = await endSessions(tx, deps, ctx, { by: 'user_organization', userId, organizationId }, 'member_removed');
         await deps.audit.record(tx, ctx, {
           action: self ? 'member.left' : 'member.removed',
           organizationId,
           target: { type: 'user', id: userId },
-          metadata: { role: target.role },
+          metadata: { role: target.role, sessionsRevoked: ended.sessions.length },
         });
       });
     },

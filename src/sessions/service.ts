@@ -3,13 +3,16 @@ import { pinOf, type Ctx, type RequestMeta } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
+import type { KeyRing } from '../crypto/keyring.js';
+import { sealIdpLogoutHint, type IdpSession } from './idp-session.js';
 import { forbidden, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { AuditService } from '../audit/service.js';
-import {
-  findSessionWithUser, findSessionWithUserById, insertSession, listActiveSessions, revokeAllUserSessions, revokeSession, updateSession,
-} from './store.js';
+import { endSessions, type SessionsEnded } from '../logout/session-end.js';
+import type { SessionEndReason } from '../logout/reasons.js';
+import type { SessionSelector } from '../logout/store.js';
+import { findSessionWithUser, findSessionWithUserById, insertSession, listActiveSessions, updateSession } from './store.js';
 
 /** SPEC §11: 7 days idle, 30 days at most; lastSeenAt written at most every 5 minutes. */
 export const SESSION_IDLE_MS = 7 * DAY;
@@ -23,6 +26,8 @@ export interface NewSession {
   connectionId?: string | null;
   organizationId?: string | null;
   mfaState: MfaState;
+  /** SSO sessions: the identity and IdP session they came from (sessions/idp-session.ts). */
+  idp?: IdpSession | null;
 }
 
 export interface SessionView {
@@ -63,7 +68,7 @@ export function sessionView(s: SessionRow, currentId?: string): SessionView {
   };
 }
 
-export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService }) {
+export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService; keyring: KeyRing }) {
   const { db, clock } = deps;
 
   /** Null unless the session is live (not revoked, neither expiry passed); slides the idle expiry at most every 5 minutes. */
@@ -104,7 +109,11 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
         expires_at: new Date(now.getTime() + SESSION_IDLE_MS).toISOString(),
         absolute_expires_at: new Date(now.getTime() + SESSION_ABSOLUTE_MS).toISOString(),
         revoked_at: null,
+        identity_id: spec.idp?.identityId ?? null,
+        idp_session_id: spec.idp?.sessionId ?? null,
+        idp_logout_enc: null,
       };
+      if (spec.idp?.logoutHint) session.idp_logout_enc = sealIdpLogoutHint(deps.keyring, session.id, spec.idp.logoutHint);
       await insertSession(exec, session);
       return { token, session };
     },
@@ -134,30 +143,33 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
       return paginate(rows, params.limit, (s) => sessionView(s, currentId ?? ''));
     },
 
+    /** DELETE /api/user/sessions/{id}: the user ends one of their sessions (404 when not theirs or already ended). */
     async revoke(ctx: Ctx, userId: string, sessionId: string): Promise<void> {
       refusePinnedKey(ctx);
       await db.transaction().execute(async (tx) => {
-        const ok = await revokeSession(tx, userId, sessionId, clock.now().toISOString());
-        if (!ok) throw notFound('Session');
-        await deps.audit.record(tx, ctx, { action: 'session.revoked', target: { type: 'session', id: sessionId } });
+        const ended = await endSessions(tx, deps, ctx, { by: 'session', sessionId, userId }, 'revoked');
+        if (ended.sessions.length === 0) throw notFound('Session');
       });
     },
 
     /**
-     * End one session for a reason of Gatehouse's own (a reused refresh token, an RP-initiated
-     * logout …): no caller rights involved, nothing thrown when it had already ended; audited with
-     * `metadata.reason`. Returns whether it was live.
+     * End one session for a reason (sign-out, a reused refresh token, an RP-initiated logout …):
+     * no caller rights involved, nothing thrown when it had already ended; propagated and audited
+     * with `metadata.reason` (logout/session-end.ts). Returns whether it was live.
      */
-    async end(ctx: Ctx, userId: string, sessionId: string, reason: string): Promise<boolean> {
-      return db.transaction().execute(async (tx) => {
-        const ok = await revokeSession(tx, userId, sessionId, clock.now().toISOString());
-        if (ok) await deps.audit.record(tx, ctx, { action: 'session.revoked', target: { type: 'session', id: sessionId }, metadata: { reason } });
-        return ok;
-      });
+    async end(ctx: Ctx, userId: string, sessionId: string, reason: SessionEndReason): Promise<boolean> {
+      return db.transaction().execute(async (tx) => (await endSessions(tx, deps, ctx, { by: 'session', sessionId, userId }, reason)).sessions.length > 0);
     },
 
-    async revokeAllForUser(exec: Executor, userId: string, exceptId?: string): Promise<number> {
-      return revokeAllUserSessions(exec, userId, clock.now().toISOString(), exceptId);
+    /** End the sessions a selector names inside the caller's transaction (logout/session-end.ts). */
+    async endIn(exec: Executor, ctx: Ctx, selector: SessionSelector, reason: SessionEndReason, extra?: Record<string, unknown>): Promise<SessionsEnded> {
+      return endSessions(exec, deps, ctx, selector, reason, extra);
+    },
+
+    /** Every live session of the user (but `exceptId`), in the caller's transaction; returns how many ended. */
+    async revokeAllForUser(exec: Executor, ctx: Ctx, userId: string, reason: SessionEndReason, exceptId?: string): Promise<number> {
+      const selector: SessionSelector = exceptId ? { by: 'user', userId, exceptSessionId: exceptId } : { by: 'user', userId };
+      return (await endSessions(exec, deps, ctx, selector, reason)).sessions.length;
     },
 
     async markMfaComplete(exec: Executor, sessionId: string): Promise<void> {

@@ -12,6 +12,7 @@ const SESSION_WITH_USER = [
   's.mfa_completed_at as s_mfa_completed_at', 's.ip as s_ip', 's.user_agent as s_user_agent',
   's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at',
   's.absolute_expires_at as s_absolute_expires_at', 's.revoked_at as s_revoked_at',
+  's.identity_id as s_identity_id', 's.idp_session_id as s_idp_session_id', 's.idp_logout_enc as s_idp_logout_enc',
   'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
   'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
   'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
@@ -36,6 +37,7 @@ async function sessionWithUserWhere(
       mfa_completed_at: row.s_mfa_completed_at, ip: row.s_ip, user_agent: row.s_user_agent,
       created_at: row.s_created_at, last_seen_at: row.s_last_seen_at, expires_at: row.s_expires_at,
       absolute_expires_at: row.s_absolute_expires_at, revoked_at: row.s_revoked_at,
+      identity_id: row.s_identity_id, idp_session_id: row.s_idp_session_id, idp_logout_enc: row.s_idp_logout_enc,
     },
     user: {
       id: row.u_id, email: row.u_email, name: row.u_name, password_hash: row.u_password_hash,
@@ -71,27 +73,9 @@ export async function listActiveSessions(db: Executor, userId: string, now: stri
   return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
 }
 
-export async function revokeSession(db: Executor, userId: string, id: string, now: string): Promise<boolean> {
-  const res = await db
-    .updateTable('sessions')
-    .set({ revoked_at: now })
-    .where('id', '=', id)
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
-}
-
-export async function revokeAllUserSessions(db: Executor, userId: string, now: string, exceptId?: string): Promise<number> {
-  let q = db.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-  if (exceptId) q = q.where('id', '!=', exceptId);
-  const res = await q.executeTakeFirst();
-  return Number(res.numUpdatedRows);
-}
-
 /**
  * Delete every session of the user, revoked ones included; returns how many were not revoked yet
- * (what revokeAllUserSessions would have revoked).
+ * (what ending them first would have ended).
  * For the claim of an unverified account (users/claim.ts): a revoked session still counts as a
  * "known address" of the account (hasRecentSessionFromAddress), and the unproven holder's
  * addresses must not. Nothing references a session row (no foreign key; audit events name a
@@ -106,22 +90,6 @@ export async function deleteAllUserSessions(db: Executor, userId: string): Promi
     .executeTakeFirstOrThrow();
   await db.deleteFrom('sessions').where('user_id', '=', userId).execute();
   return Number(live.n);
-}
-
-/**
- * Revoke the user's live SSO sessions from one connection (the sessions an SSO identity of that
- * connection created: a session records the connection, not the identity); returns how many.
- */
-export async function revokeUserSsoSessions(db: Executor, userId: string, connectionId: string, now: string): Promise<number> {
-  const res = await db
-    .updateTable('sessions')
-    .set({ revoked_at: now })
-    .where('user_id', '=', userId)
-    .where('auth_method', '=', 'sso')
-    .where('connection_id', '=', connectionId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows);
 }
 
 /**

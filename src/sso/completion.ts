@@ -3,6 +3,7 @@ import type { Db, Executor } from '../db/database.js';
 import type { OrganizationRow, SessionRow, SsoProtocol, UserRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
 import type { SessionService } from '../sessions/service.js';
+import type { IdpLogoutHint } from '../sessions/idp-session.js';
 import type { RateLimits } from '../http/rate-limit.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
@@ -37,13 +38,21 @@ export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; 
          * and the conditional writes decide between two concurrent logins with the same values.
          */
         consume?: (tx: Executor) => Promise<void>;
+        /** The IdP session the login came from (OIDC `sid` and ID token; SAML NameID and SessionIndex), kept on the session for logout. */
+        idpSession?: { sessionId: string | null; logoutHint: IdpLogoutHint | null };
       },
     ): Promise<SsoLoginResult> {
       const { connection, org, profile } = login;
       return deps.db.transaction().execute(async (tx) => {
         if (login.consume) await login.consume(tx);
         const { user, identityId, outcome } = await deps.provisioning.provision(tx, { ...meta, principal: null }, connection, org, profile);
-        const { token, session } = await deps.sessions.create(tx, user, { authMethod: 'sso', connectionId: connection.id, organizationId: org.id, mfaState: 'none' }, meta);
+        const { token, session } = await deps.sessions.create(tx, user, {
+          authMethod: 'sso',
+          connectionId: connection.id,
+          organizationId: org.id,
+          mfaState: 'none',
+          idp: { identityId, sessionId: login.idpSession?.sessionId ?? null, logoutHint: login.idpSession?.logoutHint ?? null },
+        }, meta);
         await deps.audit.record(tx, { ...meta, principal: { kind: 'session', user, session } }, {
           action: 'sso.login_succeeded',
           organizationId: org.id,

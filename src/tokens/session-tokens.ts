@@ -10,7 +10,7 @@ import type { RateLimits } from '../http/rate-limit.js';
 import { newId } from '../ids.js';
 import type { OrganizationService } from '../organizations/service.js';
 import type { SessionService } from '../sessions/service.js';
-import { revokeSession } from '../sessions/store.js';
+import { endSessions } from '../logout/session-end.js';
 import type { AccessTokens } from './access-tokens.js';
 import { findRefreshTokenByHash, insertRefreshToken, revokeFamily, spendRefreshToken } from './store.js';
 
@@ -109,7 +109,7 @@ export function createSessionTokenService(deps: {
     const now = clock.now().toISOString();
     await db.transaction().execute(async (tx) => {
       const revokedCount = await revokeFamily(tx, row.family_id, now);
-      const sessionEnded = await revokeSession(tx, row.user_id, row.session_id, now);
+      const sessionEnded = (await endSessions(tx, deps, { ...meta, principal: null }, { by: 'session', sessionId: row.session_id, userId: row.user_id }, 'session_token_reuse')).sessions.length > 0;
       await deps.audit.record(tx, { ...meta, principal: null }, {
         action: 'session_token.reuse_detected',
         organizationId: row.organization_id,

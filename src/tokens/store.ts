@@ -50,8 +50,3 @@ export async function isFamilyRevoked(db: Executor, familyId: string): Promise<b
   return !!row;
 }
 
-/** End a session (reuse of a spent refresh token). Returns whether it was still live. */
-export async function endSession(db: Executor, sessionId: string, now: string): Promise<boolean> {
-  const res = await db.updateTable('sessions').set({ revoked_at: now }).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
-}

@@ -6,6 +6,7 @@ import { revokeAllUserApiKeys } from '../api-keys/store.js';
 import { deleteFactors, deleteRecoveryCodes } from '../mfa/store.js';
 import { deleteUserMemberships } from '../organizations/store.js';
 import { deleteAllUserSessions } from '../sessions/store.js';
+import { endSessions } from '../logout/session-end.js';
 import { deleteUserIdentitiesExcept } from '../sso/identities/store.js';
 import { updateUser } from './store.js';
 
@@ -51,7 +52,9 @@ export async function claimUnverifiedAccount(
 ): Promise<ClaimResult> {
   // Deleted, not revoked: a revoked session still makes its address "known" to the account for
   // 30 days (auth/account-limits.ts), and the unproven holder's addresses are not the owner's.
-  const sessionsRevoked = await deleteAllUserSessions(tx, user.id);
+  // Ended first (refresh tokens revoked, the apps they signed into told), then deleted.
+  const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service }, audit.ctx, { by: 'user', userId: user.id }, 'unverified_account_claimed');
+  const sessionsRevoked = ended.sessions.length + (await deleteAllUserSessions(tx, user.id));
   const apiKeysRevoked = await revokeAllUserApiKeys(tx, user.id, now);
   await deleteRecoveryCodes(tx, user.id);
   const factorsRemoved = await deleteFactors(tx, user.id);

@@ -3,7 +3,7 @@ import type { Ctx } from '../context.js';
 import type { Executor } from '../db/database.js';
 import type { UserRow } from '../db/schema.js';
 import { revokeAllUserApiKeys } from '../api-keys/store.js';
-import { revokeAllUserSessions } from '../sessions/store.js';
+import { endSessions } from '../logout/session-end.js';
 import { claimCounts, claimUnverifiedAccount } from './claim.js';
 import { updateUser } from './store.js';
 
@@ -27,7 +27,8 @@ export async function promoteToSuperadmin(
     const claim = await claimUnverifiedAccount(tx, audit, existing, now, { newPasswordHash: passwordHash });
     metadata = { ...claimCounts(claim), claimedUnverifiedAccount: true };
   } else {
-    metadata = { sessionsRevoked: await revokeAllUserSessions(tx, existing.id, now), apiKeysRevoked: await revokeAllUserApiKeys(tx, existing.id, now) };
+    const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service }, audit.ctx, { by: 'user', userId: existing.id }, 'superadmin_promoted');
+    metadata = { sessionsRevoked: ended.sessions.length, apiKeysRevoked: await revokeAllUserApiKeys(tx, existing.id, now) };
   }
   await updateUser(tx, existing.id, { is_superadmin: 1, email_verified: 1, password_hash: passwordHash, updated_at: now });
   return { user: { ...existing, is_superadmin: 1, email_verified: 1, password_hash: passwordHash, updated_at: now }, metadata };

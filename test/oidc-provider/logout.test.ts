@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TestUser } from '../helpers/app.js';
 import { authorize, Browser, browserOf, listenLoopback, makeSuperadmin, registerClient, rpConfig, startOpServer, type OpServer } from '../helpers/op.js';
 
@@ -105,9 +105,10 @@ describe('RP-initiated logout and back-channel logout', () => {
     expect((await op.gh.request('GET', '/api/auth/session', { as: user })).status).toBe(401);
     await expect(oidc.refreshTokenGrant(a.config, a.tokens.refresh_token ?? 'none')).rejects.toThrow();
     await expect(oidc.fetchUserInfo(a.config, a.tokens.access_token, user.id)).rejects.toThrow();
-    // One logout token, to the client that registered a back-channel URI, valid per §2.6.
+    // One logout token, to the client that registered a back-channel URI, valid per §2.6, sent
+    // by the outbox (logout/outbox.ts) within seconds of the session's end.
+    await vi.waitFor(() => expect(rp.received.filter((r) => r.claims?.sid === sid)).toHaveLength(1), { timeout: 5000, interval: 50 });
     const got = rp.received.filter((r) => r.claims?.sid === sid);
-    expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ ok: true, typ: 'logout+jwt', claims: { sub: user.id, sid, aud: withBackchannel.clientId, iss: op.base } });
     const audit = await op.gh.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'session.revoked').where('target_id', '=', sid).execute();
     expect(JSON.parse(audit[0]!.metadata!)).toMatchObject({ reason: 'oidc_rp_logout' });

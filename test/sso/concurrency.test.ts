@@ -7,7 +7,7 @@ import { systemCtx } from '../../src/context.js';
 import { findActiveConnection } from '../../src/sso/connections/store.js';
 import { parseConnection } from '../../src/sso/connections/model.js';
 import { findOrganization } from '../../src/organizations/store.js';
-import { revokeUserSsoSessions } from '../../src/sessions/store.js';
+import { revokeSessionsWhere } from '../../src/logout/store.js';
 import { createSsoCompletion } from '../../src/sso/completion.js';
 import { deleteIdentity } from '../../src/sso/identities/store.js';
 import type { SsoProfile } from '../../src/sso/provisioning.js';
@@ -275,7 +275,7 @@ describe(`an identity unlinked while its login is in flight, driven, on ${ENGINE
       } else {
         const same = new Kysely<Database>({ dialect: new SqliteDialect({ database: t.deps.database.raw.client as BetterSqlite3.Database }) });
         expect(await deleteIdentity(same, world.orgId, identityId)).toBeTruthy();
-        expect(await revokeUserSsoSessions(same, userId, connectionId, t.clock.now().toISOString())).toBe(1);
+        expect(await revokeSessionsWhere(same, { by: 'user_connection', userId, connectionId }, t.clock.now().toISOString())).toHaveLength(1);
       }
     });
     const completion = createSsoCompletion({ db: t.deps.db.withPlugin(plugin), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits });

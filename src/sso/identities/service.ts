@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock.js';
 import type { Ctx } from '../../context.js';
-import { revokeUserSsoSessions } from '../../sessions/store.js';
+import { endSessions } from '../../logout/session-end.js';
 import type { Db } from '../../db/database.js';
 import { notFound } from '../../http/errors.js';
 import { paginate, type PageParams } from '../../http/pagination.js';
@@ -37,7 +37,7 @@ export function createIdentityService(deps: { db: Db; clock: Clock; audit: Audit
       return deps.db.transaction().execute(async (tx) => {
         const row = await deleteIdentity(tx, organizationId, identityId);
         if (!row) throw notFound('SSO identity');
-        const sessionsRevoked = await revokeUserSsoSessions(tx, row.user_id, row.connection_id, deps.clock.now().toISOString());
+        const sessionsRevoked = (await endSessions(tx, deps, ctx, { by: 'user_connection', userId: row.user_id, connectionId: row.connection_id }, 'identity_unlinked')).sessions.length;
         await deps.audit.record(tx, ctx, {
           action: 'sso.identity_unlinked',
           organizationId,
