@@ -34,6 +34,7 @@ import { createOpenIdProvider } from './oidc-provider/provider.js';
 import { createAccessTokens } from './tokens/access-tokens.js';
 import { createSessionTokenService } from './tokens/session-tokens.js';
 import { createLogoutOutbox, type OutboxOptions } from './logout/outbox.js';
+import { createIdpSignOut } from './logout/idp-sign-out.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -83,7 +84,9 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const accessTokens = createAccessTokens({ ...deps, signingKeys });
   const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
-  return { logoutOutbox, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
+  const idpSignOut = createIdpSignOut(deps, {});
+  return { logoutOutbox, idpSignOut, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

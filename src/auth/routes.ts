@@ -14,6 +14,9 @@ const SignUpBody = z.object({ email: Email, password: Password, name: z.string()
 const SignInBody = z.object({ email: Email, password: z.string().min(1).max(256) }).strict();
 const SessionData = z.object({ user: User, session: Session, memberships: z.array(Membership) }).openapi('SessionInfo');
 
+/** POST /api/auth/sign-out: null, or the IdP logout URL when the session's connection signs out of the IdP (SPEC §8). */
+const SignedOut = z.union([z.object({ idpLogoutUrl: z.string() }), z.null()]);
+
 export function setSessionCookie(c: Context, config: Pick<Config, 'secureCookies'>, token: string) {
   setCookie(c, SESSION_COOKIE, token, {
     httpOnly: true,
@@ -82,15 +85,17 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services,
       method: 'post',
       path: '/api/auth/sign-out',
       tags: ['Sign-in and sessions'],
-      summary: 'Revoke the current session',
-      responses: responses(Empty, 'Signed out (cookie cleared)', [401, 403]),
+      summary: 'End the current session (and, with signOutOfIdp, give the IdP logout URL to follow)',
+      responses: responses(SignedOut, 'Signed out (cookie cleared); data.idpLogoutUrl when the session\'s connection signs out of the IdP too', [401, 403]),
     }),
     async (c) => {
       const p = c.get('principal');
       if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'Not signed in');
+      // Built before the session ends (it reads the session's IdP logout hint); the session ends whatever the IdP.
+      const idpLogoutUrl = await services.idpSignOut.urlFor(p.session);
       await services.sessions.end(ctxOf(c), p.user.id, p.session.id, 'sign_out');
       deleteCookie(c, SESSION_COOKIE, { path: '/', secure: config.secureCookies });
-      return ok(c, null, { message: 'Signed out' });
+      return ok(c, idpLogoutUrl ? { idpLogoutUrl } : null, { message: idpLogoutUrl ? 'Signed out; follow idpLogoutUrl to sign out of the identity provider too' : 'Signed out' });
     },
   );
 }

@@ -9,8 +9,26 @@ export type OidcProvider = (typeof OIDC_PROVIDERS)[number];
 
 export const DEFAULT_SCOPES = ['openid', 'profile', 'email'];
 
+/**
+ * SPEC §8 Okta Universal Logout: whether the connection's IdP may end its users' sessions, and
+ * the request JWT's expected `iss` and `sub` when they are not the defaults (universal-logout
+ * checks: the issuer URL or, for Okta, its origin; the client id, or for SAML the Okta app
+ * instance id, which must then be given).
+ */
+export const universalLogoutSettings = z.object({ enabled: z.boolean(), issuer: z.string().nullable(), subject: z.string().nullable() });
+export type UniversalLogoutSettings = z.infer<typeof universalLogoutSettings>;
+export const UNIVERSAL_LOGOUT_DEFAULTS: UniversalLogoutSettings = { enabled: true, issuer: null, subject: null };
+
+/** Logout settings of either protocol (rows saved before them have none: the defaults). */
+const logoutFields = {
+  /** SPEC §8: signing out of a session from this connection also ends the IdP session. */
+  signOutOfIdp: z.boolean().optional(),
+  universalLogout: universalLogoutSettings.optional(),
+};
+
 /** The non-secret OIDC settings kept in `sso_connections.config`. */
 const oidcConfig = z.object({
+  ...logoutFields,
   protocol: z.literal('oidc'),
   /** What the admin configured (suffix stripped); discovery is fetched from here. */
   issuerUrl: z.string(),
@@ -52,7 +70,10 @@ export type AttributeMapping = Partial<Record<SamlMappedField, string[]>>;
 
 /** The non-secret SAML settings kept in `sso_connections.config` (the SP private key is in `secret_enc`). */
 const samlConfig = z.object({
+  ...logoutFields,
   protocol: z.literal('saml'),
+  /** The IdP's SingleLogoutService (HTTP-Redirect) for SP-initiated Single Logout; from metadata or given. */
+  idpSloUrl: z.string().nullable().optional(),
   idpEntityId: z.string(),
   idpSsoUrl: z.string(),
   /** Pinned IdP signing certificates (PEM); several during a rotation. */
@@ -91,6 +112,8 @@ export interface Connection {
   defaultRole: Role;
   allowedDomains: string[] | null;
   allowIdpInitiated: boolean;
+  signOutOfIdp: boolean;
+  universalLogout: UniversalLogoutSettings;
   createdAt: string;
   updatedAt: string;
 }
@@ -114,6 +137,8 @@ export function parseConnection(row: ConnectionRow): Connection {
     defaultRole: row.default_role,
     allowedDomains: row.allowed_domains ? z.array(z.string()).parse(JSON.parse(row.allowed_domains)) : null,
     allowIdpInitiated: row.allow_idp_initiated === 1,
+    signOutOfIdp: config.signOutOfIdp ?? false,
+    universalLogout: config.universalLogout ?? UNIVERSAL_LOGOUT_DEFAULTS,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -10,6 +10,15 @@ import { OIDC_PROVIDERS, SAML_MAPPED_FIELDS, SAML_PROVIDERS, TENANT_ID_PATTERN }
 
 const Domain = z.string().trim().min(1).max(253).regex(/^@?[A-Za-z0-9.-]+\.?$/, 'must be a domain such as example.com');
 
+const UniversalLogoutBody = z
+  .object({
+    enabled: z.boolean().optional().openapi({ description: 'Default true' }),
+    issuer: z.url().max(2048).nullable().optional().openapi({ description: "The request JWT's iss. Default: for okta the issuer URL or its origin (Okta signs with the org authorization server), otherwise the issuer URL; required for SAML connections" }),
+    subject: z.string().trim().min(1).max(512).nullable().optional().openapi({ description: "The request JWT's sub. Default: the client id; for SAML connections the Okta app instance id (required)" }),
+  })
+  .strict()
+  .openapi({ description: 'Okta Universal Logout (Global Token Revocation) for this connection' });
+
 const OidcSettings = z
   .object({
     protocol: z.literal('oidc').openapi({ description: 'Optional: implied by an OIDC provider' }),
@@ -26,6 +35,8 @@ const OidcSettings = z
     redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional().openapi({
       description: '"dedicated": this organization\'s own redirect URI {base}/api/auth/sso/callback/{organizationId}; "shared": {base}/api/auth/sso/callback, protected only by the IdP\'s RFC 9207 iss or PAR. Omitted: the deployment default (GATEHOUSE_OIDC_REDIRECT_MODE, itself "dedicated" by default), stored with the connection',
     }),
+    signOutOfIdp: z.boolean().optional().openapi({ description: 'Signing out of a session from this connection also ends the IdP session (OIDC end_session_endpoint; SAML Single Logout). Default false' }),
+    universalLogout: UniversalLogoutBody.optional(),
     allowedTenants: z
       .array(z.string().trim().regex(TENANT_ID_PATTERN, 'must be a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)'))
       .min(1).max(100).optional()
@@ -56,6 +67,9 @@ const SamlSettings = z
     defaultRole: z.enum(['admin', 'member']).optional(),
     allowedDomains: z.array(Domain).max(100).nullable().optional(),
     allowIdpInitiated: z.boolean().optional(),
+    idpSloUrl: z.url().max(2048).nullable().optional().openapi({ description: "The IdP's SingleLogoutService (HTTP-Redirect), for signOutOfIdp; default: the one in the imported metadata" }),
+    signOutOfIdp: z.boolean().optional().openapi({ description: 'Signing out of a session from this connection also ends the IdP session (OIDC end_session_endpoint; SAML Single Logout). Default false' }),
+    universalLogout: UniversalLogoutBody.optional(),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -81,6 +95,13 @@ const Settings = z
     clientId: z.string().nullable(), clientSecret: z.string().nullable(), hasClientSecret: z.boolean(), scopes: z.string().nullable(),
     enabled: z.boolean(), allowJitProvisioning: z.boolean(), defaultRole: z.string(), allowedDomains: z.array(z.string()).nullable(),
     allowIdpInitiated: z.boolean(), configVersion: z.number(),
+    signOutOfIdp: z.boolean(),
+    universalLogout: z.object({ enabled: z.boolean(), issuer: z.string().nullable(), subject: z.string().nullable() }),
+    universalLogoutUri: z.string().openapi({ description: 'Okta Universal Logout (Global Token Revocation) endpoint to enter in the Okta app' }),
+    postLogoutRedirectUri: z.string().openapi({ description: 'Where the IdP sends the browser after signing it out (register it at the IdP for signOutOfIdp)' }),
+    backchannelLogoutUri: z.string().optional().openapi({ description: "OIDC only: the back-channel logout URI to register at the IdP" }),
+    sloUrl: z.string().optional().openapi({ description: 'SAML only: the SP Single Logout service (Redirect and POST bindings)' }),
+    idpSloUrl: z.string().nullable().optional(),
     redirectUri: z.string().openapi({ description: 'The redirect URI to register at the IdP: per redirectUriMode, dedicated {base}/api/auth/sso/callback/{organizationId} or shared {base}/api/auth/sso/callback' }),
     loginUrl: z.string(), initiateLoginUri: z.string(),
     redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional().openapi({ description: 'OIDC only: the stored mode, or the deployment default for connections saved before it was stored' }),

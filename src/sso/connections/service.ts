@@ -20,7 +20,11 @@ import { samlUrls } from '../saml/urls.js';
 import { normalizeMapping, resolveIdp, samlChecks, type SamlCheck, type SamlSettingsInput } from '../saml/settings.js';
 import { findOrganizationBySlug } from '../../organizations/store.js';
 import type { OidcRedirectMode } from '../../config.js';
-import { DEFAULT_SCOPES, isTemplatedIssuer, normalizeIssuerUrl, parseConnection, redirectUriModeOf, type Connection, type OidcConfig, type OidcProvider, type SamlConfig } from './model.js';
+import {
+  DEFAULT_SCOPES, isTemplatedIssuer, normalizeIssuerUrl, parseConnection, redirectUriModeOf, UNIVERSAL_LOGOUT_DEFAULTS,
+  type Connection, type OidcConfig, type OidcProvider, type SamlConfig, type UniversalLogoutSettings,
+} from './model.js';
+import { logoutUrls } from '../../logout/urls.js';
 import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
 
 export type { SamlSettingsInput };
@@ -40,6 +44,24 @@ export interface OidcSettingsInput {
   redirectUriMode?: OidcRedirectMode | undefined;
   /** SPEC §12: required (tenant GUIDs) when the discovered issuer is a multi-tenant template; refused otherwise. */
   allowedTenants?: string[] | undefined;
+  signOutOfIdp?: boolean | undefined;
+  universalLogout?: UniversalLogoutInput | undefined;
+}
+
+/** SPEC §8: omitted members take the defaults (enabled, the default issuer and subject). */
+export interface UniversalLogoutInput {
+  enabled?: boolean | undefined;
+  issuer?: string | null | undefined;
+  subject?: string | null | undefined;
+}
+
+/** The logout settings of a PUT, defaults filled in (stored with the connection's config). */
+export function logoutSettingsOf(input: { signOutOfIdp?: boolean | undefined; universalLogout?: UniversalLogoutInput | undefined }): { signOutOfIdp: boolean; universalLogout: UniversalLogoutSettings } {
+  const ul = input.universalLogout ?? {};
+  return {
+    signOutOfIdp: input.signOutOfIdp ?? false,
+    universalLogout: { enabled: ul.enabled ?? UNIVERSAL_LOGOUT_DEFAULTS.enabled, issuer: ul.issuer ?? null, subject: ul.subject ?? null },
+  };
 }
 
 export interface Check {
@@ -79,7 +101,9 @@ export function createConnectionService(deps: {
     return {
       redirectUri: oidcRedirectUri(deps.config.baseUrl, mode, c.organizationId),
       ...oidcLoginUrls(deps.config.baseUrl, slug),
-      ...(c.oidc ? { redirectUriMode: mode, mixUpProtection: mixUpProtection(mode, discovery), allowedTenants: c.oidc.allowedTenants ?? null } : {}),
+      ...(c.oidc
+        ? { redirectUriMode: mode, mixUpProtection: mixUpProtection(mode, discovery), allowedTenants: c.oidc.allowedTenants ?? null, backchannelLogoutUri: logoutUrls(deps.config.baseUrl).backchannelLogoutUri }
+        : {}),
     };
   }
 
@@ -108,6 +132,8 @@ export function createConnectionService(deps: {
       idpMetadataUrl: saml.idpMetadataUrl,
       spEntityId: urls.spEntityId,
       acsUrl: urls.acsUrl,
+      sloUrl: urls.sloUrl,
+      idpSloUrl: saml.idpSloUrl ?? null,
       spMetadataUrl: urls.spMetadataUrl,
       spCertificate: saml.spCertificate,
       attributeMapping: saml.attributeMapping,
@@ -133,6 +159,10 @@ export function createConnectionService(deps: {
       defaultRole: c.defaultRole,
       allowedDomains: c.allowedDomains,
       allowIdpInitiated: c.allowIdpInitiated,
+      signOutOfIdp: c.signOutOfIdp,
+      universalLogout: c.universalLogout,
+      universalLogoutUri: logoutUrls(deps.config.baseUrl).universalLogoutUri,
+      postLogoutRedirectUri: logoutUrls(deps.config.baseUrl).postLogoutRedirectUri,
       configVersion: c.configVersion,
       ...oidcView(c, slug, discovery),
       ...samlView(c, slug),
@@ -246,6 +276,7 @@ export function createConnectionService(deps: {
         // Stored, so a later change of the deployment default does not move a working connection.
         redirectUriMode: input.redirectUriMode ?? deps.config.oidcRedirectMode,
         ...(allowedTenants ? { allowedTenants } : {}),
+        ...logoutSettingsOf(input),
       };
       const now = clock.now().toISOString();
       return db.transaction().execute(async (tx) => {
@@ -327,6 +358,8 @@ export function createConnectionService(deps: {
           authnRequestBinding: input.authnRequestBinding ?? 'redirect',
           spCertificate: certificatePem,
           idpMetadataUrl: idp.idpMetadataUrl,
+          idpSloUrl: input.idpSloUrl ?? null,
+          ...logoutSettingsOf(input),
         };
         const row: ConnectionRow = {
           id,

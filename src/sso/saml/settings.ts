@@ -23,6 +23,10 @@ export interface SamlSettingsInput {
   defaultRole?: Exclude<Role, 'owner'> | undefined;
   allowedDomains?: string[] | null | undefined;
   allowIdpInitiated?: boolean | undefined;
+  /** The IdP's SingleLogoutService; omitted: the one in the imported metadata, if any. */
+  idpSloUrl?: string | null | undefined;
+  signOutOfIdp?: boolean | undefined;
+  universalLogout?: { enabled?: boolean | undefined; issuer?: string | null | undefined; subject?: string | null | undefined } | undefined;
 }
 
 export interface ResolvedIdp {
