@@ -23,8 +23,10 @@ export interface BackchannelRp {
   close(): Promise<void>;
 }
 
-export async function startBackchannelRp(issuer: string, clientId: () => string, opts: { jwksUrl?: string } = {}): Promise<BackchannelRp> {
-  const jwks = createRemoteJWKSet(new URL(opts.jwksUrl ?? `${issuer}/.well-known/jwks.json`));
+/** `opts.jwksUrl`: where to fetch Gatehouse's keys (read when the first token arrives), when not at the issuer. */
+export async function startBackchannelRp(issuer: string, clientId: () => string, opts: { jwksUrl?: () => string } = {}): Promise<BackchannelRp> {
+  let jwks: ReturnType<typeof createRemoteJWKSet> | null = null;
+  const keys = () => (jwks ??= createRemoteJWKSet(new URL(opts.jwksUrl?.() ?? `${issuer}/.well-known/jwks.json`)));
   const hanging: ServerResponse[] = [];
   const rp: BackchannelRp = {
     url: '',
@@ -45,7 +47,7 @@ export async function startBackchannelRp(issuer: string, clientId: () => string,
     if (!token) return { ok: false, reason: 'no logout_token' };
     const header = decodeProtectedHeader(token);
     // 2.6 step 3: validate iss, aud, iat, exp and the signature (as an ID token).
-    const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), algorithms: ['ES256'], typ: 'logout+jwt', maxTokenAge: '2m' });
+    const { payload } = await jwtVerify(token, keys(), { issuer, audience: clientId(), algorithms: ['ES256'], typ: 'logout+jwt', maxTokenAge: '2m' });
     // step 4: sub and/or sid; step 5: events with the back-channel logout member; step 6: no nonce.
     if (!payload.sub && !payload.sid) return { ok: false, reason: 'no sub or sid' };
     const events = payload.events as Record<string, unknown> | undefined;
