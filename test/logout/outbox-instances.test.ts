@@ -8,9 +8,10 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL, type TestUser } from '../helpers/app.js';
 import { startBackchannelRp, type BackchannelRp } from '../helpers/backchannel-rp.js';
-import { authorize, browserOf, makeSuperadmin, registerClient, rpConfig, startOpServer, type OpServer } from '../helpers/op.js';
+import { authorize, browserOf, makeSuperadmin, registerClient, rpConfig, startOpServer, startOpServerBehind, type OpServer } from '../helpers/op.js';
 import { adminClient, postgresAvailable, until } from '../helpers/postgres.js';
-import { outboxRowsOfSession } from '../../src/logout/store.js';
+import { insertOutboxRows, outboxRowsOfSession } from '../../src/logout/store.js';
+import { newId } from '../../src/ids.js';
 
 /**
  * SPEC §8 "Propagation": nothing is lost when an instance dies. Three instances on one PostgreSQL
@@ -110,4 +111,46 @@ describe.runIf(postgresAvailable('the multi-instance logout outbox test'))('a qu
     expect(valid[0]!.claims).toMatchObject({ sub: user.id, aud: client.clientId, iss: q.base });
     await q.close();
   }, 120_000);
+});
+
+describe.runIf(postgresAvailable('the concurrent outbox claim test'))('two instances polling one outbox at once', () => {
+  it('each delivery is claimed and sent by exactly one of them', async () => {
+    const first = await startOpServer();
+    const second = await startOpServerBehind(first.base, { clock: first.gh.clock, databaseUrl: TEST_DATABASE_URL!, schema: first.gh.schema!, env: { GATEHOUSE_SECRET_KEYS: first.gh.deps.config.secretKeys! } });
+    let app: { clientId: string } = { clientId: '' };
+    const rp = await startBackchannelRp(first.base, () => app.clientId);
+    try {
+      const platform = await first.gh.signUp('platform@claims.test');
+      await makeSuperadmin(first.gh, platform);
+      app = await registerClient(first.gh, platform, { name: 'App', redirectUris: [REDIRECT], backchannelLogoutUri: rp.url, firstParty: true });
+      // Both instances' own pollers stop: the test drives the passes, many at once.
+      await first.gh.services.logoutOutbox.stop();
+      await second.gh.services.logoutOutbox.stop();
+      const now = first.gh.clock.now().toISOString();
+      const rows = Array.from({ length: 30 }, (_, i) => ({
+        id: newId(), session_id: `session-${i}`, user_id: platform.id, client_id: app.clientId, reason: 'sign_out', status: 'pending' as const,
+        attempts: 0, next_attempt_at: now, locked_until: null, last_error: null, created_at: now, give_up_at: '9999-12-31T00:00:00.000Z', finished_at: null,
+      }));
+      await insertOutboxRows(first.gh.deps.db, rows);
+      // Rounds of six concurrent passes (three per instance), each claiming up to 20, until none is left.
+      let claimed = 0;
+      for (let round = 0; round < 5; round++) {
+        const passes = await Promise.all([first, second, first, second, first, second].map((s) => s.gh.services.logoutOutbox.runOnce()));
+        claimed += passes.reduce((a, b) => a + b, 0);
+      }
+      expect(claimed).toBe(30);
+      const after = await first.gh.deps.db.selectFrom('logout_outbox').select(['status', 'attempts', 'last_error']).execute();
+      expect(after.filter((r) => r.status !== 'delivered')).toEqual([]);
+      expect(rp.received.filter((r) => !r.ok).map((r) => r.reason)).toEqual([]);
+      const sids = rp.received.filter((r) => r.ok).map((r) => r.claims!.sid);
+      expect(sids).toHaveLength(30);
+      expect(new Set(sids).size).toBe(30);
+      const finished = await first.gh.deps.db.selectFrom('logout_outbox').select(['status', 'attempts']).execute();
+      expect(finished.every((r) => r.status === 'delivered' && r.attempts === 1)).toBe(true);
+    } finally {
+      await rp.close();
+      await second.close();
+      await first.close();
+    }
+  }, 60_000);
 });
