@@ -73,8 +73,8 @@ async function expectLogoutDelivered(sid: string, sub: string, reason: string) {
   expect(got).toMatchObject({ ok: true, typ: 'logout+jwt', claims: { sid, sub, aud: app.clientId, iss: op.base } });
   const audit = await op.gh.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'session.revoked').where('target_id', '=', sid).execute();
   expect(audit.map((a) => JSON.parse(a.metadata!).reason)).toEqual([reason]);
-  const rows = await outboxRowsOfSession(op.gh.deps.db, sid);
-  expect(rows.map((r) => [r.client_id, r.status])).toEqual([[app.clientId, 'delivered']]);
+  // The row is marked delivered once the app's answer is in, a moment after the app saw the token.
+  await vi.waitFor(async () => expect((await outboxRowsOfSession(op.gh.deps.db, sid)).map((r) => [r.client_id, r.status])).toEqual([[app.clientId, 'delivered']]), { timeout: 5000, interval: 50 });
 }
 
 describe('every kind of session end reaches the apps the session signed into', () => {
