@@ -185,3 +185,12 @@ describe('expected iss and sub of a connection', () => {
     expect(ul.isCandidate(connection({ status: 'replaced' }), claims)).toBe(false);
   });
 });
+
+describe('docs/universal-logout.md', () => {
+  it('explains every refusal reason of the registry', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../docs/universal-logout.md', import.meta.url), 'utf8');
+    const missing = Object.keys(ul.UNIVERSAL_LOGOUT_REASONS).filter((r) => !doc.includes(`| \`${r}\` |`));
+    expect(missing).toEqual([]);
+  });
+});
