@@ -4,14 +4,17 @@ import type { ConnectionRow } from '../../sso/connections/store.js';
 
 /** SQL of Universal Logout: which connections may have sent a token, and who a subject names. */
 
-/** An attacker can make many organizations claim one issuer; never look at more than this many. */
-export const MAX_CANDIDATES = 50;
+/**
+ * Anyone can make organizations whose connections claim one issuer; never look at more than this
+ * many (the oldest first: ids are ULIDs, so the first organization to configure an issuer keeps it).
+ */
+export const MAX_CANDIDATES = 200;
 
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (m) => `\\${m}`);
 
 /**
  * Active, enabled connections that could expect a token from `iss`: their issuer is `iss`
- * (with or without a trailing slash) or lies under it (an Okta custom authorization server
+ * (with or without a trailing slash) or, for Okta, lies under it (a custom authorization server
  * `{origin}/oauth2/…` under the org URL), or their settings name `iss` as the Universal Logout
  * issuer. A narrowing only: the service compares the exact expected iss and sub of each.
  */
@@ -28,8 +31,8 @@ export async function findCandidateConnections(db: Executor, iss: string): Promi
       eb.or([
         eb('issuer', '=', bare),
         eb('issuer', '=', `${bare}/`),
-        // Strings under "bare/": every one sorts between "bare/" and "bare0" ('0' follows '/').
-        eb.and([eb('issuer', '>', `${bare}/`), eb('issuer', '<', `${bare}0`)]),
+        // Under "bare/" (LIKE, not a range: a range would depend on the database's collation).
+        eb.and([eb('provider', '=', 'okta'), sql<boolean>`${sql.ref('issuer')} like ${`${likeEscape(bare)}/%`} escape '\\'`]),
         sql<boolean>`${sql.ref('config')} like ${named} escape '\\'`,
         sql<boolean>`${sql.ref('config')} like ${namedSlash} escape '\\'`,
       ]),
