@@ -143,6 +143,21 @@ describe(`Universal Logout attacks on ${ENGINE}`, () => {
     await refused(token, 'replayed');
   });
 
+  it("fails closed when the issuer's keys cannot be fetched (discovery unreachable)", async () => {
+    const own = await t.signUp('owner@unreachable.test');
+    const deadOkta = await startMockOkta({ now: () => t.clock.now() });
+    try {
+      // The Universal Logout issuer points at a closed loopback port: no discovery, no keys.
+      await oktaOrg(t, own, deadOkta, 'unreachable', { universalLogout: { issuer: 'http://127.0.0.1:9', subject: null } });
+      const res = await universalLogout(t, await okta.universalLogoutToken(UL_URL, { claims: { iss: 'http://127.0.0.1:9', sub: deadOkta.clientId } }), byEmail(victim.email));
+      expect(res.status).toBe(401);
+      expect(res.body.details.reason).toBe('keys_unavailable');
+      expect(await isAlive(t, victim.session)).toBe(true);
+    } finally {
+      await deadOkta.close();
+    }
+  });
+
   it('refuses garbage where a JWT should be', async () => {
     await refused('not-a-jwt', 'token_malformed');
     await refused('a.b.c', 'token_malformed');

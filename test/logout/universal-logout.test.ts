@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestGatehouse, ENGINE, type TestGatehouse, type TestUser } from '../helpers/app.js';
 import { startMockOkta, type MockOkta } from '../helpers/okta.js';
+import { makeSuperadmin, registerClient } from '../helpers/op.js';
+import { sha256 } from '../../src/crypto/tokens.js';
+import { outboxRowsOfSession, recordSessionClient } from '../../src/logout/store.js';
 import {
   byEmail, isAlive, linkedAccount, oktaOrg, oktaSignIn, refresh, refreshTokenOf, UL_URL, universalLogout,
 } from '../helpers/universal-logout.js';
@@ -62,7 +65,7 @@ describe(`Okta Universal Logout on ${ENGINE}`, () => {
     const events = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'sso.universal_logout').where('target_id', '=', alice.id).execute();
     expect(events).toHaveLength(1);
     expect(JSON.parse(events[0]!.metadata!)).toMatchObject({ format: 'email', scope: 'organization', sessionsEnded: 2 });
-    const reasons = await t.deps.db.selectFrom('audit_events').select('metadata').where('action', '=', 'session.revoked').where('target_id', '=', second.cookie ? (await sessionIdOf(second)) : '').execute();
+    const reasons = await t.deps.db.selectFrom('audit_events').select('metadata').where('action', '=', 'session.revoked').where('target_id', '=', await sessionIdOf(second)).execute();
     expect(reasons.map((r) => JSON.parse(r.metadata!).reason)).toEqual(['universal_logout']);
   });
 
@@ -72,6 +75,19 @@ describe(`Okta Universal Logout on ${ENGINE}`, () => {
     expect(res.status, res.text).toBe(204);
     expect(await isAlive(t, sso)).toBe(false);
     expect(await isAlive(t, elsewhere)).toBe(true);
+  });
+
+  it("propagates to the apps the session signed into: a back-channel logout delivery is queued with the reason", async () => {
+    const admin = await t.signUp('root@platform-admin.test');
+    await makeSuperadmin(t, admin);
+    const app = await registerClient(t, admin, { name: 'App', redirectUris: ['https://app.example/cb'], backchannelLogoutUri: 'https://app.example/bcl' });
+    const u = await corpUser();
+    const sessionId = await sessionIdOf(u.session);
+    // What the OpenID Provider records when the session signs into the app.
+    await recordSessionClient(t.deps.db, sessionId, app.clientId, t.clock.now().toISOString());
+    expect((await universalLogout(t, await okta.universalLogoutToken(UL_URL), byEmail(u.email))).status).toBe(204);
+    const rows = await outboxRowsOfSession(t.deps.db, sessionId);
+    expect(rows.map((r) => ({ client: r.client_id, reason: r.reason }))).toEqual([{ client: app.clientId, reason: 'universal_logout' }]);
   });
 
   it('the older {"subject": …} body works too', async () => {
@@ -155,9 +171,8 @@ describe(`Okta Universal Logout on ${ENGINE}`, () => {
   });
 });
 
+/** A session's id, found by its token's hash (the API no longer shows an ended session). */
 async function sessionIdOf(s: { cookie: string }): Promise<string> {
-  // The session id as the API shows it before it ends is not readable afterwards; find it by token hash.
-  const { sha256 } = await import('../../src/crypto/tokens.js');
   const row = await t.deps.db.selectFrom('sessions').select('id').where('token_hash', '=', sha256(s.cookie)).executeTakeFirst();
   return row?.id ?? '';
 }
