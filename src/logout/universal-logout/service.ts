@@ -38,7 +38,7 @@ export interface UniversalLogoutRequest {
 }
 
 /** What one connection did with a verified request. */
-type Outcome = { kind: 'ended'; connection: Connection; userId: string; sessionsEnded: number; scope: 'organization' | 'all' } | { kind: 'unknown_user' } | { kind: 'foreign_issuer' };
+type Outcome = { kind: 'ended'; sessionsEnded: number } | { kind: 'unknown_user' } | { kind: 'foreign_issuer' };
 
 /**
  * Okta Universal Logout (SPEC §8). The token is unauthenticated until verified, so:
@@ -127,7 +127,7 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
       target: { type: 'user', id: account.userId },
       metadata: { connectionId: c.id, format: subject.format, scope, sessionsEnded: ended.sessions.length },
     });
-    return { kind: 'ended', connection: c, userId: account.userId, sessionsEnded: ended.sessions.length, scope };
+    return { kind: 'ended', sessionsEnded: ended.sessions.length };
   }
 
   return {
@@ -147,8 +147,8 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
         for (const c of connections) out.push(await logOutFor(tx, ctx, c, subject));
         return out;
       });
-      const ended = outcomes.filter((o) => o.kind === 'ended');
-      if (ended.length > 0) return { sessionsEnded: ended.reduce((n, o) => n + o.sessionsEnded, 0) };
+      const ended = outcomes.flatMap((o) => (o.kind === 'ended' ? [o.sessionsEnded] : []));
+      if (ended.length > 0) return { sessionsEnded: ended.reduce((n, x) => n + x, 0) };
       if (outcomes.some((o) => o.kind === 'foreign_issuer')) {
         throw new UniversalLogoutError('issuer_foreign', "The subject's iss is not this connection's IdP issuer: no account of that IdP is known through this connection");
       }
