@@ -52,4 +52,15 @@ describe(`Universal Logout across instances on ${ENGINE}`, () => {
     expect(replay.body.details.reason).toBe('replayed');
     expect(await isAlive(a, s3)).toBe(true);
   });
+
+  it('one token sent to both instances at once is accepted exactly once', async () => {
+    const owner = await a.signUp('owner@race-ul.test');
+    const corp = await oktaOrg(a, owner, okta, 'race-ul');
+    okta.users.set('00urace', { id: '00urace', email: 'race@race-home.test' });
+    await oktaSignIn(a, okta, corp.slug, '00urace');
+    const token = await okta.universalLogoutToken(UL_URL);
+    const answers = await Promise.all([universalLogout(a, token, byEmail('race@race-home.test')), universalLogout(b, token, byEmail('race@race-home.test'))]);
+    expect(answers.map((r) => r.status).sort()).toEqual([204, 401]);
+    expect(answers.find((r) => r.status === 401)!.body.details.reason).toBe('replayed');
+  });
 });
