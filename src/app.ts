@@ -26,6 +26,8 @@ import { registerJwksRoutes } from './tokens/jwks-routes.js';
 import { registerInteractionRoutes } from './oidc-provider/interactions.js';
 import { INTERACTION_PREFIX } from './oidc-provider/urls.js';
 import { registerClientRoutes } from './oidc-provider/clients/routes.js';
+import { registerUniversalLogoutRoutes } from './logout/universal-logout/routes.js';
+import { UNIVERSAL_LOGOUT_PATH } from './logout/urls.js';
 import { isBodyCredentialRequest, isTokenFormPost, markRefreshGrant, registerTokenRoutes, TOKEN_PATH } from './tokens/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -89,8 +91,11 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
     await next();
   });
   app.use(TOKEN_PATH, markRefreshGrant());
-  app.use('/api/*', authenticate(services));
-  app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || isBodyCredentialRequest(c)));
+  // Universal Logout is a server-to-server call whose bearer JWT is the IdP's, not a Gatehouse
+  // credential: it is verified by its own route, never taken for an access token or API key.
+  const authenticated = authenticate(services);
+  app.use('/api/*', (c, next) => (c.req.path === UNIVERSAL_LOGOUT_PATH ? next() : authenticated(c, next)));
+  app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || path === UNIVERSAL_LOGOUT_PATH || isBodyCredentialRequest(c)));
   app.use('/api/*', mfaPendingGate(isBodyCredentialRequest));
 
   registerSystemRoutes(app, deps.db);
@@ -109,6 +114,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerInteractionRoutes(app, { db: deps.db, config: deps.config, sessions: services.sessions, op: services.openIdProvider });
   registerClientRoutes(app, services);
   registerTokenRoutes(app, services);
+  registerUniversalLogoutRoutes(app, services);
 
   app.notFound((c) => fail(c, new AppError('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`)));
 

@@ -35,6 +35,7 @@ import { createAccessTokens } from './tokens/access-tokens.js';
 import { createSessionTokenService } from './tokens/session-tokens.js';
 import { createLogoutOutbox, type OutboxOptions } from './logout/outbox.js';
 import { createIdpSignOut } from './logout/idp-sign-out.js';
+import { createUniversalLogout } from './logout/universal-logout/service.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -86,7 +87,8 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
   // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
   const idpSignOut = createIdpSignOut(deps, {});
-  return { logoutOutbox, idpSignOut, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const universalLogout = createUniversalLogout({ ...deps, audit, sessions, oidcMetadata });
+  return { logoutOutbox, idpSignOut, universalLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -67,6 +67,7 @@ export const AUDIT_ACTIONS = {
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
+  'sso.universal_logout': 'the IdP ended a user\'s sessions by Okta Universal Logout (`connectionId`, `format`, `scope`: organization or all, `sessionsEnded`)',
   // OpenID Provider clients (platform-wide: no organization)
   'oauth_client.created': 'a platform superadmin (or the CLI) registered an OpenID Provider client (its settings; never the secret)',
   'oauth_client.updated': 'a client\'s settings changed (`changed`, `before`, `after`; `dropped: ["clientSecret"]` when a switch to `none` or `private_key_jwt` removed its secret)',

@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   GENERIC_DOMAIN: 422,
   INVALID_TOKEN: 400,
   MFA_CODE_INVALID: 400,
+  UNSUPPORTED_SUBJECT_FORMAT: 400,
+  LOGOUT_NOT_POSSIBLE: 422,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;
@@ -65,6 +67,8 @@ export const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   GENERIC_DOMAIN: 'A public suffix or free mailbox provider cannot be claimed.',
   INVALID_TOKEN: 'The token is unknown, used or expired.',
   MFA_CODE_INVALID: 'The TOTP code or recovery code is wrong, outside the ±30 s window or already used; `details.reason` is `invalid` or `replayed`.',
+  UNSUPPORTED_SUBJECT_FORMAT: 'Universal Logout: the subject format is neither `email` nor `iss_sub`; `details.supported` lists them.',
+  LOGOUT_NOT_POSSIBLE: 'Universal Logout: the subject is well-formed but cannot be acted on (an `iss_sub` of an IdP that is not the connection\'s); `details.reason` says why.',
   INTERNAL: 'Unexpected server error; the log has it under the request id.',
   SERVICE_UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };

@@ -29,6 +29,8 @@ export const DEFAULT_LIMITS = {
   // Session tokens (POST /api/auth/token, its refresh grant and /token/revoke): every request counts.
   // A refresh token is 256 bits, so this bounds load, not guessing; an app refreshes every few minutes.
   'token:ip': { points: 300, duration: 60 },
+  // Okta Universal Logout (server to server, signed tokens): bounds load from one address.
+  'universal-logout:ip': { points: 120, duration: 60 },
   // SPEC §12: invitation mails carry an organization's free-text name; cap them per
   // organization and per inviter so nobody sends branded phishing in bulk.
   'invitation:organization': { points: 100, duration: 3600 },
