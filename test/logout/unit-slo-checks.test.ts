@@ -1,4 +1,5 @@
 import { deflateRawSync } from 'node:zlib';
+import { SAML } from '@node-saml/node-saml';
 import { describe, expect, it } from 'vitest';
 import * as slo from '../../src/logout/saml/slo-checks.js';
 import { reasonOf } from '../helpers/sso.js';
@@ -85,6 +86,16 @@ describe('5 refuseWeakAlgorithms', () => {
 });
 
 describe('6 requireSignature', () => {
+  it('is needed: node-saml 5.1 validateRedirectAsync on its own accepts an unsigned LogoutRequest (the library trap)', async () => {
+    const saml = new SAML({ idpCert: IDP_KEYS.cert, issuer: 'https://gh.example/sp', callbackUrl: SLO_URL, audience: false, acceptedClockSkewMs: -1 });
+    const query = redirectQuery('SAMLRequest', buildLogoutRequest(fields({ issueInstant: new Date(), notOnOrAfter: new Date(Date.now() + 60_000) })), { keys: null });
+    const container = Object.fromEntries(new URLSearchParams(query));
+    const result = await saml.validateRedirectAsync(container, query);
+    expect(result.loggedOut).toBe(true);
+    expect(result.profile?.nameID).toBe('alice@acme.example');
+    expect(reasonOf(() => slo.requireSignature(parsedRedirect(query)))).toBe('signature_missing');
+  });
+
   it('refuses an unsigned message in either binding', () => {
     const f = fields();
     const xml = buildLogoutRequest(f);
