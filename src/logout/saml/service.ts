@@ -35,10 +35,6 @@ export interface SloArrival {
 /** Where to send the browser: the signed LogoutResponse to the IdP, or the signed-out page. */
 export interface SloOutcome {
   redirectTo: string;
-  /** Sessions ended by an IdP-initiated LogoutRequest. */
-  sessionsEnded: number;
-  /** The refusal a signed LogoutResponse carries back to the IdP (null: success). */
-  refused: SsoLoginError | null;
 }
 
 export function createSamlSingleLogout(deps: {
@@ -76,7 +72,7 @@ export function createSamlSingleLogout(deps: {
    * (connection, NameID), with the Format and qualifiers it signed in with; with SessionIndex
    * only the sessions of that identity with that IdP session, else all of the identity's.
    */
-  async function endNamedSessions(ctx: Ctx, connection: Connection, request: slo.LogoutRequestValues, replayUntil: Date, now: Date): Promise<number> {
+  async function endNamedSessions(ctx: Ctx, connection: Connection, request: slo.LogoutRequestValues, replayUntil: Date, now: Date): Promise<void> {
     const identity = await findIdentity(db, connection.id, request.nameId);
     if (!identity) throw new SsoLoginError('nameid_unknown', 'The LogoutRequest names a NameID that is no identity of this connection');
     const live = await liveSessionsOfIdentity(db, identity.id);
@@ -92,9 +88,7 @@ export function createSamlSingleLogout(deps: {
       if (!(await recordReplayKey(tx, messageKey(connection.id, request.id), replayUntil.toISOString(), now.toISOString()))) {
         throw new SsoLoginError('replayed', 'This LogoutRequest was already received');
       }
-      let ended = 0;
-      for (const selector of selectors) ended += (await deps.sessions.endIn(tx, ctx, selector, 'saml_single_logout', { connectionId: connection.id })).sessions.length;
-      return ended;
+      for (const selector of selectors) await deps.sessions.endIn(tx, ctx, selector, 'saml_single_logout', { connectionId: connection.id });
     });
   }
 
@@ -140,19 +134,18 @@ export function createSamlSingleLogout(deps: {
           if (!(await takeReplayKey(db, pendingRequestKey(connection.id, response.inResponseTo), now.toISOString()))) {
             throw new SsoLoginError('in_response_to_unknown', 'This LogoutResponse answers no LogoutRequest Gatehouse sent (unknown, already answered, or older than 10 minutes)');
           }
-          return { redirectTo: logoutUrls(deps.config.baseUrl).postLogoutRedirectUri, sessionsEnded: 0, refused: null };
+          return { redirectTo: logoutUrls(deps.config.baseUrl).postLogoutRedirectUri };
         }
         const request = slo.readLogoutRequest(signed);
-        const sessionsEnded = await endNamedSessions(ctx, connection, request, replayUntil, now);
-        const redirectTo = answer(connection, saml, orgSlug, request.id, incoming.relayState, null, now) ?? logoutUrls(deps.config.baseUrl).postLogoutRedirectUri;
-        return { redirectTo, sessionsEnded, refused: null };
+        await endNamedSessions(ctx, connection, request, replayUntil, now);
+        return { redirectTo: answer(connection, saml, orgSlug, request.id, incoming.relayState, null, now) ?? logoutUrls(deps.config.baseUrl).postLogoutRedirectUri };
       } catch (e) {
         if (!(e instanceof SsoLoginError)) throw e;
         await recordRefusal(ctx, connection, messageName, e);
         const id = signed.getAttribute('ID') ?? '';
         const url = incoming.kind === 'SAMLRequest' ? answer(connection, saml, orgSlug, id, incoming.relayState, e, now) : null;
         if (!url) throw e;
-        return { redirectTo: url, sessionsEnded: 0, refused: e };
+        return { redirectTo: url };
       }
     },
   };
