@@ -176,5 +176,14 @@ describe.skipIf(skip)(`SAML Single Logout with SimpleSAMLphp as the IdP, on ${EN
     expect(log).toContain('Received SAML 2.0 LogoutResponse from');
     expect(log).toMatch(/Logged out of 'saml:http:\/\/127\.0\.0\.1:\d+\/api\/auth\/sso\/acme\/saml\/metadata'/);
     expect(log).not.toMatch(/ERROR|Exception/);
+
+    // SimpleSAMLphp's genuine LogoutRequest, replayed: refused (answered Requester), and a
+    // session the same user opened since stays alive.
+    const again = await signIn(b, 'bob@acme.test', 'bob-pass');
+    const replay = await b.request(start.location!);
+    expect(replay.status, replay.text).toBe(302);
+    expect(redirectMessage(replay.location!).xml).toContain('<samlp:StatusMessage>replayed</samlp:StatusMessage>');
+    const row = await gh.t.deps.db.selectFrom('sessions').select('revoked_at').where('id', '=', again).executeTakeFirstOrThrow();
+    expect(row.revoked_at).toBeNull();
   });
 });
