@@ -321,6 +321,16 @@ describe('SP-initiated Single Logout (signOutOfIdp)', () => {
     expectRejected(await getSlo(answer(id)), 'in_response_to_unknown');
   });
 
+  it("accepts the IdP's LogoutResponse over the HTTP-POST binding (enveloped signature)", async () => {
+    const { id } = await signOutOfIdp();
+    const responseId = samlId('_resp');
+    const xml = buildLogoutResponse({ id: responseId, issueInstant: t.clock.now(), destination: SP.sloUrl, issuer: IDP_ENTITY_ID, inResponseTo: id, status: SUCCESS });
+    expectRejected(await postSlo(postBody('SAMLResponse', xml, responseId, null)), 'signature_missing');
+    const res = await postSlo(postBody('SAMLResponse', xml, responseId));
+    expect(res.status, res.text).toBe(302);
+    expect(res.headers.get('location')).toBe(`${BASE_URL}/signed-out`);
+  });
+
   it('rejects a LogoutResponse answering no request Gatehouse sent', async () => {
     await signOutOfIdp();
     expectRejected(await getSlo(answer('_never-sent')), 'in_response_to_unknown');
