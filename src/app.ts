@@ -19,6 +19,7 @@ import { registerDomainRoutes } from './domains/routes.js';
 import type { Deps, Services } from './services.js';
 import { registerSsoSettingsRoutes } from './sso/connections/routes.js';
 import { registerSsoLoginRoutes, samlAcsSizeGuard } from './sso/routes.js';
+import { registerSamlSloRoutes } from './logout/saml/routes.js';
 import { registerUserRoutes } from './users/routes.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { registerPageRoutes } from './pages/routes.js';
@@ -33,7 +34,7 @@ import { isBodyCredentialRequest, isTokenFormPost, markRefreshGrant, registerTok
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Endpoints an IdP posts to from its own origin, form-encoded: exempt from the JSON-only rule and from CSRF. */
-export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs)$/.test(path);
+export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs|saml\/slo)$/.test(path);
 /**
  * Hosted-page forms that post to the API as application/x-www-form-urlencoded (the magic link's
  * "Sign in as …" page works without JavaScript). Unlike the IdP posts, they stay under CSRF.
@@ -109,6 +110,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerDomainRoutes(app, services);
   registerSsoSettingsRoutes(app, services);
   registerSsoLoginRoutes(app, services, deps.config);
+  registerSamlSloRoutes(app, services);
   registerPageRoutes(app, services, deps.config);
   registerJwksRoutes(app, services);
   registerInteractionRoutes(app, { db: deps.db, config: deps.config, sessions: services.sessions, op: services.openIdProvider });

@@ -64,6 +64,7 @@ export const AUDIT_ACTIONS = {
   'sso.connection_deleted': 'the SSO connection was removed',
   'sso.login_succeeded': 'an SSO login succeeded (`metadata.outcome`: existing, linked or created)',
   'sso.login_failed': 'an SSO login failed (`metadata.reason`, one of the SSO failure reasons)',
+  'sso.single_logout_failed': 'a SAML Single Logout message from the IdP was refused (`metadata.reason`, one of the SSO failure reasons; `metadata.message`: LogoutRequest or LogoutResponse)',
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',

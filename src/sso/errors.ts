@@ -40,7 +40,7 @@ export const SSO_FAILURE_REASONS = {
   userinfo_failed: { protocols: ['oidc'], meaning: 'UserInfo could not be reached, did not answer 200, or is not a JSON object' },
   userinfo_sub_mismatch: { protocols: ['oidc'], meaning: 'the UserInfo sub differs from the ID token sub (token substitution)' },
   // -- SAML: the ACS checks (src/sso/saml/acs-checks.ts, in order)
-  response_too_large: { protocols: ['saml'], meaning: 'the POST body is over 512 KiB (not read)' },
+  response_too_large: { protocols: ['saml'], meaning: 'the POST body is over 512 KiB (not read); Single Logout: the message is over 64 KiB' },
   malformed: { protocols: ['saml'], meaning: 'no SAMLResponse, not base64, not well-formed XML, not a SAML Response, or a bad time value' },
   doctype_refused: { protocols: ['saml'], meaning: 'the XML carries a DOCTYPE or ENTITY declaration' },
   status_not_success: { protocols: ['saml'], meaning: 'the top-level StatusCode is not Success' },
@@ -54,6 +54,7 @@ export const SSO_FAILURE_REASONS = {
   not_yet_valid: { protocols: ['saml'], meaning: 'NotBefore is in the future, beyond 60 s of skew' },
   subject_missing: { protocols: ['saml'], meaning: 'the assertion has no NameID' },
   in_response_to_unknown: { protocols: ['saml'], meaning: 'InResponseTo names no pending request of this connection and config version' },
+  nameid_unknown: { protocols: ['saml'], meaning: "Single Logout: the LogoutRequest's NameID (with its Format and qualifiers) is no identity of this connection" },
   unsolicited_not_allowed: { protocols: ['saml'], meaning: 'no InResponseTo and the connection does not allow IdP-initiated login' },
   // -- provisioning and linking (SPEC §4.5), both protocols
   email_missing: { protocols: ['oidc', 'saml'], meaning: 'a new identity without an email (no email claim; SAML: NameID not emailAddress and no mapped email attribute)' },

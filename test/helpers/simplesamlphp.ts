@@ -82,7 +82,11 @@ export interface SimpleSamlPhpIdp {
    * SAMLRequest, or an IdP-initiated URL), submit the login form as `username`/`password`, and
    * return the auto-submit form SimpleSAMLphp answers with (not posted anywhere).
    */
-  login(start: string | { action: string; fields: Record<string, string> }, username: string, password: string): Promise<IdpPost>;
+  login(start: string | { action: string; fields: Record<string, string> }, username: string, password: string, browser?: Browser): Promise<IdpPost>;
+  /** `saml2/idp/SingleLogoutService.php?ReturnTo=…` — IdP-initiated Single Logout of every SP of the browser's IdP session. */
+  idpLogoutUrl(returnTo: string): string;
+  /** The IdP's SingleLogoutService (HTTP-Redirect). */
+  sloUrl: string;
   /**
    * SP metadata XML documents (e.g. fetched from Gatehouse's `/saml/metadata`) that the IdP reads
    * in addition to the `setSps` entries (SimpleSAMLphp's `xml` metadata source). Per-SP options
@@ -172,19 +176,27 @@ function assertLoopback(url: string) {
 }
 
 /** A minimal browser: cookie jar per host:port, manual redirects, loopback only. */
-class Browser {
+export class Browser {
   private jar = new Map<string, Map<string, string>>();
 
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<{ status: number; location: string | null; text: string; url: string }> {
+  /** The cookie `name` this browser holds for `url`'s host:port. */
+  cookie(url: string, name: string): string | undefined {
+    return this.jar.get(new URL(url).host)?.get(name);
+  }
+
+  async request(url: string, init: { method?: string; form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; location: string | null; text: string; url: string }> {
     assertLoopback(url);
     const u = new URL(url);
     const cookies = this.jar.get(u.host);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...init.headers };
     if (cookies?.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     let body: string | undefined;
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
     }
     const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     for (const line of res.headers.getSetCookie()) {
@@ -353,6 +365,10 @@ async function startOnce(options: StartSimpleSamlPhpOptions): Promise<SimpleSaml
       NameIDFormat: NAMEID_PERSISTENT,
       // Used for SPs known only from their metadata XML (setSpMetadataXml).
       'simplesaml.nameidattribute': 'uid',
+      // Single Logout: sign the LogoutRequests and LogoutResponses it sends, and require the
+      // SP's to be signed (verified with the signing certificate of the SP's metadata).
+      'sign.logout': true,
+      'validate.logout': true,
     })};\n`,
   );
   const setSpMetadataXml = (xmls: string[]) => {
@@ -467,8 +483,8 @@ async function startOnce(options: StartSimpleSamlPhpOptions): Promise<SimpleSaml
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  async function login(start: string | { action: string; fields: Record<string, string> }, username: string, password: string): Promise<IdpPost> {
-    const b = new Browser();
+  async function login(start: string | { action: string; fields: Record<string, string> }, username: string, password: string, browser?: Browser): Promise<IdpPost> {
+    const b = browser ?? new Browser();
     const url = typeof start === 'string' ? start : start.action;
     let page;
     if (typeof start === 'string') page = await b.follow(start, baseUrl);
@@ -509,6 +525,12 @@ async function startOnce(options: StartSimpleSamlPhpOptions): Promise<SimpleSaml
       return res.text();
     },
     login,
+    sloUrl: `${baseUrl}/saml2/idp/SingleLogoutService.php`,
+    idpLogoutUrl(returnTo) {
+      const u = new URL(`${baseUrl}/saml2/idp/SingleLogoutService.php`);
+      u.searchParams.set('ReturnTo', returnTo);
+      return u.toString();
+    },
     idpInitiatedUrl(spEntityId, relayState) {
       const u = new URL(`${baseUrl}/saml2/idp/SSOService.php`);
       u.searchParams.set('spentityid', spEntityId);

@@ -358,7 +358,7 @@ export function createConnectionService(deps: {
           authnRequestBinding: input.authnRequestBinding ?? 'redirect',
           spCertificate: certificatePem,
           idpMetadataUrl: idp.idpMetadataUrl,
-          idpSloUrl: input.idpSloUrl ?? null,
+          idpSloUrl: idp.idpSloUrl,
           ...logoutSettingsOf(input),
         };
         const row: ConnectionRow = {

@@ -315,6 +315,22 @@ export function readSubject(assertion: Element): { nameId: string; nameIdFormat:
   return { nameId, nameIdFormat: attr(nameIdEl, 'Format') };
 }
 
+/**
+ * What Single Logout needs of the signed assertion (SPEC §8): the NameID's qualifiers and the
+ * AuthnStatement's SessionIndex — read from the signed, canonical assertion like every value.
+ */
+export function readLogoutHint(assertion: Element): { nameQualifier: string | null; spNameQualifier: string | null; sessionIndex: string | null } {
+  const subject = child(assertion, NS.assertion, 'Subject');
+  const nameIdEl = subject ? child(subject, NS.assertion, 'NameID') : null;
+  const statement = child(assertion, NS.assertion, 'AuthnStatement');
+  const sessionIndex = attr(statement, 'SessionIndex');
+  return {
+    nameQualifier: attr(nameIdEl, 'NameQualifier'),
+    spNameQualifier: attr(nameIdEl, 'SPNameQualifier'),
+    sessionIndex: sessionIndex && sessionIndex.length <= 256 ? sessionIndex : null,
+  };
+}
+
 /** Attribute name → values, from the signed assertion's AttributeStatements. */
 export function readAttributes(assertion: Element): Record<string, string[]> {
   const out: Record<string, string[]> = {};

@@ -7,14 +7,16 @@ export interface IdpMetadata {
   ssoUrl: string | null;
   /** Signing certificates (KeyDescriptor use="signing" or without use), PEM. */
   certificates: string[];
+  /** The HTTP-Redirect SingleLogoutService location, if published (SP-initiated logout is sent over Redirect). */
+  sloUrl: string | null;
 }
 
 const REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
 const POST = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST';
 
 /**
- * Read the three values Gatehouse needs from IdP metadata (pasted or fetched): entity ID, SSO URL
- * and signing certificates. The metadata is not trusted for anything else; the admin sees the
+ * Read the values Gatehouse needs from IdP metadata (pasted or fetched): entity ID, SSO URL,
+ * signing certificates and the HTTP-Redirect SingleLogoutService. The metadata is not trusted for anything else; the admin sees the
  * resulting certificate fingerprints and can compare them with the IdP's console.
  */
 export function parseIdpMetadata(xml: string): IdpMetadata {
@@ -41,5 +43,6 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
       if (b64) certificates.push(toPem(b64));
     }
   }
-  return { entityId, ssoUrl: location(REDIRECT) ?? location(POST), certificates: [...new Set(certificates)] };
+  const slo = children(idp, NS.metadata, 'SingleLogoutService').find((s) => attr(s, 'Binding') === REDIRECT) ?? null;
+  return { entityId, ssoUrl: location(REDIRECT) ?? location(POST), certificates: [...new Set(certificates)], sloUrl: attr(slo, 'Location') };
 }

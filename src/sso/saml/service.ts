@@ -47,7 +47,7 @@ export function createSamlLogin(deps: {
 
   function sp(org: OrganizationRow, connection: Connection, saml: SamlConfig): SpDescriptor {
     const urls = samlUrls(deps.config.baseUrl, org.slug, saml.spEntityId);
-    return { spEntityId: urls.spEntityId, acsUrl: urls.acsUrl, certificatePem: saml.spCertificate, privateKey: () => deps.connections.spPrivateKey(connection), signAuthnRequests: saml.signAuthnRequests };
+    return { spEntityId: urls.spEntityId, acsUrl: urls.acsUrl, sloUrl: urls.sloUrl, certificatePem: saml.spCertificate, privateKey: () => deps.connections.spPrivateKey(connection), signAuthnRequests: saml.signAuthnRequests };
   }
 
   /** The checks of acs-checks.ts in order; returns the verified values. */
@@ -67,7 +67,9 @@ export function createSamlLogin(deps: {
     acs.checkAudience(assertion, x);
     const validUntil = acs.checkTimes(assertion, confirmation, x);
     const subject = acs.readSubject(assertion);
+    const logout = acs.readLogoutHint(assertion);
     return {
+      logoutHint: { protocol: 'saml' as const, nameId: subject.nameId, nameIdFormat: subject.nameIdFormat, ...logout },
       assertionId: acs.assertionId(assertion),
       inResponseTo: acs.readInResponseTo(parsed, confirmation, signed.responseSigned),
       validUntil,
@@ -169,7 +171,8 @@ export function createSamlLogin(deps: {
         };
 
         const profile: SsoProfile = profileFromAssertion(saml.attributeMapping, verified);
-        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: request.returnTo, details: { idpInitiated: request.idpInitiated }, consume });
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: request.returnTo, details: { idpInitiated: request.idpInitiated }, consume,
+          idpSession: { sessionId: verified.logoutHint.sessionIndex, logoutHint: verified.logoutHint } });
       } catch (e) {
         // A refusal after every check passed (provisioning, or the other of two concurrent posts)
         // still spends the response; its transaction was rolled back, so spend it here.

@@ -34,6 +34,8 @@ export interface ResolvedIdp {
   idpSsoUrl: string;
   certificates: CertInfo[];
   idpMetadataUrl: string | null;
+  /** The given idpSloUrl (null: none), else the metadata's HTTP-Redirect SingleLogoutService. */
+  idpSloUrl: string | null;
 }
 
 export interface SamlCheck {
@@ -129,7 +131,13 @@ export async function resolveIdp(input: SamlSettingsInput, deps: { outbound: Out
   }
   const problem = urlProblem(idpSsoUrl!, deps.allowLoopbackIdps);
   if (problem) throw invalid('idpSsoUrl', problem);
-  return { idpEntityId: idpEntityId!, idpSsoUrl: idpSsoUrl!, certificates: checkCertificates(certs!, deps.now), idpMetadataUrl: input.idpMetadataUrl ?? null };
+  const idpSloUrl = input.idpSloUrl !== undefined ? input.idpSloUrl : (meta?.sloUrl ?? null);
+  if (idpSloUrl) {
+    const sloProblem = urlProblem(idpSloUrl, deps.allowLoopbackIdps);
+    if (sloProblem) throw invalid('idpSloUrl', sloProblem);
+  }
+  if (input.signOutOfIdp && !idpSloUrl) throw invalid('idpSloUrl', "signOutOfIdp needs the IdP's SingleLogoutService (HTTP-Redirect): give idpSloUrl, or import metadata that lists one");
+  return { idpEntityId: idpEntityId!, idpSsoUrl: idpSsoUrl!, certificates: checkCertificates(certs!, deps.now), idpMetadataUrl: input.idpMetadataUrl ?? null, idpSloUrl };
 }
 
 /** SPEC §4.3 SAML test: certificates parse and are not expired, URLs well formed, an email source. */

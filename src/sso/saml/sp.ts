@@ -6,6 +6,8 @@ import { escapeXml } from './xml.js';
 export interface SpDescriptor {
   spEntityId: string;
   acsUrl: string;
+  /** The Single Logout service (HTTP-Redirect and HTTP-POST bindings). */
+  sloUrl: string;
   certificatePem: string;
   /** Unsealed only when needed (signing an AuthnRequest). */
   privateKey: () => string;
@@ -19,7 +21,7 @@ function keyDescriptor(use: 'signing' | 'encryption', certificatePem: string, ex
 /**
  * SP metadata (SAML Metadata §2.4.4): entity ID, the ACS with the HTTP-POST binding, the SP
  * certificate for signing and for encryption, AuthnRequestsSigned as configured and
- * WantAssertionsSigned="true".
+ * WantAssertionsSigned="true", and the SingleLogoutService (HTTP-Redirect and HTTP-POST, SPEC §8).
  */
 export function spMetadataXml(sp: SpDescriptor): string {
   const encryptionMethods = ['http://www.w3.org/2009/xmlenc11#aes256-gcm', 'http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2001/04/xmlenc#aes256-cbc', 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p']
@@ -31,6 +33,8 @@ export function spMetadataXml(sp: SpDescriptor): string {
     `<md:SPSSODescriptor AuthnRequestsSigned="${sp.signAuthnRequests}" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">`,
     keyDescriptor('signing', sp.certificatePem),
     keyDescriptor('encryption', sp.certificatePem, encryptionMethods),
+    `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${escapeXml(sp.sloUrl)}"/>`,
+    `<md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${escapeXml(sp.sloUrl)}"/>`,
     '<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>',
     '<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>',
     `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${escapeXml(sp.acsUrl)}" index="0" isDefault="true"/>`,

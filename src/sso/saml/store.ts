@@ -25,3 +25,9 @@ export async function recordReplayKey(db: Executor, key: string, expiresAt: stri
 export async function purgeExpiredReplayKeys(db: Executor, now: string): Promise<void> {
   await db.deleteFrom('replay_cache').where('expires_at', '<=', now).execute();
 }
+
+/** Take a live one-time key (delete it); true only for the one caller that removed it. */
+export async function takeReplayKey(db: Executor, key: string, now: string): Promise<boolean> {
+  const res = await db.deleteFrom('replay_cache').where('key', '=', key).where('expires_at', '>', now).executeTakeFirst();
+  return Number(res.numDeletedRows) === 1;
+}
