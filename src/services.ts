@@ -35,6 +35,8 @@ import { createAccessTokens } from './tokens/access-tokens.js';
 import { createSessionTokenService } from './tokens/session-tokens.js';
 import { createLogoutOutbox, type OutboxOptions } from './logout/outbox.js';
 import { createIdpSignOut } from './logout/idp-sign-out.js';
+import { createOidcSignOut } from './logout/oidc-sign-out.js';
+import { createBackchannelLogout } from './logout/backchannel/service.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -85,8 +87,9 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
   // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
-  const idpSignOut = createIdpSignOut(deps, {});
-  return { logoutOutbox, idpSignOut, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const idpSignOut = createIdpSignOut(deps, { oidc: createOidcSignOut({ ...deps, oidcMetadata }) });
+  const backchannelLogout = createBackchannelLogout({ ...deps, oidcMetadata, audit, sessions });
+  return { logoutOutbox, idpSignOut, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -66,6 +66,7 @@ export const AUDIT_ACTIONS = {
   'sso.login_failed': 'an SSO login failed (`metadata.reason`, one of the SSO failure reasons)',
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
+  'sso.backchannel_logout': "the IdP's OIDC back-channel logout token was accepted (`connectionId`, `sessionsEnded`, `by`: `sid` or `sub`; `identityId` when `sub` named one); each session ended is its own `session.revoked`",
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
   // OpenID Provider clients (platform-wide: no organization)
   'oauth_client.created': 'a platform superadmin (or the CLI) registered an OpenID Provider client (its settings; never the secret)',
