@@ -8,6 +8,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { JWK as JoseJwk } from 'jose';
 import Provider, { type Adapter, type AdapterPayload, type Configuration, type JWK } from 'oidc-provider';
 
 export interface IdpUser {
@@ -52,7 +53,7 @@ export interface RealIdp {
    * The IdP's private signing key (RS256, with its kid): lets a test sign tokens exactly as this
    * IdP would, to forge the logout tokens an IdP might send.
    */
-  signingKey: JWK;
+  signingKey: JoseJwk;
   /** Register the client's backchannel_logout_uri (with backchannel_logout_session_required: true). */
   setBackchannelLogoutUri(uri: string): Promise<void>;
   /** The login_hint the IdP received on the last authorization request (to test forwarding). */
@@ -91,6 +92,8 @@ export interface StartRealIdpOptions {
   backchannelLogoutUri?: string;
   /** The client's post_logout_redirect_uris (RP-initiated logout). */
   postLogoutRedirectUris?: string[];
+  /** RP-initiated logout (the end_session_endpoint in discovery); default true. */
+  rpInitiatedLogout?: boolean;
 }
 
 const LOGIN_SUB_HEADER = 'x-test-login-sub';
@@ -219,9 +222,17 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: opts.requirePar === true },
       // OpenID Connect Back-Channel Logout 1.0: logout tokens to clients with a backchannel_logout_uri.
       backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: opts.rpInitiatedLogout !== false },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The IdP's own outgoing requests (back-channel logout tokens): oidc-provider refuses
+    // special-use addresses such as loopback; this test IdP only ever calls 127.0.0.1.
+    fetch: (url, init) => {
+      const href = url instanceof Request ? url.url : String(url);
+      if (new URL(href).hostname !== '127.0.0.1') return Promise.reject(new Error(`real-idp: refusing to call ${href} (tests call loopback only)`));
+      const { dispatcher: _dispatcher, ...rest } = init as RequestInit & { dispatcher?: unknown };
+      return fetch(url, rest);
+    },
     findAccount: (_ctx, sub) => {
       if (!users.has(sub)) return undefined;
       return {
@@ -250,6 +261,9 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   // Surface unexpected provider failures in test output (they'd otherwise be a silent 500).
   provider.on('server_error', (_ctx, err) => {
     console.error('[real-idp] server_error', err);
+  });
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    console.error('[real-idp] back-channel logout delivery failed', client?.clientId, err instanceof Error ? err.message : err);
   });
 
   async function login(authorizationUrl: string, sub: string, loginOpts?: { deny?: boolean; browser?: IdpBrowser }): Promise<URL> {
@@ -313,7 +327,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     login,
     browser: () => ({ jar: new CookieJar() }),
     followLogout,
-    signingKey,
+    signingKey: { ...signingKey, key_ops: signingKey.key_ops ? [...signingKey.key_ops] : undefined } as JoseJwk,
     async setBackchannelLogoutUri(uri) {
       clientMetadata.backchannel_logout_uri = uri;
       clientMetadata.backchannel_logout_session_required = true;

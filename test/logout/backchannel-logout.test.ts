@@ -85,9 +85,9 @@ describe('a valid logout token', () => {
     expect(refresh.status).toBe(400);
     expect(refresh.body.code).toBe('INVALID_TOKEN');
     const revoked = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'session.revoked').where('target_id', '=', s.sessionId).executeTakeFirstOrThrow();
-    expect(JSON.parse(revoked.metadata)).toMatchObject({ reason: 'idp_backchannel_logout' });
+    expect(JSON.parse(revoked.metadata ?? '{}')).toMatchObject({ reason: 'idp_backchannel_logout' });
     const accepted = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'sso.backchannel_logout').orderBy('created_at', 'desc').execute();
-    expect(accepted.map((a) => JSON.parse(a.metadata))).toContainEqual(expect.objectContaining({ sessionsEnded: 1, by: 'sid' }));
+    expect(accepted.map((a) => JSON.parse(a.metadata ?? '{}'))).toContainEqual(expect.objectContaining({ sessionsEnded: 1, by: 'sid' }));
   });
 
   it('answers 200 when it names no session (an IdP session Gatehouse never saw)', async () => {
@@ -131,6 +131,12 @@ describe('sid and sub target what they name, and nothing else', () => {
     const res = await postLogoutToken(t, await asIdp(logoutClaims(idp, now(), { sub: 'alice-sub', sid: bob.idpSessionId })));
     expect(res.status).toBe(200);
     expect(await isSignedIn(t, bob.cookie)).toBe(true);
+    expect(await isSignedIn(t, alice.cookie)).toBe(true);
+  });
+
+  it("a token with a session's sid and a sub Gatehouse does not know ends nothing of that session", async () => {
+    const alice = await ssoSession(t, idp, CORP, 'alice-sub');
+    expect((await postLogoutToken(t, await asIdp(logoutClaims(idp, now(), { sub: 'nobody-sub', sid: alice.idpSessionId })))).status).toBe(200);
     expect(await isSignedIn(t, alice.cookie)).toBe(true);
   });
 
@@ -282,7 +288,7 @@ describe('tenant isolation: another organization cannot end Corp’s sessions', 
     expect(res.status).toBe(200); // a valid token for Evil's connection, which has no such session
     expect(await isSignedIn(t, victim.cookie)).toBe(true);
     const audit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'sso.backchannel_logout').where('organization_id', '=', evilOrgId).execute();
-    expect(audit.map((a) => JSON.parse(a.metadata))).toContainEqual(expect.objectContaining({ sessionsEnded: 0 }));
+    expect(audit.map((a) => JSON.parse(a.metadata ?? '{}'))).toContainEqual(expect.objectContaining({ sessionsEnded: 0 }));
   });
 
   it("Evil's own IdP key cannot sign for Corp's issuer and client id", async () => {
@@ -305,7 +311,7 @@ describe('tenant isolation: another organization cannot end Corp’s sessions', 
     expect(await isSignedIn(t, victim.cookie)).toBe(false);
     expect(await isSignedIn(t, bystander.cookie)).toBe(true);
     const evilAudit = await t.deps.db.selectFrom('audit_events').selectAll().where('action', '=', 'sso.backchannel_logout').where('organization_id', '=', evilOrgId).orderBy('created_at', 'desc').execute();
-    expect(JSON.parse(evilAudit[0]!.metadata)).toMatchObject({ sessionsEnded: 0 });
+    expect(JSON.parse(evilAudit[0]!.metadata ?? '{}')).toMatchObject({ sessionsEnded: 0 });
   });
 
   it('a disabled connection is not found: its logout tokens are refused', async () => {
