@@ -16,8 +16,12 @@ import {
   checkSubjectOrSession, checkType, CLOCK_SKEW_S, LogoutTokenError, readToken, selectKey, verifySignature, type ReadToken,
 } from './checks.js';
 
-/** How long a `jti` is remembered when the token's own `exp` is further away than this (or absurd). */
-const MAX_REPLAY_MEMORY_S = 24 * 3600;
+/**
+ * A `jti` is remembered until the token's `exp` (plus the skew): past it the token is refused as
+ * expired anyway. An IdP-signed token with an absurd `exp` is remembered for 30 days at most, so
+ * the table stays bounded.
+ */
+const MAX_REPLAY_MEMORY_S = 30 * 24 * 3600;
 
 /**
  * The Entra ID template a token's issuer would fill (`https://login.microsoftonline.com/{tenantid}/v2.0`
