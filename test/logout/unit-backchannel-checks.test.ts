@@ -64,6 +64,12 @@ describe('reading the token', () => {
     for (const alg of ['none', 'HS256', 'HS384', 'HS512', 'RS1', undefined]) expect(reasonOf(() => checks.checkAlgorithm(alg === undefined ? {} : { alg }))).toBe('alg_not_allowed');
   });
 
+  it('5b accepts only an algorithm the IdP lists in discovery, when it lists any', () => {
+    expect(reasonOf(() => checks.checkAlgorithmOfIdp('RS256', ['RS256', 'ES256']))).toBe('passed');
+    expect(reasonOf(() => checks.checkAlgorithmOfIdp('PS256', undefined))).toBe('passed');
+    expect(reasonOf(() => checks.checkAlgorithmOfIdp('ES512', ['RS256']))).toBe('alg_not_allowed');
+  });
+
   it('reads aud as a string or an array of strings', () => {
     expect(checks.audiences('a')).toEqual(['a']);
     expect(checks.audiences(['a', 7, 'b'])).toEqual(['a', 'b']);

@@ -13,6 +13,7 @@ import { signingKeys, type Jwks } from '../../sso/oidc/metadata.js';
  *   3  checkType               typ_invalid             (`logout+jwt` when present, §2.4)
  *   4  checkAlgorithm          alg_not_allowed         (asymmetric only: never `none`, never HS*)
  *   5  (service) the connections of the unverified `iss` and `aud`:  unknown_connection
+ *  5b  checkAlgorithmOfIdp     alg_not_allowed         (one the IdP's discovery lists, when it lists any)
  *   6  selectKey               unknown_kid | kid_ambiguous   (the connection's IdP JWKS; one refetch on a kid miss)
  *   7  verifySignature         signature_invalid
  *   8  checkIssuer             issuer_mismatch         (exact; an Entra template only for allowedTenants)
@@ -116,6 +117,13 @@ export function checkAlgorithm(header: ProtectedHeaderParameters): string {
     throw fail('alg_not_allowed', `The logout token is signed with "${alg.slice(0, 32)}"; only asymmetric signatures (RS256, ES256, …) are accepted`);
   }
   return alg;
+}
+
+// 5b — once the connection is known: an IdP that lists its signing algorithms signs with one of them.
+export function checkAlgorithmOfIdp(alg: string, supported: readonly string[] | undefined): void {
+  if (supported && supported.length > 0 && !supported.includes(alg)) {
+    throw fail('alg_not_allowed', `The logout token is signed with "${alg}", which the IdP does not list among its signing algorithms (${supported.join(', ').slice(0, 200)})`);
+  }
 }
 
 /** The values of `aud`, whether a string or an array of strings. */

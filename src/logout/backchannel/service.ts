@@ -7,12 +7,12 @@ import type { Logger } from '../../logger.js';
 import type { SessionService } from '../../sessions/service.js';
 import { parseConnection, TENANT_ID_PATTERN, TENANT_TEMPLATE, type Connection } from '../../sso/connections/model.js';
 import { findIdentity } from '../../sso/identities/store.js';
-import { MetadataError, type OidcMetadata } from '../../sso/oidc/metadata.js';
+import { MetadataError, type Discovery, type OidcMetadata } from '../../sso/oidc/metadata.js';
 import { recordReplayKey } from '../../sso/saml/store.js';
 import type { SessionSelector } from '../store.js';
 import { findOidcConnectionsByIssuer } from './store.js';
 import {
-  audiences, checkAlgorithm, checkAudience, checkEvents, checkExpiry, checkIssuedAt, checkIssuer, checkJti, checkNoNonce, checkPresent,
+  audiences, checkAlgorithm, checkAlgorithmOfIdp, checkAudience, checkEvents, checkExpiry, checkIssuedAt, checkIssuer, checkJti, checkNoNonce, checkPresent,
   checkSubjectOrSession, checkType, CLOCK_SKEW_S, LogoutTokenError, readToken, selectKey, verifySignature, type ReadToken,
 } from './checks.js';
 
@@ -79,13 +79,15 @@ export function createBackchannelLogout(deps: {
   /** 6–15 for one connection: the verified claims, or the refusal. */
   async function verifyFor(read: ReadToken, alg: string, connection: Connection) {
     const oidc = connection.oidc!;
-    let jwksUri: string;
+    let discovery: Discovery;
     try {
-      jwksUri = (await deps.oidcMetadata.discover(oidc.issuerUrl)).jwks_uri;
+      discovery = await deps.oidcMetadata.discover(oidc.issuerUrl);
     } catch (e) {
       if (e instanceof MetadataError) throw new LogoutTokenError('keys_unavailable', e.message, { cause: e });
       throw e;
     }
+    checkAlgorithmOfIdp(alg, discovery.id_token_signing_alg_values_supported);
+    const jwksUri = discovery.jwks_uri;
     const loadJwks = async (refresh: boolean) => {
       try {
         return await deps.oidcMetadata.jwks(jwksUri, { refresh });

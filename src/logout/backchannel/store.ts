@@ -4,7 +4,8 @@ import type { ConnectionRow } from '../../sso/connections/store.js';
 /**
  * The enabled, active OIDC connections whose issuer is one of `issuers` (exact strings: the
  * token's `iss`, and the Entra template it would fill). Several organizations may name the same
- * issuer (a shared IdP, or a copy); the caller narrows by client id and signature.
+ * issuer (a shared IdP, or a copy); the caller narrows by client id and signature. Not limited:
+ * cutting the list could drop the connection the token is for.
  */
 export async function findOidcConnectionsByIssuer(db: Executor, issuers: readonly string[]): Promise<ConnectionRow[]> {
   if (issuers.length === 0) return [];
@@ -15,6 +16,5 @@ export async function findOidcConnectionsByIssuer(db: Executor, issuers: readonl
     .where('protocol', '=', 'oidc')
     .where('status', '=', 'active')
     .where('enabled', '=', 1)
-    .limit(100)
     .execute();
 }
