@@ -1,5 +1,5 @@
 /**
- * The README's tables of stable words (audit actions, SSO failure reasons), made from their
+ * The README's tables of stable words (audit actions, SSO failure reasons, session end reasons), made from their
  * registries. `npx tsx scripts/registry-tables.ts --write` rewrites them in the README between
  * their markers; test/docs/registries.test.ts fails when the README and the registries differ.
  */
@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AUDIT_ACTIONS } from '../src/audit/actions.js';
 import { SSO_FAILURE_REASONS } from '../src/sso/errors.js';
+import { SESSION_END_REASONS } from '../src/logout/reasons.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
@@ -19,6 +20,8 @@ export const TABLES = {
       '|---|---|---|',
       ...Object.entries(SSO_FAILURE_REASONS).map(([r, v]) => `| \`${r}\` | ${v.protocols.join(', ')} | ${cell(v.meaning)} |`),
     ].join('\n'),
+  'session-end-reasons': () =>
+    ['| reason | why the session ended |', '|---|---|', ...Object.entries(SESSION_END_REASONS).map(([r, m]) => `| \`${r}\` | ${cell(m)} |`)].join('\n'),
 } as const;
 
 export type TableName = keyof typeof TABLES;

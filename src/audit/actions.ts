@@ -19,7 +19,7 @@ export const AUDIT_ACTIONS = {
   'user.password_reset_refused': 'a password reset was refused by a sign-in policy',
   'user.email_verification_requested': 'an email-verification link was mailed',
   'user.email_verified': 'the email address was proven (verification link, magic link, reset or SSO link), with what the claim of an unverified account removed',
-  'session.revoked': 'a session was revoked (sign-out or revocation)',
+  'session.revoked': 'a session ended, one event per session (`metadata.reason`: the session end reasons below; `userId`)',
   // session tokens (SPEC §8, POST /api/auth/token)
   'session_token.issued': 'a session exchanged its cookie for an access and refresh token (`metadata.familyId`; `organizationId` when asked for one)',
   'session_token.reuse_detected': 'a spent refresh token was presented again: its family was revoked and its session ended (`familyId`, `revokedCount`, `sessionEnded`)',

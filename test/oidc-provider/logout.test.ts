@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TestUser } from '../helpers/app.js';
-import { authorize, Browser, browserOf, listenLoopback, makeSuperadmin, registerClient, rpConfig, startOpServer, type OpServer } from '../helpers/op.js';
+import { startBackchannelRp, type BackchannelRp } from '../helpers/backchannel-rp.js';
+import { authorize, Browser, browserOf, makeSuperadmin, registerClient, rpConfig, startOpServer, type OpServer } from '../helpers/op.js';
 
 /**
  * RP-initiated logout 1.0 and Back-Channel Logout 1.0 (SPEC §8). The RP here is a small server on
@@ -11,46 +10,9 @@ import { authorize, Browser, browserOf, listenLoopback, makeSuperadmin, register
  */
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const BYE = 'http://127.0.0.1:9/bye';
-const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-interface Received { ok: boolean; reason?: string; claims?: JWTPayload; typ?: string }
-
-/** Back-Channel Logout 1.0 §2.6, step by step; answers 200 for a valid token and 400 otherwise. */
-async function startBackchannelRp(issuer: string, clientId: () => string): Promise<{ url: string; received: Received[]; server: Server }> {
-  const received: Received[] = [];
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', async () => {
-      const check = async (): Promise<Received> => {
-        if (req.headers['content-type'] !== 'application/x-www-form-urlencoded') return { ok: false, reason: 'content-type' };
-        const token = new URLSearchParams(body).get('logout_token');
-        if (!token) return { ok: false, reason: 'no logout_token' };
-        const header = decodeProtectedHeader(token);
-        // 2.6 step 3: validate iss, aud, iat, exp and the signature (as an ID token).
-        const { payload } = await jwtVerify(token, jwks, { issuer, audience: clientId(), algorithms: ['ES256'], typ: 'logout+jwt', maxTokenAge: '2m' });
-        // step 4: sub and/or sid; step 5: events with the back-channel logout member; step 6: no nonce.
-        if (!payload.sub && !payload.sid) return { ok: false, reason: 'no sub or sid' };
-        const events = payload.events as Record<string, unknown> | undefined;
-        if (!events || typeof events[EVENT] !== 'object') return { ok: false, reason: 'events' };
-        if ('nonce' in payload) return { ok: false, reason: 'nonce present' };
-        if (!payload.jti) return { ok: false, reason: 'no jti' };
-        if ((payload.exp ?? 0) - (payload.iat ?? 0) > 120) return { ok: false, reason: 'lives longer than 2 minutes' };
-        return { ok: true, claims: payload, typ: String(header.typ) };
-      };
-      const result = await check().catch((e: Error) => ({ ok: false, reason: e.message }));
-      received.push(result);
-      res.writeHead(result.ok ? 200 : 400, { 'cache-control': 'no-store' }).end();
-    });
-  });
-  const port = await listenLoopback(server);
-  return { url: `http://127.0.0.1:${port}/backchannel`, received, server };
-}
-
 let op: OpServer;
 let admin: TestUser;
-let rp: Awaited<ReturnType<typeof startBackchannelRp>>;
+let rp: BackchannelRp;
 let withBackchannel: { clientId: string; clientSecret: string | null };
 let plain: { clientId: string; clientSecret: string | null };
 
@@ -64,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await op?.close();
-  rp?.server.close();
+  await rp?.close();
 });
 
 async function signInto(browser: Browser, client: { clientId: string; clientSecret: string | null }) {
