@@ -5,7 +5,7 @@ import type { Db } from '../../db/database.js';
 import type { RateLimits } from '../../http/rate-limit.js';
 import type { Logger } from '../../logger.js';
 import type { SessionService } from '../../sessions/service.js';
-import { parseConnection, TENANT_ID_PATTERN, TENANT_TEMPLATE, type Connection } from '../../sso/connections/model.js';
+import { parseConnection, TENANT_ID_PATTERN, TENANT_TEMPLATE, type Connection, type OidcConfig } from '../../sso/connections/model.js';
 import { findIdentity } from '../../sso/identities/store.js';
 import { MetadataError, type Discovery, type OidcMetadata } from '../../sso/oidc/metadata.js';
 import { recordReplayKey } from '../../sso/saml/store.js';
@@ -42,6 +42,11 @@ export function issuerTemplateOf(iss: string): string | null {
   return `${url.origin}${segments.join('/')}`;
 }
 
+interface OidcConnection {
+  connection: Connection;
+  oidc: OidcConfig;
+}
+
 export interface BackchannelLogoutResult {
   /** The connections the token was verified for (one, unless several organizations share the IdP client). */
   connections: number;
@@ -65,20 +70,19 @@ export function createBackchannelLogout(deps: {
   sessions: Pick<SessionService, 'endIn'>;
 }) {
   /** 5: every enabled OIDC connection whose issuer is `iss` and whose client id is in `aud`. */
-  async function connectionsFor(read: ReadToken): Promise<Connection[]> {
+  async function connectionsFor(read: ReadToken): Promise<OidcConnection[]> {
     const iss = read.unverified.iss;
     const aud = audiences(read.unverified.aud);
     if (typeof iss !== 'string' || aud.length === 0) throw new LogoutTokenError('unknown_connection', 'The logout token names no issuer (iss) or audience (aud)');
     const template = issuerTemplateOf(iss);
     const rows = await findOidcConnectionsByIssuer(deps.db, template ? [iss, template] : [iss]);
-    const found = rows.map(parseConnection).filter((c) => c.oidc !== null && aud.includes(c.oidc.clientId));
+    const found = rows.map(parseConnection).flatMap((connection) => (connection.oidc && aud.includes(connection.oidc.clientId) ? [{ connection, oidc: connection.oidc }] : []));
     if (found.length === 0) throw new LogoutTokenError('unknown_connection', `No enabled OIDC connection has the issuer "${iss.slice(0, 256)}" and a client id in the token's aud`);
     return found;
   }
 
   /** 6–15 for one connection: the verified claims, or the refusal. */
-  async function verifyFor(read: ReadToken, alg: string, connection: Connection) {
-    const oidc = connection.oidc!;
+  async function verifyFor(read: ReadToken, alg: string, { connection, oidc }: OidcConnection) {
     let discovery: Discovery;
     try {
       discovery = await deps.oidcMetadata.discover(oidc.issuerUrl);
@@ -132,9 +136,9 @@ export function createBackchannelLogout(deps: {
     // refusing the token instead would let a copy silence the real owner's logouts.
     const verified: Array<{ connection: Connection } & Awaited<ReturnType<typeof verifyFor>>> = [];
     let firstRefusal: unknown = null;
-    for (const connection of candidates) {
+    for (const candidate of candidates) {
       try {
-        verified.push({ connection, ...(await verifyFor(read, alg, connection)) });
+        verified.push({ connection: candidate.connection, ...(await verifyFor(read, alg, candidate)) });
       } catch (e) {
         if (!(e instanceof LogoutTokenError)) throw e;
         firstRefusal ??= e;
