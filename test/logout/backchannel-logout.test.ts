@@ -264,6 +264,26 @@ describe('refused logout tokens (OpenID conformance RP back-channel logout tests
     expect(await isSignedIn(t, other.cookie)).toBe(true);
   });
 
+  it("rejects the IdP's own ID token posted as a logout token", async () => {
+    const row = await t.deps.db.selectFrom('sessions').selectAll().where('id', '=', victim.sessionId).executeTakeFirstOrThrow();
+    const hint = openIdpLogoutHint(t.deps.keyring, row);
+    if (hint?.protocol !== 'oidc') throw new Error('no ID token recorded');
+    const res = await postLogoutToken(t, hint.idToken);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+  });
+
+  it('rejects two logout_token fields (which one would count?)', async () => {
+    const token = await asIdp(valid());
+    const res = await t.request('POST', '/api/auth/sso/backchannel-logout', {
+      rawBody: new URLSearchParams([['logout_token', token], ['logout_token', token]]).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      origin: null,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error_description).toMatch(/no logout_token/);
+  });
+
   it('rejects a JSON body (the token must be posted as a form)', async () => {
     const res = await t.request('POST', '/api/auth/sso/backchannel-logout', { body: { logout_token: await asIdp(valid()) }, origin: null });
     expect(res.status).toBe(400);
