@@ -28,13 +28,14 @@ import { registerInteractionRoutes } from './oidc-provider/interactions.js';
 import { INTERACTION_PREFIX } from './oidc-provider/urls.js';
 import { registerClientRoutes } from './oidc-provider/clients/routes.js';
 import { registerUniversalLogoutRoutes } from './logout/universal-logout/routes.js';
-import { UNIVERSAL_LOGOUT_PATH } from './logout/urls.js';
+import { registerBackchannelLogoutRoutes } from './logout/backchannel/routes.js';
+import { BACKCHANNEL_LOGOUT_PATH, UNIVERSAL_LOGOUT_PATH } from './logout/urls.js';
 import { isBodyCredentialRequest, isTokenFormPost, markRefreshGrant, registerTokenRoutes, TOKEN_PATH } from './tokens/routes.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Endpoints an IdP posts to from its own origin, form-encoded: exempt from the JSON-only rule and from CSRF. */
-export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs|saml\/slo)$/.test(path);
+export const isIdpPostEndpoint = (path: string) => /^\/api\/auth\/sso\/[^/]+\/(initiate|saml\/acs|saml\/slo)$/.test(path) || path === BACKCHANNEL_LOGOUT_PATH;
 /**
  * Hosted-page forms that post to the API as application/x-www-form-urlencoded (the magic link's
  * "Sign in as …" page works without JavaScript). Unlike the IdP posts, they stay under CSRF.
@@ -111,6 +112,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerSsoSettingsRoutes(app, services);
   registerSsoLoginRoutes(app, services, deps.config);
   registerSamlSloRoutes(app, services);
+  registerBackchannelLogoutRoutes(app, services);
   registerPageRoutes(app, services, deps.config);
   registerJwksRoutes(app, services);
   registerInteractionRoutes(app, { db: deps.db, config: deps.config, sessions: services.sessions, op: services.openIdProvider });

@@ -38,6 +38,8 @@ import { createIdpSignOut } from './logout/idp-sign-out.js';
 import { createUniversalLogout } from './logout/universal-logout/service.js';
 import { createSamlSignOut } from './logout/saml/sign-out.js';
 import { createSamlSingleLogout } from './logout/saml/service.js';
+import { createOidcSignOut } from './logout/oidc-sign-out.js';
+import { createBackchannelLogout } from './logout/backchannel/service.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -88,10 +90,11 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
   // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
-  const idpSignOut = createIdpSignOut(deps, { saml: createSamlSignOut({ ...deps, connections }) });
+  const idpSignOut = createIdpSignOut(deps, { oidc: createOidcSignOut({ ...deps, oidcMetadata }), saml: createSamlSignOut({ ...deps, connections }) });
   const universalLogout = createUniversalLogout({ ...deps, audit, sessions, oidcMetadata });
   const samlSingleLogout = createSamlSingleLogout({ ...deps, audit, connections, sessions });
-  return { logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  const backchannelLogout = createBackchannelLogout({ ...deps, oidcMetadata, audit, sessions });
+  return { logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

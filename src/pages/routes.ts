@@ -12,6 +12,8 @@ import { sendPage } from './layout.js';
 import { refusedReturnToPage, signInPage, type SignInView } from './sign-in.js';
 import { signUpPage } from './sign-up.js';
 import { invitationPage, invitationUnavailablePage } from './invitation.js';
+import { signedOutPage } from './signed-out.js';
+import { SIGNED_OUT_PATH } from '../logout/urls.js';
 
 /** Paths of the hosted pages (outside /api: no JSON envelope, no API middleware). */
 export const PAGE_PATHS = { signIn: '/sign-in', signUp: '/sign-up', assets: '/assets', invitation: '/invitations' } as const;
@@ -86,6 +88,9 @@ export function registerPageRoutes(app: OpenAPIHono<AppEnv>, services: Services,
     }
     return sendPage(c, signInPage(view), view.error ? 400 : 200);
   });
+
+  // The IdP's way back after signing out (SPEC §8): reads no parameter.
+  app.get(SIGNED_OUT_PATH, (c) => sendPage(c, signedOutPage(PAGE_PATHS.signIn)));
 
   app.get(PAGE_PATHS.signUp, (c) => {
     const checked = returnToOr400(c.req.query('returnTo'), 'Create an account');

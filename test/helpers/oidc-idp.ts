@@ -8,6 +8,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { JWK as JoseJwk } from 'jose';
 import Provider, { type Adapter, type AdapterPayload, type Configuration, type JWK } from 'oidc-provider';
 
 export interface IdpUser {
@@ -34,7 +35,27 @@ export interface RealIdp {
    * Throws if the IdP answers with an error page instead of redirecting back (e.g. unknown
    * client_id, unregistered redirect_uri), or if `sub` is not a known user.
    */
-  login(authorizationUrl: string, sub: string, opts?: { deny?: boolean }): Promise<URL>;
+  login(authorizationUrl: string, sub: string, opts?: { deny?: boolean; browser?: IdpBrowser }): Promise<URL>;
+  /**
+   * A browser of its own at the IdP (its cookie jar): pass it to login() to keep the IdP session,
+   * then to followLogout() to end that IdP session. Without one, every login() is a fresh browser
+   * (and so a new IdP session with its own `sid`).
+   */
+  browser(): IdpBrowser;
+  /**
+   * Follow an RP-initiated logout URL (the end_session_endpoint with id_token_hint …) in `browser`:
+   * GET it, submit the IdP's "sign me out" confirmation form, and return where the IdP sends the
+   * browser back (the post_logout_redirect_uri with state), without requesting it. The IdP sends
+   * its back-channel logout tokens before it answers the confirmation.
+   */
+  followLogout(logoutUrl: string, browser: IdpBrowser): Promise<URL>;
+  /**
+   * The IdP's private signing key (RS256, with its kid): lets a test sign tokens exactly as this
+   * IdP would, to forge the logout tokens an IdP might send.
+   */
+  signingKey: JoseJwk;
+  /** Register the client's backchannel_logout_uri (with backchannel_logout_session_required: true). */
+  setBackchannelLogoutUri(uri: string): Promise<void>;
   /** The login_hint the IdP received on the last authorization request (to test forwarding). */
   lastLoginHint(): string | undefined;
   /**
@@ -48,6 +69,11 @@ export interface RealIdp {
   close(): Promise<void>;
 }
 
+/** One browser's cookies at the IdP. */
+export interface IdpBrowser {
+  readonly jar: CookieJar;
+}
+
 export interface StartRealIdpOptions {
   redirectUris: string[];
   clientAuth?: 'client_secret_basic' | 'client_secret_post';
@@ -59,6 +85,15 @@ export interface StartRealIdpOptions {
   initiateLoginUri?: string;
   /** RFC 9126: refuse authorization requests that were not pushed (oidc-provider's requirePushedAuthorizationRequests). */
   requirePar?: boolean;
+  /**
+   * The client's backchannel_logout_uri (registered with backchannel_logout_session_required, so
+   * ID tokens carry `sid`); features.backchannelLogout is always enabled.
+   */
+  backchannelLogoutUri?: string;
+  /** The client's post_logout_redirect_uris (RP-initiated logout). */
+  postLogoutRedirectUris?: string[];
+  /** RP-initiated logout (the end_session_endpoint in discovery); default true. */
+  rpInitiatedLogout?: boolean;
 }
 
 const LOGIN_SUB_HEADER = 'x-test-login-sub';
@@ -135,6 +170,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     void providerHandler(req, res);
   });
   const port = await listen(server);
+  const signingKey = rsaSigningJwk();
   const issuer = `http://127.0.0.1:${port}`;
 
   const clientMetadata: NonNullable<Configuration['clients']>[number] = {
@@ -146,13 +182,18 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     token_endpoint_auth_method: clientAuth,
     id_token_signed_response_alg: 'RS256',
   };
+  if (opts.backchannelLogoutUri) {
+    clientMetadata.backchannel_logout_uri = opts.backchannelLogoutUri;
+    clientMetadata.backchannel_logout_session_required = true;
+  }
+  if (opts.postLogoutRedirectUris) clientMetadata.post_logout_redirect_uris = [...opts.postLogoutRedirectUris];
   if (opts.initiateLoginUri?.startsWith('https://')) {
     clientMetadata.initiate_login_uri = opts.initiateLoginUri;
   }
 
   const configuration: Configuration = {
     adapter: adapterFactory,
-    jwks: { keys: [rsaSigningJwk()] },
+    jwks: { keys: [signingKey] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     // Only the authorization code flow; PKCE (S256 — the only method v9 supports) always required.
     responseTypes: ['code'],
@@ -179,8 +220,19 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
       userinfo: { enabled: true },
       // Enabled by default in oidc-provider; whether it is required is the test's choice.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: opts.requirePar === true },
+      // OpenID Connect Back-Channel Logout 1.0: logout tokens to clients with a backchannel_logout_uri.
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: opts.rpInitiatedLogout !== false },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The IdP's own outgoing requests (back-channel logout tokens): oidc-provider refuses
+    // special-use addresses such as loopback; this test IdP only ever calls 127.0.0.1.
+    fetch: (url, init) => {
+      const href = url instanceof Request ? url.url : String(url);
+      if (new URL(href).hostname !== '127.0.0.1') return Promise.reject(new Error(`real-idp: refusing to call ${href} (tests call loopback only)`));
+      const { dispatcher: _dispatcher, ...rest } = init as RequestInit & { dispatcher?: unknown };
+      return fetch(url, rest);
+    },
     findAccount: (_ctx, sub) => {
       if (!users.has(sub)) return undefined;
       return {
@@ -210,10 +262,13 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   provider.on('server_error', (_ctx, err) => {
     console.error('[real-idp] server_error', err);
   });
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    console.error('[real-idp] back-channel logout delivery failed', client?.clientId, err instanceof Error ? err.message : err);
+  });
 
-  async function login(authorizationUrl: string, sub: string, loginOpts?: { deny?: boolean }): Promise<URL> {
+  async function login(authorizationUrl: string, sub: string, loginOpts?: { deny?: boolean; browser?: IdpBrowser }): Promise<URL> {
     if (!users.has(sub) && !loginOpts?.deny) throw new Error(`real-idp: unknown user ${sub}`);
-    const jar = new CookieJar();
+    const jar = loginOpts?.browser?.jar ?? new CookieJar();
     let url = new URL(authorizationUrl);
     if (url.origin !== issuer) throw new Error(`real-idp: ${authorizationUrl} is not on the IdP (${issuer})`);
     for (let hop = 0; hop < 20; hop++) {
@@ -240,12 +295,44 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     throw new Error('real-idp: too many redirects');
   }
 
+  async function followLogout(logoutUrl: string, browser: IdpBrowser): Promise<URL> {
+    const { jar } = browser;
+    const url = new URL(logoutUrl);
+    if (url.origin !== issuer) throw new Error(`real-idp: ${logoutUrl} is not on the IdP (${issuer})`);
+    const page = await fetch(url, { redirect: 'manual', headers: { cookie: jar.header(url) } });
+    jar.store(url, page.headers.getSetCookie());
+    const body = await page.text();
+    const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(body)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(body)?.[1];
+    if (page.status !== 200 || !action || !xsrf) throw new Error(`real-idp: expected the logout confirmation form, got ${page.status}: ${body.slice(0, 500)}`);
+    const confirmUrl = new URL(action, url);
+    const res = await fetch(confirmUrl, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: jar.header(confirmUrl), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    });
+    jar.store(confirmUrl, res.headers.getSetCookie());
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status >= 400 || !location) throw new Error(`real-idp: expected a redirect after the logout confirmation, got ${res.status}: ${(await res.text()).slice(0, 500)}`);
+    await res.body?.cancel();
+    return new URL(location, confirmUrl);
+  }
+
   return {
     issuer,
     clientId,
     clientSecret,
     users,
     login,
+    browser: () => ({ jar: new CookieJar() }),
+    followLogout,
+    signingKey: { ...signingKey, key_ops: signingKey.key_ops ? [...signingKey.key_ops] : undefined } as JoseJwk,
+    async setBackchannelLogoutUri(uri) {
+      clientMetadata.backchannel_logout_uri = uri;
+      clientMetadata.backchannel_logout_session_required = true;
+      await saveClient();
+    },
     lastLoginHint: () => loginHint,
     initiateUrl(initiateUri = opts.initiateLoginUri, o = {}) {
       if (!initiateUri) throw new Error('real-idp: no initiate_login_uri given');
@@ -379,7 +466,7 @@ async function handleInteraction(
 }
 
 /** Minimal cookie jar (single origin): honours Path, Max-Age/Expires deletion; ignores Domain/Secure. */
-class CookieJar {
+export class CookieJar {
   private cookies = new Map<string, { name: string; value: string; path: string }>();
 
   store(requestUrl: URL, setCookies: string[]): void {

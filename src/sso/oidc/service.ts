@@ -188,7 +188,11 @@ export function createOidcLogin(deps: {
         }
         const profile = profileFromClaims(connection, merged);
         const org = await findOrgById(flow.organization_id);
-        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to });
+        // SPEC §8: the IdP session this login came from — `sid` for back-channel logout, the ID
+        // token (sealed on the session) as id_token_hint when signing out of the IdP.
+        const sid = typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= 255 ? claims.sid : null;
+        const idpSession = { sessionId: sid, logoutHint: { protocol: 'oidc' as const, idToken: tokens.idToken } };
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to, idpSession });
       } catch (e) {
         if (flow && !(e instanceof SsoLoginError)) await giveBack(flow, e);
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });
