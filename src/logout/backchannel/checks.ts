@@ -1,7 +1,8 @@
-import { compactVerify, decodeJwt, decodeProtectedHeader, importJWK, type JWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { AppError } from '../../http/errors.js';
 import { ALLOWED_ALGS, acceptedIssuers } from '../../sso/oidc/id-token.js';
-import { signingKeys, type Jwks } from '../../sso/oidc/metadata.js';
+import type { Jwks } from '../../sso/oidc/metadata.js';
+import { chooseKey, verifyJsonJws } from '../../sso/oidc/jws.js';
 
 /**
  * The checks of an IdP's logout token (SPEC §8 "OIDC Back-Channel Logout from the IdP",
@@ -132,43 +133,20 @@ export function audiences(aud: unknown): string[] {
   return Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
 }
 
-function ktyFor(alg: string): string {
-  return alg.startsWith('ES') ? 'EC' : alg === 'EdDSA' ? 'OKP' : 'RSA';
-}
-
 // 6 — by kid, refetching the JWKS once (metadata.ts rate-limits the refetch); the only key when there is no kid.
 export async function selectKey(header: ProtectedHeaderParameters, alg: string, loadJwks: (refresh: boolean) => Promise<Jwks>): Promise<JWK> {
-  const candidates = (jwks: Jwks) => signingKeys(jwks).filter((k) => k.kty === ktyFor(alg) && (!k.alg || k.alg === alg));
-  let keys = candidates(await loadJwks(false));
-  if (header.kid !== undefined) {
-    let key = keys.find((k) => k.kid === header.kid);
-    if (!key) {
-      keys = candidates(await loadJwks(true));
-      key = keys.find((k) => k.kid === header.kid);
-    }
-    if (!key) throw fail('unknown_kid', `The logout token was signed with key "${String(header.kid).slice(0, 64)}", which the IdP's JWKS does not publish`);
-    return key;
-  }
-  if (keys.length === 0) keys = candidates(await loadJwks(true));
-  if (keys.length === 1) return keys[0]!;
-  throw fail('kid_ambiguous', keys.length === 0 ? 'The IdP publishes no key that can verify this logout token' : 'The logout token names no key ("kid") and the IdP publishes several');
+  const choice = await chooseKey(header, alg, loadJwks);
+  if ('key' in choice) return choice.key;
+  if (choice.refusal === 'unknown_kid') throw fail('unknown_kid', `The logout token was signed with key "${String(header.kid).slice(0, 64)}", which the IdP's JWKS does not publish`);
+  throw fail('kid_ambiguous', choice.published === 0 ? 'The IdP publishes no key that can verify this logout token' : 'The logout token names no key ("kid") and the IdP publishes several');
 }
 
 // 7
 export async function verifySignature(token: string, key: JWK, alg: string): Promise<Record<string, unknown>> {
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(token, await importJWK(key, alg), { algorithms: [alg] }));
-  } catch (e) {
-    throw fail('signature_invalid', "The logout token's signature does not verify against the IdP's published keys", e);
-  }
-  try {
-    const claims: unknown = JSON.parse(new TextDecoder().decode(payload));
-    if (!claims || typeof claims !== 'object' || Array.isArray(claims)) throw new Error('not an object');
-    return claims as Record<string, unknown>;
-  } catch (e) {
-    throw fail('malformed', 'The logout token payload is not a JSON object', e);
-  }
+  const verified = await verifyJsonJws(token, key, alg);
+  if ('claims' in verified) return verified.claims;
+  if (verified.refusal === 'signature_invalid') throw fail('signature_invalid', "The logout token's signature does not verify against the IdP's published keys", verified.cause);
+  throw fail('malformed', 'The logout token payload is not a JSON object', verified.cause);
 }
 
 // 8

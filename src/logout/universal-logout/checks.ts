@@ -1,9 +1,10 @@
-import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type JWK, type ProtectedHeaderParameters } from 'jose';
 import { z } from 'zod';
 import { AppError, type ErrorCode } from '../../http/errors.js';
 import type { Connection } from '../../sso/connections/model.js';
 import { sameIssuer } from '../../sso/connections/model.js';
-import { signingKeys, type Jwks } from '../../sso/oidc/metadata.js';
+import type { Jwks } from '../../sso/oidc/metadata.js';
+import { chooseKey, verifyJsonJws } from '../../sso/oidc/jws.js';
 
 /**
  * The checks of an Okta Universal Logout (Global Token Revocation) request (SPEC §8), each a
@@ -150,32 +151,20 @@ export function readUnverifiedClaims(token: string): UnverifiedClaims {
   return { iss: claims.iss, sub: claims.sub };
 }
 
-const ktyFor = (alg: string) => (alg.startsWith('ES') ? 'EC' : alg === 'EdDSA' ? 'OKP' : 'RSA');
-
 // 6 — by kid (refetching the JWKS once), or the only key when there is no kid.
 export async function selectKey(header: ProtectedHeaderParameters, alg: string, loadJwks: (refresh: boolean) => Promise<Jwks>): Promise<JWK> {
-  const fits = (jwks: Jwks) => signingKeys(jwks).filter((k) => k.kty === ktyFor(alg) && (!k.alg || k.alg === alg));
-  let keys = fits(await loadJwks(false));
-  if (header.kid !== undefined) {
-    let key = keys.find((k) => k.kid === header.kid);
-    if (!key) key = fits(await loadJwks(true)).find((k) => k.kid === header.kid);
-    if (!key) throw fail('unknown_kid', `The token was signed with key "${header.kid}", which the issuer's JWKS does not publish`);
-    return key;
-  }
-  if (keys.length === 0) keys = fits(await loadJwks(true));
-  if (keys.length === 1) return keys[0]!;
-  throw fail('kid_ambiguous', keys.length === 0 ? 'The issuer publishes no key that can verify this token' : 'The token names no key ("kid") and the issuer publishes several');
+  const choice = await chooseKey(header, alg, loadJwks);
+  if ('key' in choice) return choice.key;
+  if (choice.refusal === 'unknown_kid') throw fail('unknown_kid', `The token was signed with key "${String(header.kid).slice(0, 64)}", which the issuer's JWKS does not publish`);
+  throw fail('kid_ambiguous', choice.published === 0 ? 'The issuer publishes no key that can verify this token' : 'The token names no key ("kid") and the issuer publishes several');
 }
 
 // 7
 export async function verifySignature(token: string, key: JWK, alg: string): Promise<Record<string, unknown>> {
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(token, await importJWK(key, alg), { algorithms: [alg] }));
-  } catch {
-    throw fail('signature_invalid', "The token's signature does not verify with the issuer's published key");
-  }
-  return payloadOf(payload);
+  const verified = await verifyJsonJws(token, key, alg);
+  if ('claims' in verified) return verified.claims;
+  if (verified.refusal === 'signature_invalid') throw fail('signature_invalid', "The token's signature does not verify with the issuer's published key");
+  throw fail('token_malformed', 'The token payload is not a JSON object');
 }
 
 // 8

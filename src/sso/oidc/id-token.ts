@@ -1,7 +1,8 @@
-import { compactVerify, decodeProtectedHeader, importJWK, type JWK, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type JWK, type ProtectedHeaderParameters } from 'jose';
 import { isTemplatedIssuer, TENANT_TEMPLATE } from '../connections/model.js';
 import { SsoLoginError, type SsoFailureReason } from '../errors.js';
-import { signingKeys, type Jwks } from './metadata.js';
+import type { Jwks } from './metadata.js';
+import { chooseKey, verifyJsonJws } from './jws.js';
 
 /**
  * ID token verification (SPEC §4.4, OIDC Core §3.1.3.7), one named check per rule, run in order.
@@ -42,43 +43,19 @@ export function checkAlgorithm(header: ProtectedHeaderParameters): string {
   return alg;
 }
 
-function ktyFor(alg: string): string {
-  return alg.startsWith('ES') ? 'EC' : alg === 'EdDSA' ? 'OKP' : 'RSA';
-}
-
 /** Pick the verification key: by kid (refetching the JWKS once), or the only key when there is no kid. */
 export async function selectKey(header: ProtectedHeaderParameters, alg: string, expect: IdTokenExpectations): Promise<JWK> {
-  const candidates = (jwks: Jwks) => signingKeys(jwks).filter((k) => k.kty === ktyFor(alg) && (!k.alg || k.alg === alg));
-  let keys = candidates(await expect.loadJwks(false));
-  if (header.kid !== undefined) {
-    let key = keys.find((k) => k.kid === header.kid);
-    if (!key) {
-      keys = candidates(await expect.loadJwks(true));
-      key = keys.find((k) => k.kid === header.kid);
-    }
-    if (!key) throw fail('unknown_kid', `The ID token was signed with key "${header.kid}", which the IdP's JWKS does not publish`);
-    return key;
-  }
-  if (keys.length === 1) return keys[0]!;
-  if (keys.length === 0) keys = candidates(await expect.loadJwks(true));
-  if (keys.length === 1) return keys[0]!;
-  throw fail('kid_ambiguous', keys.length === 0 ? 'The IdP publishes no key that can verify this ID token' : 'The ID token names no key ("kid") and the IdP publishes several; it cannot be verified (OIDC Core §10.1)');
+  const choice = await chooseKey(header, alg, (refresh) => expect.loadJwks(refresh));
+  if ('key' in choice) return choice.key;
+  if (choice.refusal === 'unknown_kid') throw fail('unknown_kid', `The ID token was signed with key "${header.kid}", which the IdP's JWKS does not publish`);
+  throw fail('kid_ambiguous', choice.published === 0 ? 'The IdP publishes no key that can verify this ID token' : 'The ID token names no key ("kid") and the IdP publishes several; it cannot be verified (OIDC Core §10.1)');
 }
 
 export async function verifySignature(token: string, key: JWK, alg: string): Promise<Record<string, unknown>> {
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(token, await importJWK(key, alg), { algorithms: [alg] }));
-  } catch {
-    throw fail('signature_invalid', 'The ID token signature does not verify against the IdP’s published keys');
-  }
-  try {
-    const claims: unknown = JSON.parse(new TextDecoder().decode(payload));
-    if (!claims || typeof claims !== 'object' || Array.isArray(claims)) throw new Error('not an object');
-    return claims as Record<string, unknown>;
-  } catch {
-    throw fail('id_token_malformed', 'The ID token payload is not a JSON object');
-  }
+  const verified = await verifyJsonJws(token, key, alg);
+  if ('claims' in verified) return verified.claims;
+  if (verified.refusal === 'signature_invalid') throw fail('signature_invalid', 'The ID token signature does not verify against the IdP’s published keys');
+  throw fail('id_token_malformed', 'The ID token payload is not a JSON object');
 }
 
 /** Entra ID announces `…/{tenantid}/v2.0`: the expected issuer is that template filled with the token's `tid`. */
