@@ -19,7 +19,7 @@ import {
   isCandidate, readBearer, readHeader, readSubject, readUnverifiedClaims, replayKeyOf, replayUntil, selectKey, UniversalLogoutError,
   verifySignature, type SubjectId, type TokenExpectations, type VerifiedClaims,
 } from './checks.js';
-import { findCandidateConnections, findUserEmail, isTiedToOrganization } from './store.js';
+import { findCandidateConnections, findUserEmail, organizationsTiedTo } from './store.js';
 
 export interface UniversalLogoutDeps {
   db: Db;
@@ -61,7 +61,7 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
     checkType(header);
     const alg = checkAlgorithm(header);
     const unverified = readUnverifiedClaims(token);
-    const candidates = (await findCandidateConnections(deps.db, unverified.iss)).map(parseConnection).filter((c) => isCandidate(c, unverified));
+    const candidates = (await findCandidateConnections(deps.db, unverified.iss, unverified.sub)).map(parseConnection).filter((c) => isCandidate(c, unverified));
     if (candidates.length === 0) throw new UniversalLogoutError('no_connection', 'No connection with Universal Logout enabled expects this issuer and subject');
     // Discovery of the token's iss itself (an expected issuer of every candidate): its keys, and only its keys.
     const iss = candidates.flatMap(expectedIssuers).find((i) => sameIssuer(i, unverified.iss)) ?? unverified.iss;
@@ -94,25 +94,30 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
     return { claims: claims as VerifiedClaims, connections: candidates };
   }
 
+  /** Who an `email` subject names, and the organizations that account is tied to: looked up once per request, whatever the number of candidates. */
+  type EmailAccount = { userId: string; tiedTo: Set<string> } | null;
+  async function emailAccount(tx: Executor, email: string): Promise<EmailAccount> {
+    const user = await findUserByEmail(tx, email);
+    return user ? { userId: user.id, tiedTo: await organizationsTiedTo(tx, user.id, emailDomainOrNull(user.email)) } : null;
+  }
+
   /** The account the subject names for this connection, when the connection's organization may sign it out. */
-  async function accountFor(tx: Executor, c: Connection, subject: SubjectId): Promise<{ userId: string } | 'unknown' | 'foreign'> {
+  async function accountFor(tx: Executor, c: Connection, subject: SubjectId, byEmail: () => Promise<EmailAccount>): Promise<{ userId: string } | 'unknown' | 'foreign'> {
     if (subject.format === 'iss_sub') {
       // The user's IdP identity: the connection's IdP issuer (OIDC issuer, SAML IdP entity ID) and its subject.
       if (!sameIssuer(subject.iss, c.issuer) && !(c.oidc && sameIssuer(subject.iss, c.oidc.issuerUrl))) return 'foreign';
       const identity = await findIdentity(tx, c.id, subject.sub);
       return identity ? { userId: identity.user_id } : 'unknown';
     }
-    const user = await findUserByEmail(tx, subject.email);
-    if (!user) return 'unknown';
-    // A user the organization has no tie to is unknown to it: the same answer as no user, so no
-    // organization learns which addresses have an account elsewhere.
-    if (await isTiedToOrganization(tx, user.id, c.organizationId, c.id)) return { userId: user.id };
-    const domain = emailDomainOrNull(user.email);
-    return domain && (await isDomainVerifiedBy(tx, c.organizationId, domain)) ? { userId: user.id } : 'unknown';
+    // A user the organization has no tie to (member, identity of its connection, its verified
+    // domain) is unknown to it: the same answer as no user, so no organization learns which
+    // addresses have an account elsewhere.
+    const account = await byEmail();
+    return account && account.tiedTo.has(c.organizationId) ? { userId: account.userId } : 'unknown';
   }
 
-  async function logOutFor(tx: Executor, ctx: Ctx, c: Connection, subject: SubjectId): Promise<Outcome> {
-    const account = await accountFor(tx, c, subject);
+  async function logOutFor(tx: Executor, ctx: Ctx, c: Connection, subject: SubjectId, byEmail: () => Promise<EmailAccount>): Promise<Outcome> {
+    const account = await accountFor(tx, c, subject, byEmail);
     if (account === 'unknown') return { kind: 'unknown_user' };
     if (account === 'foreign') return { kind: 'foreign_issuer' };
     const email = await findUserEmail(tx, account.userId);
@@ -143,8 +148,10 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
         if (!(await recordReplayKey(tx, replayKeyOf(claims), replayUntil(claims), now.toISOString()))) {
           throw new UniversalLogoutError('replayed', 'This token (jti) was already used');
         }
+        let found: Promise<EmailAccount> | null = null;
+        const byEmail = () => (found ??= subject.format === 'email' ? emailAccount(tx, subject.email) : Promise.resolve(null));
         const out: Outcome[] = [];
-        for (const c of connections) out.push(await logOutFor(tx, ctx, c, subject));
+        for (const c of connections) out.push(await logOutFor(tx, ctx, c, subject, byEmail));
         return out;
       });
       const ended = outcomes.flatMap((o) => (o.kind === 'ended' ? [o.sessionsEnded] : []));

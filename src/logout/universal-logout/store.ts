@@ -4,24 +4,23 @@ import type { ConnectionRow } from '../../sso/connections/store.js';
 
 /** SQL of Universal Logout: which connections may have sent a token, and who a subject names. */
 
-/**
- * Anyone can make organizations whose connections claim one issuer; never look at more than this
- * many (the oldest first: ids are ULIDs, so the first organization to configure an issuer keeps it).
- */
-export const MAX_CANDIDATES = 200;
-
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (m) => `\\${m}`);
 
 /**
- * Active, enabled connections that could expect a token from `iss`: their issuer is `iss`
- * (with or without a trailing slash) or, for Okta, lies under it (a custom authorization server
- * `{origin}/oauth2/…` under the org URL), or their settings name `iss` as the Universal Logout
- * issuer. A narrowing only: the service compares the exact expected iss and sub of each.
+ * Active, enabled connections that could expect a token from `iss` with subject `sub`: their
+ * issuer is `iss` (with or without a trailing slash) or, for Okta, lies under it (a custom
+ * authorization server `{origin}/oauth2/…` under the org URL), or their settings name `iss` as the
+ * Universal Logout issuer; and their settings hold `sub` as the client id or the Universal Logout
+ * subject. A narrowing only: the service compares the exact expected iss and sub of each.
+ *
+ * No limit: anyone can make organizations whose connections copy another organization's issuer
+ * and subject, and a list cut short could leave the genuine connection out (its Universal Logout
+ * would be silenced). Every copy found is only ever allowed to act on its own organization, and
+ * the service skips, without a query, each one whose organization has no tie to the user.
  */
-export async function findCandidateConnections(db: Executor, iss: string): Promise<ConnectionRow[]> {
+export async function findCandidateConnections(db: Executor, iss: string, sub: string): Promise<ConnectionRow[]> {
   const bare = iss.replace(/\/$/, '');
-  const named = `%${likeEscape(`"issuer":${JSON.stringify(bare)}`)}%`;
-  const namedSlash = `%${likeEscape(`"issuer":${JSON.stringify(`${bare}/`)}`)}%`;
+  const json = (key: string, value: string) => `%${likeEscape(`"${key}":${JSON.stringify(value)}`)}%`;
   return db
     .selectFrom('sso_connections')
     .selectAll()
@@ -33,21 +32,31 @@ export async function findCandidateConnections(db: Executor, iss: string): Promi
         eb('issuer', '=', `${bare}/`),
         // Under "bare/" (LIKE, not a range: a range would depend on the database's collation).
         eb.and([eb('provider', '=', 'okta'), sql<boolean>`${sql.ref('issuer')} like ${`${likeEscape(bare)}/%`} escape '\\'`]),
-        sql<boolean>`${sql.ref('config')} like ${named} escape '\\'`,
-        sql<boolean>`${sql.ref('config')} like ${namedSlash} escape '\\'`,
+        sql<boolean>`${sql.ref('config')} like ${json('issuer', bare)} escape '\\'`,
+        sql<boolean>`${sql.ref('config')} like ${json('issuer', `${bare}/`)} escape '\\'`,
       ]),
     )
+    .where((eb) => eb.or([sql<boolean>`${sql.ref('config')} like ${json('clientId', sub)} escape '\\'`, sql<boolean>`${sql.ref('config')} like ${json('subject', sub)} escape '\\'`]))
     .orderBy('id')
-    .limit(MAX_CANDIDATES)
     .execute();
 }
 
-/** Whether the user is tied to the organization: a member of it, or holding an identity of its connection. */
-export async function isTiedToOrganization(db: Executor, userId: string, organizationId: string, connectionId: string): Promise<boolean> {
-  const member = await db.selectFrom('members').select('user_id').where('organization_id', '=', organizationId).where('user_id', '=', userId).executeTakeFirst();
-  if (member) return true;
-  const identity = await db.selectFrom('sso_identities').select('id').where('connection_id', '=', connectionId).where('user_id', '=', userId).executeTakeFirst();
-  return !!identity;
+/**
+ * The organizations the user is tied to: a member of, holding an identity of one of its
+ * connections, or — through the user's email domain — the one that verified it.
+ */
+export async function organizationsTiedTo(db: Executor, userId: string, emailDomain: string | null): Promise<Set<string>> {
+  const members = await db.selectFrom('members').select('organization_id').where('user_id', '=', userId).execute();
+  const identities = await db
+    .selectFrom('sso_identities as i')
+    .innerJoin('sso_connections as c', 'c.id', 'i.connection_id')
+    .select('c.organization_id')
+    .where('i.user_id', '=', userId)
+    .execute();
+  const verifier = emailDomain
+    ? await db.selectFrom('domains').select('organization_id').where('domain', '=', emailDomain.toLowerCase()).where('status', '=', 'verified').execute()
+    : [];
+  return new Set([...members, ...identities, ...verifier].map((r) => r.organization_id));
 }
 
 /** The user's email (for the verified-domain rule). */
