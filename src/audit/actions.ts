@@ -67,7 +67,7 @@ export const AUDIT_ACTIONS = {
   'sso.single_logout_failed': 'a SAML Single Logout message from the IdP was refused (`metadata.reason`, one of the SSO failure reasons; `metadata.message`: LogoutRequest or LogoutResponse)',
   'sso.identity_created': 'SSO created a user just in time with this identity',
   'sso.identity_linked': 'SSO linked an identity to an existing account',
-  'sso.backchannel_logout': "the IdP's OIDC back-channel logout token was accepted (`connectionId`, `sessionsEnded`, `by`: `sid` or `sub`; `identityId` when `sub` named one); each session ended is its own `session.revoked`",
+  'sso.backchannel_logout': "the IdP's OIDC back-channel logout token was accepted and named something of this connection — a session or the identity (`connectionId`, `sessionsEnded`, `by`: `sid` or `sub`; `identityId` when `sub` named one); each session ended is its own `session.revoked`",
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
   'sso.universal_logout': 'the IdP ended a user\'s sessions by Okta Universal Logout (`connectionId`, `format`, `scope`: organization or all, `sessionsEnded`)',
   // OpenID Provider clients (platform-wide: no organization)

@@ -28,6 +28,8 @@ export const DEFAULT_LIMITS = {
   'sso-failure:ip': { points: 60, duration: 600 },
   // OIDC back-channel logout from an IdP (server to server): a valid token costs a signature check.
   'backchannel-logout:ip': { points: 120, duration: 60 },
+  // SAML Single Logout messages (Redirect or POST): each may cost an inflate, a parse and a signature check.
+  'saml-slo:ip': { points: 120, duration: 60 },
   // Session tokens (POST /api/auth/token, its refresh grant and /token/revoke): every request counts.
   // A refresh token is 256 bits, so this bounds load, not guessing; an app refreshes every few minutes.
   'token:ip': { points: 300, duration: 60 },

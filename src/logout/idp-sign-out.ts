@@ -39,9 +39,11 @@ export function createIdpSignOut(deps: { db: Db; keyring: KeyRing; logger: Logge
       const connection = parseConnection(row);
       if (!connection.signOutOfIdp) return null;
       const org = await findOrganization(deps.db, connection.organizationId);
-      const hint = openIdpLogoutHint(deps.keyring, session);
-      if (!org || !hint) return null;
+      if (!org) return null;
       try {
+        // An unreadable hint (a retired secret key, a damaged row) must not keep the session from ending.
+        const hint = openIdpLogoutHint(deps.keyring, session);
+        if (!hint) return null;
         if (hint.protocol === 'oidc' && connection.protocol === 'oidc' && protocols.oidc) return await protocols.oidc({ session, connection, organizationSlug: org.slug, hint });
         if (hint.protocol === 'saml' && connection.protocol === 'saml' && protocols.saml) return await protocols.saml({ session, connection, organizationSlug: org.slug, hint });
       } catch (err) {

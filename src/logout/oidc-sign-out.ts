@@ -12,7 +12,7 @@ import { logoutUrls } from './urls.js';
  * that announces no end_session_endpoint cannot be signed out of: null, and the Gatehouse
  * session ends alone.
  */
-export function createOidcSignOut(deps: { config: Pick<Config, 'baseUrl'>; oidcMetadata: OidcMetadata }): ProtocolSignOut<'oidc'> {
+export function createOidcSignOut(deps: { config: Pick<Config, 'baseUrl' | 'allowLoopbackIdps'>; oidcMetadata: OidcMetadata }): ProtocolSignOut<'oidc'> {
   return async ({ connection, hint }) => {
     if (!connection.oidc) return null;
     const discovery = await deps.oidcMetadata.discover(connection.oidc.issuerUrl);
@@ -23,8 +23,9 @@ export function createOidcSignOut(deps: { config: Pick<Config, 'baseUrl'>; oidcM
     } catch {
       return null;
     }
-    // The browser is sent there: never a javascript:, data: or other scheme from a discovery document.
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+    // The browser is sent there with the ID token in the URL: https only (http for local testing
+    // with GATEHOUSE_ALLOW_LOOPBACK_IDPS), never a javascript:, data: or other scheme from discovery.
+    if (url.protocol !== 'https:' && !(deps.config.allowLoopbackIdps && url.protocol === 'http:')) return null;
     url.searchParams.set('id_token_hint', hint.idToken);
     url.searchParams.set('post_logout_redirect_uri', logoutUrls(deps.config.baseUrl).postLogoutRedirectUri);
     url.searchParams.set('client_id', connection.oidc.clientId);

@@ -52,22 +52,22 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
     const now = deps.clock.now();
     const client = await findClient(deps.db, row.client_id);
     if (!client?.backchannelLogoutUri) {
-      await finishOutboxRow(deps.db, row.id, 'abandoned', now.toISOString(), client ? 'the client no longer has a backchannel_logout_uri' : 'the client was deleted');
+      await finishOutboxRow(deps.db, row.id, row.attempts + 1, 'abandoned', now.toISOString(), client ? 'the client no longer has a backchannel_logout_uri' : 'the client was deleted');
       return;
     }
     try {
       await deliverBackchannelLogout(deps, { clientId: client.id, uri: client.backchannelLogoutUri, sub: row.user_id, sid: row.session_id });
-      await finishOutboxRow(deps.db, row.id, 'delivered', deps.clock.now().toISOString(), null);
+      await finishOutboxRow(deps.db, row.id, row.attempts + 1, 'delivered', deps.clock.now().toISOString(), null);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const later = deps.clock.now();
       const next = new Date(later.getTime() + backoffAfter(row.attempts + 1));
       if (next.toISOString() > row.give_up_at) {
         deps.logger.warn({ clientId: row.client_id, sessionId: row.session_id, attempts: row.attempts + 1, err: message }, 'back-channel logout abandoned after 24 h of retries');
-        await finishOutboxRow(deps.db, row.id, 'abandoned', later.toISOString(), message.slice(0, 500));
+        await finishOutboxRow(deps.db, row.id, row.attempts + 1, 'abandoned', later.toISOString(), message.slice(0, 500));
       } else {
         deps.logger.info({ clientId: row.client_id, sessionId: row.session_id, attempts: row.attempts + 1, retryAt: next.toISOString(), err: message }, 'back-channel logout failed; will retry');
-        await retryOutboxRow(deps.db, row.id, next.toISOString(), message.slice(0, 500));
+        await retryOutboxRow(deps.db, row.id, row.attempts + 1, next.toISOString(), message.slice(0, 500));
       }
     }
   }

@@ -131,12 +131,17 @@ export async function claimOutboxRow(db: Executor, row: Pick<OutboxRow, 'id' | '
   return Number(res.numUpdatedRows) === 1;
 }
 
-export async function finishOutboxRow(db: Executor, id: string, status: 'delivered' | 'abandoned', now: string, error: string | null): Promise<void> {
-  await db.updateTable('logout_outbox').set({ status, finished_at: now, locked_until: null, last_error: error }).where('id', '=', id).execute();
+/**
+ * The outcome of attempt number `attempt` (what claimOutboxRow counted). Written only while that
+ * attempt is the row's latest: a holder whose lease ran out while another instance took the row
+ * over does not overwrite the newer attempt's state.
+ */
+export async function finishOutboxRow(db: Executor, id: string, attempt: number, status: 'delivered' | 'abandoned', now: string, error: string | null): Promise<void> {
+  await db.updateTable('logout_outbox').set({ status, finished_at: now, locked_until: null, last_error: error }).where('id', '=', id).where('attempts', '=', attempt).execute();
 }
 
-export async function retryOutboxRow(db: Executor, id: string, nextAttemptAt: string, error: string): Promise<void> {
-  await db.updateTable('logout_outbox').set({ next_attempt_at: nextAttemptAt, locked_until: null, last_error: error }).where('id', '=', id).where('status', '=', 'pending').execute();
+export async function retryOutboxRow(db: Executor, id: string, attempt: number, nextAttemptAt: string, error: string): Promise<void> {
+  await db.updateTable('logout_outbox').set({ next_attempt_at: nextAttemptAt, locked_until: null, last_error: error }).where('id', '=', id).where('attempts', '=', attempt).where('status', '=', 'pending').execute();
 }
 
 /** Drop finished deliveries older than `before` (housekeeping). */

@@ -167,6 +167,10 @@ export function createBackchannelLogout(deps: {
         }
         const ended = selector ? (await deps.sessions.endIn(tx, ctx, selector, 'idp_backchannel_logout', { connectionId: connection.id })).sessions.length : 0;
         sessionsEnded += ended;
+        // Only where the token found something of this connection: a connection that copies
+        // another organization's issuer and client id must not have that organization's logouts
+        // recorded in its own audit log.
+        if (ended === 0 && !identity) continue;
         await deps.audit.record(tx, ctx, {
           action: 'sso.backchannel_logout',
           organizationId: connection.organizationId,

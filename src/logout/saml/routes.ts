@@ -1,5 +1,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { SsoLoginError } from '../../sso/errors.js';
+import { MAX_MESSAGE_BYTES } from './slo-checks.js';
 import { ctxOf, type AppEnv } from '../../http/middleware.js';
 import type { Services } from '../../services.js';
 import { ssoFailure } from '../../sso/routes.js';
@@ -21,7 +24,12 @@ export function registerSamlSloRoutes(app: OpenAPIHono<AppEnv>, services: Servic
     }
   };
   app.get(SAML_SLO_ROUTE, (c) => handle(c, 'GET'));
-  app.post(SAML_SLO_ROUTE, (c) => handle(c, 'POST'));
+  // The body is not read past the largest message accepted (slo-checks.ts checkSize), plus the form's field names.
+  app.post(
+    SAML_SLO_ROUTE,
+    bodyLimit({ maxSize: MAX_MESSAGE_BYTES + 4096, onError: (c) => ssoFailure(c as Context<AppEnv>, new SsoLoginError('response_too_large', `The Single Logout message is larger than ${MAX_MESSAGE_BYTES / 1024} KiB and was not read`)) }),
+    (c) => handle(c, 'POST'),
+  );
 }
 
 /** The query string exactly as it arrived (the Redirect binding signs these octets). */

@@ -77,7 +77,14 @@ export function createSamlSingleLogout(deps: {
     if (!identity) throw new SsoLoginError('nameid_unknown', 'The LogoutRequest names a NameID that is no identity of this connection');
     const live = await liveSessionsOfIdentity(db, identity.id);
     const same = (stored: string | null, asked: string | null) => stored === null || asked === null || stored === asked;
-    const hints = live.map((s) => openIdpLogoutHint(deps.keyring, s)).filter((h) => h !== null && h.protocol === 'saml');
+    const readable = (s: (typeof live)[number]) => {
+      try {
+        return openIdpLogoutHint(deps.keyring, s);
+      } catch {
+        return null; // an unreadable hint (retired secret key, damaged row) does not block the logout
+      }
+    };
+    const hints = live.map(readable).filter((h) => h !== null && h.protocol === 'saml');
     if (hints.length > 0 && !hints.some((h) => h.protocol === 'saml' && same(h.nameIdFormat, request.nameIdFormat) && same(h.nameQualifier, request.nameQualifier) && same(h.spNameQualifier, request.spNameQualifier))) {
       throw new SsoLoginError('nameid_unknown', "The LogoutRequest's NameID Format or qualifiers differ from those the identity signed in with");
     }
@@ -113,6 +120,8 @@ export function createSamlSingleLogout(deps: {
      * LogoutResponse to our request sends the browser to the signed-out page.
      */
     async receive(slug: string, arrival: SloArrival, ctx: Ctx): Promise<SloOutcome> {
+      // Before any parsing or signature check: bounds what one address can make this endpoint do.
+      await deps.rateLimits.consumeIp('saml-slo:ip', ctx.ip);
       slo.checkSize(Buffer.byteLength(arrival.raw, 'utf8'));
       const incoming = arrival.method === 'GET' ? slo.readRedirectQuery(arrival.raw) : slo.readPostForm(new URLSearchParams(arrival.raw));
       const { connection, saml, slug: orgSlug } = await samlConnection(slug);
