@@ -115,12 +115,6 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
       stopped = false;
       schedule(0);
     },
-    /** Look now rather than at the next poll (after a transaction that queued deliveries committed). */
-    nudge() {
-      if (stopped || running || !timer) return;
-      clearTimeout(timer);
-      schedule(0);
-    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
