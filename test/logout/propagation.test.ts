@@ -164,7 +164,7 @@ describe('the outbox retries an app that is down', () => {
     const hitsBefore = rp.hits;
     expect((await op.gh.request('POST', '/api/auth/sign-out', { as: user })).status).toBe(200);
     // The first attempt comes within seconds and fails (503): the delivery stays pending with a retry time.
-    await vi.waitFor(async () => expect((await outboxRowsOfSession(op.gh.deps.db, sid))[0]).toMatchObject({ attempts: 1, status: 'pending', last_error: expect.stringContaining('503') }), { timeout: 5000, interval: 50 });
+    await vi.waitFor(async () => expect((await outboxRowsOfSession(op.gh.deps.db, sid))[0]).toMatchObject({ attempts: 1, status: 'pending', locked_until: null, last_error: expect.stringContaining('503') }), { timeout: 5000, interval: 50 });
     expect(rp.hits).toBe(hitsBefore + 1);
     const [pending] = await outboxRowsOfSession(op.gh.deps.db, sid);
     expect(Date.parse(pending!.next_attempt_at) - op.gh.clock.now().getTime()).toBe(5000);
@@ -173,7 +173,8 @@ describe('the outbox retries an app that is down', () => {
     expect(rp.hits).toBe(hitsBefore + 1);
     // Still down at the second attempt: the backoff grows.
     op.gh.clock.advance(5000);
-    await vi.waitFor(async () => expect((await outboxRowsOfSession(op.gh.deps.db, sid))[0]!.attempts).toBe(2), { timeout: 5000, interval: 50 });
+    // (locked_until null: the attempt is over and its retry time written, not merely claimed.)
+    await vi.waitFor(async () => expect((await outboxRowsOfSession(op.gh.deps.db, sid))[0]).toMatchObject({ attempts: 2, locked_until: null }), { timeout: 5000, interval: 50 });
     expect(Date.parse((await outboxRowsOfSession(op.gh.deps.db, sid))[0]!.next_attempt_at) - op.gh.clock.now().getTime()).toBe(15_000);
     // The app is back: the next attempt delivers a token it accepts.
     rp.mode = 'ok';
