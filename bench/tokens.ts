@@ -17,18 +17,15 @@
 import autocannon, { type Result } from 'autocannon';
 import { hash } from '@node-rs/argon2';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { ARGON2_OPTIONS } from '../src/crypto/passwords.js';
+import { dropBenchSchema, startBenchServer, type BenchServer } from './tokens-server-process.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH_DIR, '..');
 const RESULTS = join(BENCH_DIR, 'RESULTS.md');
 const HOST = '127.0.0.1';
 const ORIGIN = 'http://localhost:3000';
@@ -46,50 +43,6 @@ const PG_URL = process.env.BENCH_DATABASE_URL || null;
 /** Keycloak's published sizing: one vCPU per 120 refresh-token requests per second. */
 const KEYCLOAK_REFRESH_PER_VCPU = 120;
 
-interface Server {
-  port: number;
-  cpu(): Promise<number>; // server CPU seconds so far
-  stop(): Promise<void>;
-}
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
-
-function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'tokens-server.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
-  running.add(child);
-  const exited = new Promise<void>((r) => child.once('exit', () => (running.delete(child), r())));
-  const lines: Interface = createInterface({ input: child.stdout! });
-  const cpuWaiters: Array<(s: number) => void> = [];
-  return new Promise((resolveReady, reject) => {
-    child.once('exit', (code) => reject(new Error(`the token bench server exited (code ${code})`)));
-    lines.on('line', (line) => {
-      if (line.startsWith('BENCH_READY ')) {
-        const { port } = JSON.parse(line.slice(12)) as { port: number };
-        resolveReady({
-          port,
-          cpu: () =>
-            new Promise((r) => {
-              cpuWaiters.push(r);
-              child.stdin!.write('cpu\n');
-            }),
-          async stop() {
-            child.stdin!.end();
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-            await exited;
-            clearTimeout(timer);
-          },
-        });
-      } else if (line.startsWith('BENCH_CPU ')) {
-        const u = JSON.parse(line.slice(10)) as { user: number; system: number };
-        cpuWaiters.shift()?.((u.user + u.system) / 1e6);
-      } else process.stderr.write(`[server] ${line}\n`);
-    });
-  });
-}
-
 async function call(base: string, path: string, init: RequestInit): Promise<{ status: number; json: any; headers: Headers }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- bench convenience
   const res = await fetch(base + path, init);
   const text = await res.text();
@@ -103,7 +56,7 @@ function checked(r: Result, what: string): Result {
   return r;
 }
 
-async function measure(server: Server, opts: Parameters<typeof autocannon>[0], what: string): Promise<Measured> {
+async function measure(server: BenchServer, opts: Parameters<typeof autocannon>[0], what: string): Promise<Measured> {
   const cpu0 = await server.cpu();
   const t0 = performance.now();
   const r = checked(await autocannon(opts), what);
@@ -126,7 +79,7 @@ async function runEngine(engine: 'sqlite' | 'postgres'): Promise<EngineRows> {
     GATEHOUSE_LOG_LEVEL: 'silent',
     ...(schema ? { BENCH_SCHEMA: schema } : {}),
   };
-  const server = await startServer(env);
+  const server = await startBenchServer(env);
   const base = `http://${HOST}:${server.port}`;
   try {
     const signUp = await call(base, '/api/auth/sign-up/email', {
@@ -176,12 +129,7 @@ async function runEngine(engine: 'sqlite' | 'postgres'): Promise<EngineRows> {
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
-    if (schema) {
-      const c = new pg.Client({ connectionString: PG_URL! });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    if (schema) await dropBenchSchema(PG_URL!, schema);
   }
 }
 

@@ -14,50 +14,21 @@
  * Writes the section between the bench:universal-logout markers of bench/RESULTS.md. Timing is
  * reported, never asserted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { UNIVERSAL_LOGOUT_PATH } from '../src/logout/urls.js';
+import { dropBenchSchema, startBenchServer } from './tokens-server-process.js';
 import { startMockOkta, type MockOkta } from '../test/helpers/okta.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH_DIR, '..');
 const RESULTS = join(BENCH_DIR, 'RESULTS.md');
 const ORIGIN = 'http://localhost:3000';
 const SESSIONS = Number(process.env.BENCH_UL_SESSIONS ?? 20);
 const ROUNDS = Number(process.env.BENCH_UL_ROUNDS ?? 15);
 const PG_URL = process.env.BENCH_DATABASE_URL || null;
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
-
-async function startServer(env: Record<string, string>): Promise<{ base: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'tokens-server.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
-  running.add(child);
-  const exited = new Promise<void>((r) => child.once('exit', () => (running.delete(child), r())));
-  const port = await new Promise<number>((ok, fail) => {
-    child.once('exit', (code) => fail(new Error(`bench server exited (${code})`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('BENCH_READY ')) ok((JSON.parse(line.slice(12)) as { port: number }).port);
-    });
-  });
-  return {
-    base: `http://127.0.0.1:${port}`,
-    async stop() {
-      child.stdin!.end();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
 
 const cookieOf = (res: Response, name: string) => res.headers.getSetCookie().map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${name}=`));
 
@@ -129,8 +100,8 @@ async function runEngine(engine: 'sqlite' | 'postgres', okta: MockOkta): Promise
     GATEHOUSE_SECRET_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     ...(schema ? { BENCH_SCHEMA: schema } : {}),
   };
-  const a = await startServer(env);
-  const b = await startServer(env);
+  const a = await startBenchServer(env);
+  const b = await startBenchServer(env);
   try {
     const slug = await setUp(a.base, okta);
     const rows: Row[] = [{ engine, topology: 'one instance (request and checks on A)', rounds: [] }, { engine, topology: 'two instances (request to A, checks on B)', rounds: [] }];
@@ -144,12 +115,7 @@ async function runEngine(engine: 'sqlite' | 'postgres', okta: MockOkta): Promise
     await a.stop();
     await b.stop();
     rmSync(dir, { recursive: true, force: true });
-    if (schema) {
-      const c = new pg.Client({ connectionString: PG_URL! });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    if (schema) await dropBenchSchema(PG_URL!, schema);
   }
 }
 
