@@ -133,6 +133,7 @@ export const envSchema = z.object({
   GATEHOUSE_TRUSTED_PROXIES: proxyList.optional(),
   GATEHOUSE_ALLOW_LOOPBACK_IDPS: boolString.default(false),
   GATEHOUSE_LOGOUT_SENDER: boolString.default(true),
+  GATEHOUSE_IDP_TOKEN_REFRESHER: boolString.default(true),
   SMTP_URL: z
     .string()
     .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be smtp://… or smtps://…' })
@@ -174,6 +175,8 @@ export interface Config {
   allowLoopbackIdps: boolean;
   /** GATEHOUSE_LOGOUT_SENDER: whether this instance sends queued back-channel logout tokens (every instance queues them). */
   logoutSender: boolean;
+  /** GATEHOUSE_IDP_TOKEN_REFRESHER: whether this instance takes its turn at the IdP token refresh sweep (one instance sweeps at a time). */
+  idpTokenRefresher: boolean;
   smtpUrl: string | null;
   emailFrom: string;
   redisUrl: string | null;
@@ -260,6 +263,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: e.GATEHOUSE_TRUSTED_PROXIES ?? [],
     allowLoopbackIdps: e.GATEHOUSE_ALLOW_LOOPBACK_IDPS,
     logoutSender: e.GATEHOUSE_LOGOUT_SENDER,
+    idpTokenRefresher: e.GATEHOUSE_IDP_TOKEN_REFRESHER,
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.GATEHOUSE_EMAIL_FROM,
     redisUrl: e.REDIS_URL ?? null,

@@ -12,6 +12,7 @@ import { createRateLimits, type LimitSettings } from './http/rate-limit.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServices, type Deps, type Services } from './services.js';
 import type { OutboxOptions } from './logout/outbox.js';
+import type { IdpTokenSweepOptions } from './sso/idp-tokens/refresher.js';
 import { createOutboundFetch, type OutboundFetch } from './sso/outbound.js';
 import { isProviderPath } from './oidc-provider/urls.js';
 import { databaseUnavailable } from './db/faults.js';
@@ -29,6 +30,8 @@ export interface BuildOptions {
   migrate?: boolean;
   /** The back-channel logout sender's timing (tests); whether it runs is GATEHOUSE_LOGOUT_SENDER. */
   outbox?: OutboxOptions;
+  /** The IdP token sweep's timing (tests); whether it runs is GATEHOUSE_IDP_TOKEN_REFRESHER. */
+  idpTokenSweep?: IdpTokenSweepOptions;
 }
 
 export function loadKeyRing(config: Config, logger: Logger): KeyRing {
@@ -81,13 +84,16 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
         onRefused: (refused) => logger.debug({ ...refused }, 'outbound request refused: private or reserved address'),
       }),
   };
-  const services: Services = createServices(deps, { ...(options.outbox ? { outbox: options.outbox } : {}) });
+  const services: Services = createServices(deps, { ...(options.outbox ? { outbox: options.outbox } : {}), ...(options.idpTokenSweep ? { idpTokenSweep: options.idpTokenSweep } : {}) });
   const app = createApp(deps, services);
   if (config.logoutSender) services.logoutOutbox.start();
-  // Closing stops the logout sender (a delivery in flight finishes or its lease runs out), waits
-  // for mail work still running after its answer (magic links, resets), then closes the database.
+  if (config.idpTokenRefresher) services.idpTokenRefresher.start();
+  // Closing stops the background jobs (a delivery or refresh in flight finishes or its lease runs
+  // out), waits for mail work still running after its answer (magic links, resets), then closes
+  // the database.
   const close = async () => {
     await services.logoutOutbox.stop();
+    await services.idpTokenRefresher.stop();
     await services.emailLinks.idle();
     await database.close();
   };

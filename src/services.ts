@@ -40,6 +40,8 @@ import { createSamlSignOut } from './logout/saml/sign-out.js';
 import { createSamlSingleLogout } from './logout/saml/service.js';
 import { createOidcSignOut } from './logout/oidc-sign-out.js';
 import { createBackchannelLogout } from './logout/backchannel/service.js';
+import { createIdpTokenVault } from './sso/idp-tokens/vault.js';
+import { createIdpTokenRefresher, type IdpTokenSweepOptions } from './sso/idp-tokens/refresher.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -56,7 +58,7 @@ export interface Deps {
   outbound: OutboundFetch;
 }
 
-export function createServices(deps: Deps, options: { outbox?: OutboxOptions } = {}) {
+export function createServices(deps: Deps, options: { outbox?: OutboxOptions; idpTokenSweep?: IdpTokenSweepOptions } = {}) {
   const audit = createAuditService(deps);
   const accountLimits = createAccountLimits(deps);
   const sessions = createSessionService({ ...deps, audit });
@@ -73,7 +75,9 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const flows = createFlowService(deps);
   const provisioning = createProvisioning({ ...deps, audit, joinRequests });
   const identities = createIdentityService({ ...deps, audit, organizations });
-  const completion = createSsoCompletion({ ...deps, provisioning, sessions, audit });
+  const idpTokens = createIdpTokenVault({ ...deps, oidcMetadata, audit, organizations, connections });
+  const idpTokenRefresher = createIdpTokenRefresher({ ...deps, vault: idpTokens }, options.idpTokenSweep);
+  const completion = createSsoCompletion({ ...deps, provisioning, sessions, audit, idpTokens });
   const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, completion });
   const samlLogin = createSamlLogin({ ...deps, connections, flows, completion });
   const domains = createDomainService({ ...deps, audit, organizations });
@@ -91,10 +95,10 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions } =
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
   // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
   const idpSignOut = createIdpSignOut(deps, { oidc: createOidcSignOut({ ...deps, oidcMetadata }), saml: createSamlSignOut({ ...deps, connections }) });
-  const universalLogout = createUniversalLogout({ ...deps, audit, sessions, oidcMetadata });
+  const universalLogout = createUniversalLogout({ ...deps, audit, sessions, idpTokens, oidcMetadata });
   const samlSingleLogout = createSamlSingleLogout({ ...deps, audit, connections, sessions });
   const backchannelLogout = createBackchannelLogout({ ...deps, oidcMetadata, audit, sessions });
-  return { logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  return { idpTokens, idpTokenRefresher, logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
 }
 
 export type Services = ReturnType<typeof createServices>;

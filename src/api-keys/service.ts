@@ -19,8 +19,16 @@ const LAST_USED_INTERVAL_MS = MINUTE;
  * `<area>:write` implies `<area>:read`.
  */
 export const API_KEY_SCOPES = [
-  'user:read', 'user:write', 'organizations:read', 'organizations:write', 'admin:read', 'admin:write',
+  'user:read', 'user:write', 'organizations:read', 'organizations:write', 'admin:read', 'admin:write', 'sso:idp-tokens',
 ] as const;
+
+/**
+ * Scopes a key must name to hold: a full-access key (no scopes) does not have them, nor can it
+ * mint a key that has them. `sso:idp-tokens` hands out credentials of another system (the users'
+ * IdP tokens, SPEC §9), so only a key made for it can fetch them.
+ */
+export const EXPLICIT_SCOPES: readonly ApiKeyScope[] = ['sso:idp-tokens'];
+const IDP_TOKEN_PATH = /^\/api\/user\/organizations\/[^/]+\/sso\/identities\/[^/]+\/idp-token\/?$/;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 const scopesJson = z.array(z.enum(API_KEY_SCOPES));
@@ -55,6 +63,7 @@ function view(k: ApiKeyRow): ApiKeyView {
 
 /** Which scope a request needs, from its path and method; null = any key may call it. */
 export function requiredScope(path: string, method: string): ApiKeyScope | null {
+  if (IDP_TOKEN_PATH.test(path)) return 'sso:idp-tokens';
   const write = !['GET', 'HEAD', 'OPTIONS'].includes(method);
   const area = path.startsWith('/api/admin/')
     ? 'admin'
@@ -68,7 +77,8 @@ export function requiredScope(path: string, method: string): ApiKeyScope | null 
 }
 
 export function scopeAllows(scopes: ApiKeyScope[] | null, needed: ApiKeyScope | null): boolean {
-  if (scopes === null || needed === null) return true;
+  if (needed === null) return true;
+  if (scopes === null) return !EXPLICIT_SCOPES.includes(needed);
   if (scopes.includes(needed)) return true;
   return needed.endsWith(':read') && scopes.includes(needed.replace(':read', ':write') as ApiKeyScope);
 }
@@ -87,11 +97,9 @@ export function keyReachRefusal(
   if (parent.organization_id && child.organizationId !== parent.organization_id) {
     return 'An API key pinned to an organization can only reach keys pinned to the same organization';
   }
-  if (parent.scopes !== null) {
-    if (child.scopes === null) return 'A scoped API key cannot reach a key with full access; list scopes it holds';
-    const beyond = child.scopes.filter((s) => !scopeAllows(parent.scopes, s));
-    if (beyond.length) return `This API key lacks the scope(s) ${beyond.join(', ')}`;
-  }
+  if (parent.scopes !== null && child.scopes === null) return 'A scoped API key cannot reach a key with full access; list scopes it holds';
+  const beyond = (child.scopes ?? []).filter((s) => !scopeAllows(parent.scopes, s));
+  if (beyond.length) return `This API key lacks the scope(s) ${beyond.join(', ')}`;
   if (parent.expires_at && (!child.expiresAt || Date.parse(child.expiresAt) > Date.parse(parent.expires_at))) {
     return `This API key expires at ${parent.expires_at}; a key it reaches must expire no later`;
   }

@@ -10,6 +10,8 @@ export const SEALED_COLUMNS = [
   { table: 'mfa_factors', column: 'secret_enc' },
   { table: 'signing_keys', column: 'private_jwk_enc' },
   { table: 'sessions', column: 'idp_logout_enc' },
+  { table: 'sso_idp_tokens', column: 'access_token_enc' },
+  { table: 'sso_idp_tokens', column: 'refresh_token_enc' },
 ] as const;
 
 export type SealedColumn = (typeof SEALED_COLUMNS)[number];

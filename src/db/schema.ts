@@ -164,6 +164,40 @@ export interface SsoIdentitiesTable {
   created_at: string;
 }
 
+/** SPEC §9: the IdP's tokens of one SSO identity (`id` is the identity's), sealed. */
+export interface SsoIdpTokensTable {
+  id: string;
+  organization_id: string;
+  connection_id: string;
+  user_id: string;
+  status: IdpTokenRowStatus;
+  access_token_enc: string | null;
+  refresh_token_enc: string | null;
+  /** null: the IdP did not say (no `expires_in`). */
+  access_token_expires_at: string | null;
+  scopes: string; // JSON array of the granted scopes
+  /** Bumped by every write of the tokens: a refresh writes only over the generation it read. */
+  generation: number;
+  /** The instance refreshing this row, until when (one request to the IdP per identity at a time). */
+  lease_holder: string | null;
+  lease_until: string | null;
+  /** Failed attempts since the last success (the IdP unreachable or answering garbage). */
+  failures: number;
+  next_attempt_at: string | null;
+  last_error: string | null;
+  obtained_at: string;
+  last_refreshed_at: string | null;
+  updated_at: string;
+}
+export type IdpTokenRowStatus = 'valid' | 'refresh_failed' | 'revoked';
+
+/** Cluster-wide leases of periodic jobs: the holder runs the job until the lease runs out. */
+export interface JobLeasesTable {
+  name: string;
+  holder: string;
+  expires_at: string;
+}
+
 export interface SsoFlowsTable {
   id: string;
   /** SHA-256 of the OIDC `state` or the SAML AuthnRequest ID. */
@@ -369,6 +403,8 @@ export interface Database {
   oidc_records: OidcRecordsTable;
   session_clients: SessionClientsTable;
   logout_outbox: LogoutOutboxTable;
+  sso_idp_tokens: SsoIdpTokensTable;
+  job_leases: JobLeasesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -59,7 +59,7 @@ const errorContent = (description: string) => ({ description, content: { 'applic
 export function responses<T extends z.ZodType>(
   data: T,
   description: string,
-  errors: Array<400 | 401 | 403 | 404 | 409 | 413 | 422 | 429>,
+  errors: Array<400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 502>,
   status: 200 | 201 = 200,
 ) {
   const out: Record<number, ReturnType<typeof errorContent> | { description: string; content: { 'application/json': { schema: z.ZodType } } }> = {
@@ -74,6 +74,7 @@ export function responses<T extends z.ZodType>(
     413: 'Body over 1 MiB',
     422: 'Semantically invalid',
     429: 'Rate limited (see Retry-After)',
+    502: 'An upstream server (the IdP) gave no usable answer',
   };
   for (const e of errors) out[e] = errorContent(names[e] ?? 'Error');
   out[500] = errorContent('Internal error (details only in the server log, under the request id)');

@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   MFA_CODE_INVALID: 400,
   UNSUPPORTED_SUBJECT_FORMAT: 400,
   LOGOUT_NOT_POSSIBLE: 422,
+  IDP_TOKEN_UNAVAILABLE: 409,
+  IDP_UNAVAILABLE: 502,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;
@@ -69,6 +71,8 @@ export const ERROR_DESCRIPTIONS: Record<ErrorCode, string> = {
   MFA_CODE_INVALID: 'The TOTP code or recovery code is wrong, outside the ±30 s window or already used; `details.reason` is `invalid` or `replayed`.',
   UNSUPPORTED_SUBJECT_FORMAT: 'Universal Logout: the subject format is neither `email` nor `iss_sub`; `details.supported` lists them.',
   LOGOUT_NOT_POSSIBLE: 'Universal Logout: the subject is well-formed but cannot be acted on (an `iss_sub` of an IdP that is not the connection\'s); `details.reason` says why.',
+  IDP_TOKEN_UNAVAILABLE: 'IdP token vault: no usable IdP token for this identity; `details.status` is `none` (not stored: storeIdpTokens off or no login since), `expired` (no refresh token), `refresh_failed` (the IdP refused the refresh) or `revoked` (Universal Logout). The user must sign in with SSO again.',
+  IDP_UNAVAILABLE: "IdP token vault: the access token has expired and the IdP's token endpoint could not refresh it now (unreachable, slow or a bad answer); nothing changed, try again later.",
   INTERNAL: 'Unexpected server error; the log has it under the request id.',
   SERVICE_UNAVAILABLE: 'A dependency (the database) is unreachable.',
 };

@@ -5,6 +5,7 @@ import { findClient } from '../oidc-provider/clients/store.js';
 import { deliverBackchannelLogout, type BackchannelDeps } from '../oidc-provider/backchannel-logout.js';
 import { claimOutboxRow, dueOutboxRows, finishOutboxRow, purgeFinishedOutboxRows, retryOutboxRow, type OutboxRow } from './store.js';
 import { DEFAULT_TIMEOUT_MS } from '../sso/outbound.js';
+import { createPeriodicJob } from '../jobs/periodic.js';
 
 /**
  * The sender of back-channel logout tokens to the SaaS's apps (SPEC §8 "Propagation").
@@ -43,9 +44,6 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
   const pollMs = options.pollMs ?? 1000;
   const leaseMs = options.leaseMs ?? DEFAULT_TIMEOUT_MS + 10_000;
   const batch = options.batch ?? 20;
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<number> | null = null;
-  let stopped = true;
   let lastPurge = 0;
 
   async function attempt(row: OutboxRow): Promise<void> {
@@ -88,39 +86,13 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
     return mine.length;
   }
 
-  function schedule(delay: number) {
-    if (stopped) return;
-    timer = setTimeout(tick, delay);
-    timer.unref();
-  }
-
-  function tick() {
-    timer = null;
-    running = runOnce()
-      .catch((err: unknown) => {
-        deps.logger.warn({ err }, 'logout outbox poll failed; trying again');
-        return 0;
-      })
-      .finally(() => {
-        running = null;
-        schedule(pollMs);
-      });
-  }
+  const job = createPeriodicJob({ name: 'logout outbox poll', intervalMs: pollMs, logger: deps.logger, run: runOnce });
 
   return {
     runOnce,
     /** Start polling (every instance does; claims keep them from sending twice). */
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      schedule(0);
-    },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await running;
-    },
+    start: job.start,
+    stop: job.stop,
   };
 }
 

@@ -10,6 +10,8 @@ export const PERMISSIONS = {
   'join_requests:manage': ['owner', 'admin'],
   'domains:manage': ['owner', 'admin'],
   'sso_identities:manage': ['owner', 'admin'],
+  /** SPEC §9: the app's backend reads a user's IdP access token. */
+  'sso_idp_tokens:read': ['owner', 'admin'],
   'audit:read': ['owner', 'admin'],
   'sso:manage': ['owner'],
   'security:manage': ['owner'],

@@ -8,6 +8,8 @@ import type { RateLimits } from '../http/rate-limit.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
 import type { Provisioning, SsoProfile } from './provisioning.js';
+import type { GrantedTokens } from './oidc/token.js';
+import type { IdpTokenVault } from './idp-tokens/vault.js';
 
 export interface SsoLoginResult {
   token: string;
@@ -22,7 +24,7 @@ export interface SsoLoginResult {
  * provision (SPEC §4.5), create the SSO session and audit the success, in one transaction;
  * and the one way a failure is audited.
  */
-export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; sessions: SessionService; audit: AuditService; rateLimits: RateLimits }) {
+export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; sessions: SessionService; audit: AuditService; rateLimits: RateLimits; idpTokens: Pick<IdpTokenVault, 'storeAtLogin'> }) {
   return {
     async signIn(
       meta: RequestMeta,
@@ -40,12 +42,17 @@ export function createSsoCompletion(deps: { db: Db; provisioning: Provisioning; 
         consume?: (tx: Executor) => Promise<void>;
         /** The IdP session the login came from (OIDC `sid` and ID token; SAML NameID and SessionIndex), kept on the session for logout. */
         idpSession?: { sessionId: string | null; logoutHint: IdpLogoutHint | null };
+        /** OIDC: the IdP's tokens, kept for the app when the connection stores them (SPEC §9). */
+        idpTokens?: GrantedTokens;
       },
     ): Promise<SsoLoginResult> {
       const { connection, org, profile } = login;
       return deps.db.transaction().execute(async (tx) => {
         if (login.consume) await login.consume(tx);
         const { user, identityId, outcome } = await deps.provisioning.provision(tx, { ...meta, principal: null }, connection, org, profile);
+        if (connection.storeIdpTokens && login.idpTokens) {
+          await deps.idpTokens.storeAtLogin(tx, { identityId, connection, userId: user.id, tokens: login.idpTokens, requestedScopes: connection.oidc?.scopes ?? [] });
+        }
         const { token, session } = await deps.sessions.create(tx, user, {
           authMethod: 'sso',
           connectionId: connection.id,

@@ -9,6 +9,7 @@ import type { LimitSettings } from '../../src/http/rate-limit.js';
 import type { Logger } from '../../src/logger.js';
 import { buildGatehouse, type Gatehouse } from '../../src/server.js';
 import type { OutboundFetch } from '../../src/sso/outbound.js';
+import type { IdpTokenSweepOptions } from '../../src/sso/idp-tokens/refresher.js';
 
 export const BASE_URL = 'http://localhost:3000';
 export const ORIGIN = BASE_URL;
@@ -33,6 +34,8 @@ export interface TestOptions {
   realMailer?: boolean;
   /** The instance's logger (silent unless given; see logCapture in test/helpers/logs.ts). */
   logger?: Logger;
+  /** The IdP token sweep's timing (with env GATEHOUSE_IDP_TOKEN_REFRESHER=true). */
+  idpTokenSweep?: IdpTokenSweepOptions;
 }
 
 export interface TestGatehouse extends Gatehouse {
@@ -86,6 +89,8 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     // Never the system resolver: a test that verifies a domain must start its own DNS server
     // (test/helpers/dns-server.ts); this default points at a closed loopback port.
     GATEHOUSE_DNS_SERVERS: '127.0.0.1:9',
+    // Tests sweep the IdP token vault by hand (services.idpTokenRefresher.sweepOnce), or turn the timer on.
+    GATEHOUSE_IDP_TOKEN_REFRESHER: 'false',
     ...options.env,
   });
   const mails: Mail[] = [];
@@ -100,6 +105,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     passwords,
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     ...(options.outbound ? { outbound: options.outbound } : {}),
+    ...(options.idpTokenSweep ? { idpTokenSweep: options.idpTokenSweep } : {}),
     ...(schema ? { schema } : {}),
   });
 

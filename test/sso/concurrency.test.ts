@@ -278,7 +278,7 @@ describe(`an identity unlinked while its login is in flight, driven, on ${ENGINE
         expect(await revokeSessionsWhere(same, { by: 'user_connection', userId, connectionId }, t.clock.now().toISOString())).toHaveLength(1);
       }
     });
-    const completion = createSsoCompletion({ db: t.deps.db.withPlugin(plugin), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits });
+    const completion = createSsoCompletion({ db: t.deps.db.withPlugin(plugin), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits, idpTokens: t.services.idpTokens });
     return { plugin, completion };
   }
 
@@ -336,7 +336,7 @@ describe(`an identity unlinked while its login is in flight, driven, on ${ENGINE
           return args.result;
         },
       };
-      const completion = createSsoCompletion({ db: t.deps.db.withPlugin(afterUpdate), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits });
+      const completion = createSsoCompletion({ db: t.deps.db.withPlugin(afterUpdate), provisioning: t.services.provisioning, sessions: t.services.sessions, audit: t.services.audit, rateLimits: t.deps.rateLimits, idpTokens: t.services.idpTokens });
       const result = await completion.signIn(meta, { connection: me.connection, org: me.org, profile: me.profile, returnTo: '/' });
       expect(unlink, 'the unlink started inside the login').toBeDefined();
       const res = await unlink!;

@@ -3,6 +3,7 @@ import * as m0001 from './0001_initial.js';
 import * as m0002 from './0002_retired_slugs.js';
 import * as m0003 from './0003_tokens_and_provider.js';
 import * as m0004 from './0004_logout.js';
+import * as m0005 from './0005_idp_tokens.js';
 
 /** Forward-only migrations, in order. Add a file and a line; never edit a shipped migration. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002_retired_slugs': m0002,
   '0003_tokens_and_provider': m0003,
   '0004_logout': m0004,
+  '0005_idp_tokens': m0005,
 };

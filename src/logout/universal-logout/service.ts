@@ -19,6 +19,7 @@ import {
   isCandidate, readBearer, readHeader, readSubject, readUnverifiedClaims, replayKeyOf, replayUntil, selectKey, UniversalLogoutError,
   verifySignature, type SubjectId, type TokenExpectations, type VerifiedClaims,
 } from './checks.js';
+import type { IdpTokenVault } from '../../sso/idp-tokens/vault.js';
 import { findCandidateConnections, findUserEmail, organizationsTiedTo } from './store.js';
 
 export interface UniversalLogoutDeps {
@@ -27,6 +28,7 @@ export interface UniversalLogoutDeps {
   config: Pick<Config, 'baseUrl'>;
   audit: Pick<AuditService, 'record'>;
   sessions: Pick<SessionService, 'endIn'>;
+  idpTokens: Pick<IdpTokenVault, 'revokeForUser'>;
   oidcMetadata: OidcMetadata;
   rateLimits: Pick<RateLimits, 'consumeIp'>;
 }
@@ -125,12 +127,14 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
     const all = !!domain && (await isDomainVerifiedBy(tx, c.organizationId, domain));
     const selector: SessionSelector = all ? { by: 'user', userId: account.userId } : { by: 'user_organization', userId: account.userId, organizationId: c.organizationId };
     const ended = await deps.sessions.endIn(tx, ctx, selector, 'universal_logout', { connectionId: c.id });
+    // SPEC §9: the IdP tokens kept for the app go with the sessions, over the same reach.
+    const idpTokensRevoked = await deps.idpTokens.revokeForUser(tx, account.userId, all ? null : c.organizationId);
     const scope = all ? 'all' : 'organization';
     await deps.audit.record(tx, ctx, {
       action: 'sso.universal_logout',
       organizationId: c.organizationId,
       target: { type: 'user', id: account.userId },
-      metadata: { connectionId: c.id, format: subject.format, scope, sessionsEnded: ended.sessions.length },
+      metadata: { connectionId: c.id, format: subject.format, scope, sessionsEnded: ended.sessions.length, idpTokensRevoked },
     });
     return { kind: 'ended', sessionsEnded: ended.sessions.length };
   }

@@ -41,6 +41,8 @@ const oidcConfig = z.object({
   redirectUriMode: z.enum(OIDC_REDIRECT_MODES).optional(),
   /** Entra ID multi-tenant issuers only: the tenant ids (lower-case GUIDs) whose tokens are accepted. */
   allowedTenants: z.array(z.string()).optional(),
+  /** SPEC §9: keep the IdP's access and refresh tokens for the app (rows saved before it: false). */
+  storeIdpTokens: z.boolean().optional(),
 });
 export type OidcConfig = z.infer<typeof oidcConfig>;
 
@@ -114,6 +116,8 @@ export interface Connection {
   allowIdpInitiated: boolean;
   signOutOfIdp: boolean;
   universalLogout: UniversalLogoutSettings;
+  /** SPEC §9 (OIDC only; false for SAML). */
+  storeIdpTokens: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -139,6 +143,7 @@ export function parseConnection(row: ConnectionRow): Connection {
     allowIdpInitiated: row.allow_idp_initiated === 1,
     signOutOfIdp: config.signOutOfIdp ?? false,
     universalLogout: config.universalLogout ?? UNIVERSAL_LOGOUT_DEFAULTS,
+    storeIdpTokens: config.protocol === 'oidc' && config.storeIdpTokens === true,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -6,6 +6,7 @@ import { Empty, OrgParams, Ulid } from '../../http/schemas.js';
 import type { Services } from '../../services.js';
 import { OIDC_REDIRECT_MODES } from '../../config.js';
 import { MIX_UP_PROTECTIONS } from '../oidc/mix-up.js';
+import { IDP_TOKEN_STATUSES } from '../idp-tokens/vault.js';
 import { OIDC_PROVIDERS, SAML_MAPPED_FIELDS, SAML_PROVIDERS, TENANT_ID_PATTERN } from './model.js';
 
 const Domain = z.string().trim().min(1).max(253).regex(/^@?[A-Za-z0-9.-]+\.?$/, 'must be a domain such as example.com');
@@ -37,6 +38,7 @@ const OidcSettings = z
     }),
     signOutOfIdp: z.boolean().optional().openapi({ description: 'Signing out of a session from this connection also ends the IdP session (OIDC end_session_endpoint; SAML Single Logout). Default false' }),
     universalLogout: UniversalLogoutBody.optional(),
+    storeIdpTokens: z.boolean().optional().openapi({ description: "Keep each user's IdP access and refresh tokens (sealed), refreshed automatically, for the app's backend (GET …/sso/identities/{identityId}/idp-token). Asks the IdP for offline access. Default false; turning it off erases the stored tokens" }),
     allowedTenants: z
       .array(z.string().trim().regex(TENANT_ID_PATTERN, 'must be a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)'))
       .min(1).max(100).optional()
@@ -96,6 +98,7 @@ const Settings = z
     enabled: z.boolean(), allowJitProvisioning: z.boolean(), defaultRole: z.string(), allowedDomains: z.array(z.string()).nullable(),
     allowIdpInitiated: z.boolean(), configVersion: z.number(),
     signOutOfIdp: z.boolean(),
+    storeIdpTokens: z.boolean().openapi({ description: 'OIDC: whether the IdP tokens are kept for the app (always false for SAML)' }),
     universalLogout: z.object({ enabled: z.boolean(), issuer: z.string().nullable(), subject: z.string().nullable() }),
     universalLogoutUri: z.string().openapi({ description: 'Okta Universal Logout (Global Token Revocation) endpoint to enter in the Okta app' }),
     postLogoutRedirectUri: z.string().openapi({ description: 'Where the IdP sends the browser after signing it out (register it at the IdP for signOutOfIdp)' }),
@@ -123,14 +126,32 @@ const TestResult = z.object({
   warnings: z.array(TestWarning).optional().openapi({ description: 'OIDC: present, possibly empty' }),
   mixUpProtection: z.enum(MIX_UP_PROTECTIONS).nullable().optional(),
 });
+const IdpTokens = z
+  .object({
+    status: z.enum(IDP_TOKEN_STATUSES).openapi({ description: 'valid; expired (the access token expired: refreshed on use or by the sweep when there is a refresh token); refresh_failed (the IdP refused the refresh: the user must sign in again); revoked (Universal Logout)' }),
+    accessTokenExpiresAt: z.string().nullable(),
+    scopes: z.array(z.string()),
+    obtainedAt: z.string().openapi({ description: 'The login that brought them' }),
+    lastRefreshedAt: z.string().nullable(),
+    lastRefreshError: z.string().nullable().openapi({ description: "Why the last refresh did not succeed (the IdP's error), or null" }),
+  })
+  .openapi('IdpTokens');
 const Identity = z
   .object({
     id: z.string(),
     user: z.object({ id: z.string(), email: z.string(), name: z.string().nullable() }),
     connection: z.object({ id: z.string(), provider: z.string(), protocol: z.string(), active: z.boolean() }),
     subject: z.string(), email: z.string().nullable(), lastLoginAt: z.string(), createdAt: z.string(), claims: z.record(z.string(), z.unknown()),
+    idpTokens: IdpTokens.nullable().openapi({ description: 'The IdP tokens kept for the app (storeIdpTokens), never a token; null when none are kept' }),
   })
   .openapi('SsoIdentity');
+const IdpToken = z
+  .object({
+    accessToken: z.string().openapi({ description: "The IdP's access token (e.g. a Microsoft Graph token), good for at least a minute unless the IdP said no expiry" }),
+    expiresAt: z.string().nullable().openapi({ description: 'null: the IdP gave no expires_in' }),
+    scopes: z.array(z.string()),
+  })
+  .openapi('IdpToken');
 
 const ORG = '/api/user/organizations/{organizationId}';
 
@@ -180,7 +201,21 @@ export function registerSsoSettingsRoutes(app: OpenAPIHono<AppEnv>, services: Se
 
   app.openapi(
     createRoute({
-      method: 'delete', path: `${ORG}/sso/identities/{identityId}`, tags: ['SSO identities'], summary: 'Unlink an IdP identity (owner, admin); ends the SSO sessions it created (the user\'s sessions through its connection)',
+      method: 'get', path: `${ORG}/sso/identities/{identityId}/idp-token`, tags: ['SSO identities'],
+      summary: "The user's IdP access token for the app's backend (owner, admin; an API key needs the scope sso:idp-tokens, which a full-access key does not have); refreshed first when it expires within a minute; audited without the token",
+      request: { params: z.object({ organizationId: Ulid, identityId: Ulid }).strict() }, responses: responses(IdpToken, 'The access token', [400, 401, 403, 404, 409, 502]),
+    }),
+    async (c) => {
+      const { organizationId, identityId } = c.req.valid('param');
+      const token = await services.idpTokens.getForApp(ctxOf(c), organizationId, identityId);
+      c.header('Cache-Control', 'no-store');
+      return ok(c, token);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete', path: `${ORG}/sso/identities/{identityId}`, tags: ['SSO identities'], summary: 'Unlink an IdP identity (owner, admin); ends the SSO sessions it created (the user\'s sessions through its connection) and erases its IdP tokens',
       request: { params: z.object({ organizationId: Ulid, identityId: Ulid }).strict() }, responses: responses(Empty, 'Unlinked', [400, 401, 403, 404]),
     }),
     async (c) => {

@@ -25,6 +25,7 @@ import {
   type Connection, type OidcConfig, type OidcProvider, type SamlConfig, type UniversalLogoutSettings,
 } from './model.js';
 import { logoutUrls } from '../../logout/urls.js';
+import { deleteIdpTokensOfConnection } from '../idp-tokens/store.js';
 import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
 
 export type { SamlSettingsInput };
@@ -46,6 +47,8 @@ export interface OidcSettingsInput {
   allowedTenants?: string[] | undefined;
   signOutOfIdp?: boolean | undefined;
   universalLogout?: UniversalLogoutInput | undefined;
+  /** SPEC §9 (default false). */
+  storeIdpTokens?: boolean | undefined;
 }
 
 /** SPEC §8: omitted members take the defaults (enabled, the default issuer and subject). */
@@ -160,6 +163,7 @@ export function createConnectionService(deps: {
       allowedDomains: c.allowedDomains,
       allowIdpInitiated: c.allowIdpInitiated,
       signOutOfIdp: c.signOutOfIdp,
+      storeIdpTokens: c.storeIdpTokens,
       universalLogout: c.universalLogout,
       universalLogoutUri: logoutUrls(deps.config.baseUrl).universalLogoutUri,
       postLogoutRedirectUri: logoutUrls(deps.config.baseUrl).postLogoutRedirectUri,
@@ -277,6 +281,7 @@ export function createConnectionService(deps: {
         redirectUriMode: input.redirectUriMode ?? deps.config.oidcRedirectMode,
         ...(allowedTenants ? { allowedTenants } : {}),
         ...logoutSettingsOf(input),
+        storeIdpTokens: input.storeIdpTokens ?? false,
       };
       const now = clock.now().toISOString();
       return db.transaction().execute(async (tx) => {
@@ -296,12 +301,16 @@ export function createConnectionService(deps: {
           secret_enc: sealed,
           ...commonColumns(organizationId, input, current, Boolean(sameIdp), now),
         };
-        await writeConnection(tx, row, current, Boolean(sameIdp), now);
+        const replacedTokens = await writeConnection(tx, row, current, Boolean(sameIdp), now);
+        // SPEC §9: tokens the admin no longer wants kept, or of another client (its refresh tokens are the old client's), are erased.
+        const storedTokensVoid = sameIdp && (!oidcConfig.storeIdpTokens || parseConnection(current).oidc?.clientId !== input.clientId);
+        const idpTokensErased = replacedTokens + (storedTokensVoid ? await deleteIdpTokensOfConnection(tx, id) : 0);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
           target: { type: 'sso_connection', id },
           metadata: {
+            storeIdpTokens: oidcConfig.storeIdpTokens ?? false, idpTokensErased,
             provider: input.provider, issuer, clientId: input.clientId, scopes: scopes.join(' '), enabled: row.enabled === 1,
             allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
             allowIdpInitiated: row.allow_idp_initiated === 1, clientSecretChanged: Boolean(input.clientSecret),
@@ -370,7 +379,7 @@ export function createConnectionService(deps: {
           secret_enc: sealedKey,
           ...commonColumns(organizationId, input, current ?? undefined, sameIdp, stamp),
         };
-        await writeConnection(tx, row, current, sameIdp, stamp);
+        const idpTokensErased = await writeConnection(tx, row, current, sameIdp, stamp);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
@@ -381,7 +390,7 @@ export function createConnectionService(deps: {
             signAuthnRequests: config.signAuthnRequests, authnRequestBinding: config.authnRequestBinding, enabled: row.enabled === 1,
             allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
             allowIdpInitiated: row.allow_idp_initiated === 1, configVersion: row.config_version,
-            ...(current && !sameIdp ? { replacedConnectionId: current.id } : {}),
+            ...(current && !sameIdp ? { replacedConnectionId: current.id, idpTokensErased } : {}),
           },
         });
         return view(parseConnection(row), organization.slug);
@@ -395,7 +404,8 @@ export function createConnectionService(deps: {
         const current = await findActiveConnection(tx, organizationId);
         if (!current) throw notFound('SSO connection');
         await markReplaced(tx, current.id, now);
-        await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id } });
+        const idpTokensErased = await deleteIdpTokensOfConnection(tx, current.id);
+        await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id }, metadata: { idpTokensErased } });
         if (organization.auth_required === 'sso') {
           await updateOrganization(tx, organizationId, { auth_required: 'any', updated_at: now });
           await deps.audit.record(tx, ctx, {
@@ -493,15 +503,24 @@ function commonColumns(
   } satisfies Partial<ConnectionRow>;
 }
 
-/** Same IdP: update the row in place. Another IdP: the old connection is replaced (its secret erased), a new one inserted. */
-async function writeConnection(tx: Executor, row: ConnectionRow, current: ConnectionRow | undefined, sameIdp: boolean, now: string): Promise<void> {
+/**
+ * Same IdP: update the row in place. Another IdP: the old connection is replaced (its secret and
+ * its identities' IdP tokens erased, SPEC §9), a new one inserted. Returns how many identities'
+ * IdP tokens were erased.
+ */
+async function writeConnection(tx: Executor, row: ConnectionRow, current: ConnectionRow | undefined, sameIdp: boolean, now: string): Promise<number> {
   if (sameIdp) {
     const { id: _id, created_at: _c, ...patch } = row;
     await updateConnection(tx, row.id, patch);
-    return;
+    return 0;
   }
-  if (current) await markReplaced(tx, current.id, now);
+  let erased = 0;
+  if (current) {
+    await markReplaced(tx, current.id, now);
+    erased = await deleteIdpTokensOfConnection(tx, current.id);
+  }
   await insertConnection(tx, row);
+  return erased;
 }
 
 /**

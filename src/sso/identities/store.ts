@@ -29,18 +29,26 @@ export async function listIdentities(db: Executor, organizationId: string, page:
     .selectFrom('sso_identities as i')
     .innerJoin('users as u', 'u.id', 'i.user_id')
     .innerJoin('sso_connections as c', 'c.id', 'i.connection_id')
+    .leftJoin('sso_idp_tokens as t', 't.id', 'i.id')
     .select([
       'i.id', 'i.subject', 'i.email', 'i.claims', 'i.last_login_at', 'i.created_at', 'i.connection_id',
       'u.id as user_id', 'u.email as user_email', 'u.name as user_name',
       'c.provider', 'c.protocol', 'c.status as connection_status',
+      // The IdP tokens' status only: never a sealed column.
+      't.status as token_status', 't.access_token_expires_at', 't.scopes as token_scopes', 't.obtained_at as token_obtained_at',
+      't.last_refreshed_at as token_last_refreshed_at', 't.last_error as token_last_error',
     ])
     .where('i.organization_id', '=', organizationId);
   if (page.cursor) q = q.where('i.id', '<', page.cursor);
   return q.orderBy('i.id', 'desc').limit(page.limit + 1).execute();
 }
 
+export async function findIdentityInOrganization(db: Executor, organizationId: string, id: string): Promise<IdentityRow | undefined> {
+  return db.selectFrom('sso_identities').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+}
+
 export async function deleteIdentity(db: Executor, organizationId: string, id: string): Promise<IdentityRow | undefined> {
-  const row = await db.selectFrom('sso_identities').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+  const row = await findIdentityInOrganization(db, organizationId, id);
   if (row) await db.deleteFrom('sso_identities').where('id', '=', id).execute();
   return row;
 }

@@ -24,6 +24,7 @@ import { MetadataError, type OidcMetadata } from './metadata.js';
 import { pushAuthorizationRequest, shouldPush } from './par.js';
 import { exchangeCode, fetchUserInfo } from './token.js';
 import { oidcRedirectUri } from './urls.js';
+import { offlineAccessParams } from '../idp-tokens/offline-access.js';
 
 export type { CallbackQuery } from './callback-checks.js';
 
@@ -103,6 +104,8 @@ export function createOidcLogin(deps: {
       client_id: connection.oidc!.clientId,
       redirect_uri: redirectUri(connection),
       scope: connection.oidc!.scopes.join(' '),
+      // SPEC §9: asking for offline access when the connection keeps the IdP's tokens.
+      ...(connection.storeIdpTokens ? offlineAccessParams(connection.provider, connection.oidc!.scopes) : {}),
       state: handle,
       nonce,
       code_challenge: sha256Base64Url(codeVerifier),
@@ -192,7 +195,8 @@ export function createOidcLogin(deps: {
         // token (sealed on the session) as id_token_hint when signing out of the IdP.
         const sid = typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= 255 ? claims.sid : null;
         const idpSession = { sessionId: sid, logoutHint: { protocol: 'oidc' as const, idToken: tokens.idToken } };
-        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to, idpSession });
+        const { idToken: _idToken, ...idpTokens } = tokens;
+        return await deps.completion.signIn(meta, { connection, org, profile, returnTo: flow.return_to, idpSession, idpTokens });
       } catch (e) {
         if (flow && !(e instanceof SsoLoginError)) await giveBack(flow, e);
         await deps.completion.recordFailure(meta, 'oidc', e, { organizationId });

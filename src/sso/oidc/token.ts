@@ -58,7 +58,7 @@ export async function exchangeCode(
   discovery: Discovery,
   client: ClientCredentials,
   grant: { code: string; redirectUri: string; codeVerifier: string },
-): Promise<{ idToken: string; accessToken: string | null }> {
+): Promise<CodeTokens> {
   const form = { grant_type: 'authorization_code', code: grant.code, redirect_uri: grant.redirectUri, code_verifier: grant.codeVerifier };
   const result = await postWithClientAuth(outbound, discovery, discovery.token_endpoint, client, form, (detail, cause) =>
     new SsoLoginError('token_exchange_failed', `The IdP's token endpoint could not be reached: ${detail}`, { cause }));
@@ -72,7 +72,64 @@ export async function exchangeCode(
   }
   const body = result.body;
   if (typeof body.id_token !== 'string') throw new SsoLoginError('id_token_missing', 'The IdP answered the code exchange without an ID token (is the "openid" scope granted?)');
-  return { idToken: body.id_token, accessToken: typeof body.access_token === 'string' ? body.access_token : null };
+  return { idToken: body.id_token, ...grantedTokens(body) };
+}
+
+/** The tokens of a token endpoint answer besides the ID token (RFC 6749 §5.1), each null when absent or malformed. */
+export interface GrantedTokens {
+  accessToken: string | null;
+  refreshToken: string | null;
+  /** `expires_in` in seconds (a number, or a numeric string as some IdPs send it). */
+  expiresIn: number | null;
+  /** The granted scopes when the IdP says (`scope`); null: as requested. */
+  scopes: string[] | null;
+}
+export interface CodeTokens extends GrantedTokens {
+  idToken: string;
+}
+
+function grantedTokens(body: Record<string, unknown>): GrantedTokens {
+  const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && v.length <= 65_536 ? v : null);
+  const raw = body.expires_in;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
+  const scope = str(body.scope);
+  return {
+    accessToken: str(body.access_token),
+    refreshToken: str(body.refresh_token),
+    expiresIn: Number.isFinite(n) && n >= 0 ? Math.floor(n) : null,
+    scopes: scope ? scope.split(' ').filter(Boolean) : null,
+  };
+}
+
+/** What the IdP said to a refresh: new tokens, a refusal of the refresh token, or no usable answer. */
+export type RefreshOutcome =
+  | { kind: 'refreshed'; tokens: GrantedTokens & { accessToken: string } }
+  | { kind: 'refused'; error: string; description: string | null }
+  | { kind: 'failed'; detail: string };
+
+/**
+ * The refresh token grant (RFC 6749 §6). Only `invalid_grant` refuses the refresh token (it is
+ * expired, revoked, or the user lost access); anything else — the IdP unreachable or slow, a 5xx,
+ * an answer that is not JSON or has no access token, another error such as `invalid_client` —
+ * says nothing about the refresh token and is `failed` (retried later).
+ */
+export async function refreshGrant(outbound: OutboundFetch, discovery: Discovery, client: ClientCredentials, refreshToken: string): Promise<RefreshOutcome> {
+  let result: ClientPostResult;
+  try {
+    result = await postWithClientAuth(outbound, discovery, discovery.token_endpoint, client, { grant_type: 'refresh_token', refresh_token: refreshToken }, (detail, cause) =>
+      new SsoLoginError('token_exchange_failed', `The IdP's token endpoint could not be reached: ${detail}`, { cause }));
+  } catch (e) {
+    if (e instanceof SsoLoginError) return { kind: 'failed', detail: e.message };
+    throw e;
+  }
+  const scrub = (v: unknown) => (typeof v === 'string' ? v.split(refreshToken).join('[refresh token]').slice(0, 300) : null);
+  if (result.status === 200) {
+    const tokens = grantedTokens(result.body);
+    if (tokens.accessToken) return { kind: 'refreshed', tokens: { ...tokens, accessToken: tokens.accessToken } };
+    return { kind: 'failed', detail: "The IdP's token endpoint answered 200 without an access token" };
+  }
+  if (result.error === 'invalid_grant') return { kind: 'refused', error: 'invalid_grant', description: scrub(result.body.error_description) };
+  return { kind: 'failed', detail: `The IdP's token endpoint answered HTTP ${result.status}${result.error ? ` (${scrub(result.error)})` : ''}` };
 }
 
 async function clientPost(
