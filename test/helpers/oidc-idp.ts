@@ -66,6 +66,14 @@ export interface RealIdp {
   initiateUrl(initiateUri?: string, opts?: { targetLinkUri?: string; loginHint?: string }): string;
   /** Register one more redirect URI for the client (as an admin adds one in the IdP's console). */
   addRedirectUri(uri: string): Promise<void>;
+  /** Every token request answered so far (grant type, account, success). */
+  grants: TokenGrantSeen[];
+  /** The query of the last authorization request (scope, prompt, access_type…). */
+  lastAuthorizationParams(): URLSearchParams | undefined;
+  /** Revoke every refresh token of `sub` (as an admin revoking the user's grants at the IdP). */
+  revokeRefreshTokens(sub: string): number;
+  /** While set, the token endpoint answers this instead (status and raw body), or never answers ('hang'). */
+  tokenEndpointOverride: { status: number; body: string } | 'hang' | null;
   close(): Promise<void>;
 }
 
@@ -94,6 +102,22 @@ export interface StartRealIdpOptions {
   postLogoutRedirectUris?: string[];
   /** RP-initiated logout (the end_session_endpoint in discovery); default true. */
   rpInitiatedLogout?: boolean;
+  /**
+   * Issue refresh tokens (the client gets the refresh_token grant; oidc-provider issues one when
+   * `offline_access` was granted, which needs prompt=consent). `rotate`: every refresh returns a
+   * new refresh token and the old one is spent (oidc-provider revokes the grant when a spent one
+   * comes back).
+   */
+  refreshTokens?: { rotate?: boolean };
+  /** Access token lifetime in seconds (default 3600). */
+  accessTokenTtl?: number;
+}
+
+/** A token request the IdP answered (test/idp-tokens counts refreshes per user). */
+export interface TokenGrantSeen {
+  grantType: string;
+  accountId: string | undefined;
+  ok: boolean;
 }
 
 const LOGIN_SUB_HEADER = 'x-test-login-sub';
@@ -132,6 +156,9 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   // the static configuration, so addRedirectUri() takes effect at once.
   const adapterFactory = memoryAdapterFactory();
   let loginHint: string | undefined;
+  let lastAuthParams: URLSearchParams | undefined;
+  const grants: TokenGrantSeen[] = [];
+  const idp = { tokenEndpointOverride: null as { status: number; body: string } | 'hang' | null };
   let provider: Provider | undefined;
   let providerHandler: ReturnType<Provider['callback']> | undefined;
 
@@ -146,6 +173,14 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     if (url.pathname === '/auth' && (req.method === 'GET' || req.method === 'POST')) {
       // Record what the authorization endpoint got (GET is what Gatehouse's redirect produces).
       loginHint = url.searchParams.get('login_hint') ?? undefined;
+      lastAuthParams = url.searchParams;
+    }
+    if (url.pathname === '/token' && req.method === 'POST' && idp.tokenEndpointOverride) {
+      const o = idp.tokenEndpointOverride;
+      if (o === 'hang') return; // never answered: the client's timeout must end it
+      res.writeHead(o.status, { 'content-type': 'application/json' });
+      res.end(o.body);
+      return;
     }
     if (url.pathname === '/token' && req.method === 'POST') {
       // oidc-provider treats client_secret_basic and client_secret_post as interchangeable; be
@@ -178,7 +213,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     client_secret: clientSecret,
     redirect_uris: redirectUris,
     response_types: ['code'],
-    grant_types: ['authorization_code'],
+    grant_types: opts.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     token_endpoint_auth_method: clientAuth,
     id_token_signed_response_alg: 'RS256',
   };
@@ -201,7 +236,8 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
     // Explicit lifetimes (the defaults work but print a NOTICE each).
     ttl: {
       AuthorizationCode: 60,
-      AccessToken: 3600,
+      AccessToken: opts.accessTokenTtl ?? 3600,
+      RefreshToken: 24 * 3600,
       IdToken: 3600,
       Interaction: 600,
       Session: 3600,
@@ -225,6 +261,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
       rpInitiatedLogout: { enabled: opts.rpInitiatedLogout !== false },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    ...(opts.refreshTokens ? { rotateRefreshToken: () => opts.refreshTokens?.rotate === true } : {}),
     // The IdP's own outgoing requests (back-channel logout tokens): oidc-provider refuses
     // special-use addresses such as loopback; this test IdP only ever calls 127.0.0.1.
     fetch: (url, init) => {
@@ -261,6 +298,15 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
   // Surface unexpected provider failures in test output (they'd otherwise be a silent 500).
   provider.on('server_error', (_ctx, err) => {
     console.error('[real-idp] server_error', err);
+  });
+  provider.on('grant.success', (ctx) => {
+    const params = ctx.oidc.params as { grant_type?: string } | undefined;
+    const entities = ctx.oidc.entities as { Account?: { accountId: string }; RefreshToken?: { accountId: string }; AuthorizationCode?: { accountId: string } };
+    grants.push({ grantType: params?.grant_type ?? '?', accountId: entities.RefreshToken?.accountId ?? entities.AuthorizationCode?.accountId ?? entities.Account?.accountId, ok: true });
+  });
+  provider.on('grant.error', (ctx) => {
+    const params = ctx.oidc?.params as { grant_type?: string } | undefined;
+    grants.push({ grantType: params?.grant_type ?? '?', accountId: undefined, ok: false });
   });
   provider.on('backchannel.error', (_ctx, err, client) => {
     console.error('[real-idp] back-channel logout delivery failed', client?.clientId, err instanceof Error ? err.message : err);
@@ -346,6 +392,15 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
       if (!redirectUris.includes(uri)) redirectUris.push(uri);
       await saveClient();
     },
+    grants,
+    lastAuthorizationParams: () => lastAuthParams,
+    revokeRefreshTokens: (sub) => adapterFactory.revokeRefreshTokensOf(sub),
+    get tokenEndpointOverride() {
+      return idp.tokenEndpointOverride;
+    },
+    set tokenEndpointOverride(v) {
+      idp.tokenEndpointOverride = v;
+    },
     close: () => closeServer(server),
   };
 }
@@ -354,7 +409,7 @@ export async function startRealIdp(opts: StartRealIdpOptions): Promise<RealIdp> 
  * Per-IdP in-memory storage (oidc-provider's own dev adapter works too, but warns and is shared by
  * every Provider in the process).
  */
-function memoryAdapterFactory(): (model: string) => Adapter {
+function memoryAdapterFactory(): ((model: string) => Adapter) & { revokeRefreshTokensOf(accountId: string): number } {
   const store = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
   const uidIndex = new Map<string, string>();
   const userCodeIndex = new Map<string, string>();
@@ -368,7 +423,7 @@ function memoryAdapterFactory(): (model: string) => Adapter {
     }
     return e.payload;
   };
-  return (model: string): Adapter => {
+  const factory = (model: string): Adapter => {
     const key = (id: string) => `${model}:${id}`;
     return {
       async upsert(id, payload, expiresIn) {
@@ -406,6 +461,18 @@ function memoryAdapterFactory(): (model: string) => Adapter {
       },
     };
   };
+  return Object.assign(factory, {
+    revokeRefreshTokensOf(accountId: string): number {
+      let n = 0;
+      for (const [k, e] of store) {
+        if (k.startsWith('RefreshToken:') && e.payload.accountId === accountId) {
+          store.delete(k);
+          n++;
+        }
+      }
+      return n;
+    },
+  });
 }
 
 /** Non-interactive login + consent: the user is named by a header that `login()` sends. */

@@ -43,8 +43,16 @@ export interface IdpTokensView {
   lastRefreshError: string | null;
 }
 
-/** A token handed to the app must be good for at least this long; closer to its expiry it is refreshed first. */
+/**
+ * A token handed to the app must be good for at least a minute — or half its lifetime, for
+ * tokens that live under two minutes; closer to its expiry it is refreshed first.
+ */
 export const REFRESH_ON_USE_MARGIN_MS = MINUTE;
+export function refreshMarginOf(row: Pick<IdpTokenRow, 'access_token_expires_at' | 'obtained_at' | 'last_refreshed_at'>): number {
+  if (!row.access_token_expires_at) return 0;
+  const lifetime = Date.parse(row.access_token_expires_at) - Date.parse(row.last_refreshed_at ?? row.obtained_at);
+  return Math.max(0, Math.min(REFRESH_ON_USE_MARGIN_MS, lifetime / 2));
+}
 /** Expiries beyond a year are taken as a year (a wrong clock or a bogus `expires_in`). */
 const MAX_LIFETIME_S = 365 * 24 * 3600;
 /** Retry delays after the nth failure to reach the IdP in a row (the first: at the next sweep). */
@@ -242,7 +250,7 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
         throw unavailable('none', 'No IdP tokens are stored for this identity: turn on storeIdpTokens for the SSO connection, then the user signs in again');
       }
       let refreshed = false;
-      const needsRefresh = (r: IdpTokenRow) => r.access_token_expires_at !== null && Date.parse(r.access_token_expires_at) - clock.now().getTime() < REFRESH_ON_USE_MARGIN_MS;
+      const needsRefresh = (r: IdpTokenRow) => r.access_token_expires_at !== null && Date.parse(r.access_token_expires_at) - clock.now().getTime() < refreshMarginOf(r);
       if (row.status === 'valid' && needsRefresh(row) && row.refresh_token_enc) {
         const result = await refresh(identityId);
         refreshed = result.outcome === 'refreshed' || result.outcome === 'waited';
