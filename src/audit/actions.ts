@@ -69,7 +69,7 @@ export const AUDIT_ACTIONS = {
   'sso.identity_linked': 'SSO linked an identity to an existing account',
   'sso.backchannel_logout': "the IdP's OIDC back-channel logout token was accepted and named something of this connection — a session or the identity (`connectionId`, `sessionsEnded`, `by`: `sid` or `sub`; `identityId` when `sub` named one); each session ended is its own `session.revoked`",
   'sso.identity_unlinked': 'an SSO identity was unlinked, and the SSO sessions it opened ended (`sessionsRevoked`)',
-  'sso.universal_logout': 'the IdP ended a user\'s sessions by Okta Universal Logout (`connectionId`, `format`, `scope`: organization or all, `sessionsEnded`, `idpTokensRevoked`)',
+  'sso.universal_logout': 'the IdP ended a user\'s sessions by Okta Universal Logout (`connectionId`, `format`, `scope`: organization or all, `sessionsEnded`, `idpVaultRevoked`)',
   'sso.idp_token_read': "the app's backend (an owner/admin session or an API key with `sso:idp-tokens`) was given a user's IdP access token (`userId`, `connectionId`, `refreshed`, `expiresAt`, `scopes`; never the token)",
   'sso.idp_token_refresh_failed': 'the IdP refused to refresh an identity\'s stored tokens; they were erased and the identity shows `refresh_failed` (`userId`, `connectionId`, the IdP\'s `error` and `description`)',
   // OpenID Provider clients (platform-wide: no organization)

@@ -128,13 +128,13 @@ export function createUniversalLogout(deps: UniversalLogoutDeps) {
     const selector: SessionSelector = all ? { by: 'user', userId: account.userId } : { by: 'user_organization', userId: account.userId, organizationId: c.organizationId };
     const ended = await deps.sessions.endIn(tx, ctx, selector, 'universal_logout', { connectionId: c.id });
     // SPEC §9: the IdP tokens kept for the app go with the sessions, over the same reach.
-    const idpTokensRevoked = await deps.idpTokens.revokeForUser(tx, account.userId, all ? null : c.organizationId);
+    const idpVaultRevoked = await deps.idpTokens.revokeForUser(tx, account.userId, all ? null : c.organizationId);
     const scope = all ? 'all' : 'organization';
     await deps.audit.record(tx, ctx, {
       action: 'sso.universal_logout',
       organizationId: c.organizationId,
       target: { type: 'user', id: account.userId },
-      metadata: { connectionId: c.id, format: subject.format, scope, sessionsEnded: ended.sessions.length, idpTokensRevoked },
+      metadata: { connectionId: c.id, format: subject.format, scope, sessionsEnded: ended.sessions.length, idpVaultRevoked },
     });
     return { kind: 'ended', sessionsEnded: ended.sessions.length };
   }

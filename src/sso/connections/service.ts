@@ -304,13 +304,13 @@ export function createConnectionService(deps: {
         const replacedTokens = await writeConnection(tx, row, current, Boolean(sameIdp), now);
         // SPEC §9: tokens the admin no longer wants kept, or of another client (its refresh tokens are the old client's), are erased.
         const storedTokensVoid = sameIdp && (!oidcConfig.storeIdpTokens || parseConnection(current).oidc?.clientId !== input.clientId);
-        const idpTokensErased = replacedTokens + (storedTokensVoid ? await deleteIdpTokensOfConnection(tx, id) : 0);
+        const idpVaultErased = replacedTokens + (storedTokensVoid ? await deleteIdpTokensOfConnection(tx, id) : 0);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
           target: { type: 'sso_connection', id },
           metadata: {
-            storeIdpTokens: oidcConfig.storeIdpTokens ?? false, idpTokensErased,
+            idpVault: oidcConfig.storeIdpTokens ?? false, idpVaultErased,
             provider: input.provider, issuer, clientId: input.clientId, scopes: scopes.join(' '), enabled: row.enabled === 1,
             allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
             allowIdpInitiated: row.allow_idp_initiated === 1, clientSecretChanged: Boolean(input.clientSecret),
@@ -379,7 +379,7 @@ export function createConnectionService(deps: {
           secret_enc: sealedKey,
           ...commonColumns(organizationId, input, current ?? undefined, sameIdp, stamp),
         };
-        const idpTokensErased = await writeConnection(tx, row, current, sameIdp, stamp);
+        const idpVaultErased = await writeConnection(tx, row, current, sameIdp, stamp);
         await deps.audit.record(tx, ctx, {
           action: sameIdp ? 'sso.connection_updated' : 'sso.connection_created',
           organizationId,
@@ -390,7 +390,7 @@ export function createConnectionService(deps: {
             signAuthnRequests: config.signAuthnRequests, authnRequestBinding: config.authnRequestBinding, enabled: row.enabled === 1,
             allowJitProvisioning: row.allow_jit === 1, defaultRole: row.default_role, allowedDomains: input.allowedDomains ?? null,
             allowIdpInitiated: row.allow_idp_initiated === 1, configVersion: row.config_version,
-            ...(current && !sameIdp ? { replacedConnectionId: current.id, idpTokensErased } : {}),
+            ...(current && !sameIdp ? { replacedConnectionId: current.id, idpVaultErased } : {}),
           },
         });
         return view(parseConnection(row), organization.slug);
@@ -404,8 +404,8 @@ export function createConnectionService(deps: {
         const current = await findActiveConnection(tx, organizationId);
         if (!current) throw notFound('SSO connection');
         await markReplaced(tx, current.id, now);
-        const idpTokensErased = await deleteIdpTokensOfConnection(tx, current.id);
-        await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id }, metadata: { idpTokensErased } });
+        const idpVaultErased = await deleteIdpTokensOfConnection(tx, current.id);
+        await deps.audit.record(tx, ctx, { action: 'sso.connection_deleted', organizationId, target: { type: 'sso_connection', id: current.id }, metadata: { idpVaultErased } });
         if (organization.auth_required === 'sso') {
           await updateOrganization(tx, organizationId, { auth_required: 'any', updated_at: now });
           await deps.audit.record(tx, ctx, {

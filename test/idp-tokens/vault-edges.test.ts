@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createOutboundFetch } from '../../src/sso/outbound.js';
+import type { OidcMetadata } from '../../src/sso/oidc/metadata.js';
+import { offlineAccessParams } from '../../src/sso/idp-tokens/offline-access.js';
+import { createIdpTokenVault } from '../../src/sso/idp-tokens/vault.js';
+import { createOrg, createTestGatehouse, ENGINE, type TestGatehouse, type TestUser } from '../helpers/app.js';
+import { startRealIdp, type RealIdp } from '../helpers/oidc-idp.js';
+import { startMockOkta, type MockOkta } from '../helpers/okta.js';
+import { configureOidc, ssoLogin } from '../helpers/sso.js';
+import { installTripwire, offLoopbackAttempts, uninstallTripwire } from '../helpers/tripwire.js';
+import { byEmail, oktaOrg, oktaSignIn, UL_URL, universalLogout } from '../helpers/universal-logout.js';
+
+let t: TestGatehouse;
+let idp: RealIdp;
+let okta: MockOkta;
+let owner: TestUser;
+
+beforeAll(async () => {
+  installTripwire();
+  t = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true', GATEHOUSE_IDP_TOKEN_REFRESHER: 'true' }, idpTokenSweep: { intervalMs: 200 } });
+  idp = await startRealIdp({ redirectUris: [], users: [{ sub: 'edge-1', email: 'edge1@edges.test', email_verified: true }], refreshTokens: {}, accessTokenTtl: 30 });
+  okta = await startMockOkta({ now: () => t.clock.now() });
+  owner = await t.signUp('owner@edges.test');
+});
+afterEach(() => {
+  expect(offLoopbackAttempts.splice(0), 'connection attempts off loopback').toEqual([]);
+});
+afterAll(async () => {
+  await t.destroy();
+  await idp.close();
+  await okta.close();
+  uninstallTripwire();
+});
+
+const rowOf = (id: string) => t.deps.db.selectFrom('sso_idp_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+
+let n = 0;
+async function oidcIdentity() {
+  const slug = `edge-${randomBytes(3).toString('hex')}`;
+  const sub = `edge-${++n}`;
+  idp.users.set(sub, { sub, email: `${sub}@edges.test`, email_verified: true });
+  const orgId = await createOrg(t, owner, slug, slug);
+  await configureOidc(t, owner, orgId, idp, { storeIdpTokens: true });
+  const run = await ssoLogin(t, `/api/auth/sso/${slug}/login`, (u) => idp.login(u, sub), { accept: 'application/json' });
+  expect(run.callback?.status, run.callback?.text).toBe(302);
+  const list = await t.request('GET', `/api/user/organizations/${orgId}/sso/identities`, { as: owner });
+  return { orgId, identityId: list.body.data.items[0].id as string };
+}
+
+describe(`IdP token vault edges on ${ENGINE}`, () => {
+  it('offline access per provider: prompt=consent for oidc and auth0, the scope alone for okta and azure, access_type=offline for google', () => {
+    const scopes = ['openid', 'email', 'https://graph.microsoft.com/Mail.Read'];
+    expect(offlineAccessParams('oidc', scopes)).toEqual({ scope: 'openid email https://graph.microsoft.com/Mail.Read offline_access', prompt: 'consent' });
+    expect(offlineAccessParams('auth0', scopes)).toEqual({ scope: 'openid email https://graph.microsoft.com/Mail.Read offline_access', prompt: 'consent' });
+    expect(offlineAccessParams('okta', scopes)).toEqual({ scope: 'openid email https://graph.microsoft.com/Mail.Read offline_access' });
+    expect(offlineAccessParams('azure', scopes)).toEqual({ scope: 'openid email https://graph.microsoft.com/Mail.Read offline_access' });
+    expect(offlineAccessParams('google', scopes)).toEqual({ access_type: 'offline' });
+    expect(offlineAccessParams('okta', ['openid', 'offline_access'])).toEqual({ scope: 'openid offline_access' });
+  });
+
+  it('the sweep timer runs by itself (GATEHOUSE_IDP_TOKEN_REFRESHER) and refreshes a token close to expiry', async () => {
+    const { identityId } = await oidcIdentity();
+    const before = idp.grants.filter((g) => g.grantType === 'refresh_token').length;
+    const deadline = Date.now() + 5000;
+    while (idp.grants.filter((g) => g.grantType === 'refresh_token').length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(idp.grants.filter((g) => g.grantType === 'refresh_token' && g.ok).length).toBeGreaterThan(before);
+    expect((await rowOf(identityId))!.last_refreshed_at).not.toBeNull();
+  });
+
+  it('SSRF: a token endpoint that the IdP moved to a private address is refused before any connection; nothing changes', async () => {
+    const { identityId } = await oidcIdentity();
+    await t.services.idpTokenRefresher.stop();
+    const before = (await rowOf(identityId))!;
+    const real = await t.services.idpTokens.refresh(identityId); // control: the real IdP refreshes
+    expect(real.outcome).toBe('refreshed');
+    const moved: OidcMetadata = {
+      discover: async () => ({ issuer: idp.issuer, authorization_endpoint: `${idp.issuer}/auth`, token_endpoint: 'https://token.idp-moved.test/token', jwks_uri: `${idp.issuer}/jwks` }),
+      jwks: async () => ({ keys: [] }),
+    } as unknown as OidcMetadata;
+    const guarded = createOutboundFetch({ allowLoopback: false, lookup: async () => [{ address: '10.0.0.7', family: 4 }] });
+    const vault = createIdpTokenVault({ ...t.deps, outbound: guarded, oidcMetadata: moved, audit: t.services.audit, organizations: t.services.organizations, connections: t.services.connections });
+    const refused = await vault.refresh(identityId);
+    expect(refused.outcome).toBe('failed');
+    expect(refused.detail).toMatch(/private or reserved address/);
+    const after = (await rowOf(identityId))!;
+    expect(after.access_token_enc).toBe(real.row!.access_token_enc);
+    expect(after.refresh_token_enc).toBe(real.row!.refresh_token_enc);
+    expect(after.status).toBe('valid');
+    expect(after.generation).toBe(before.generation + 1); // only the control refresh
+  });
+
+  it('Universal Logout of a user erases the IdP tokens kept for the app: the identity shows revoked and the app gets 409', async () => {
+    const org = await oktaOrg(t, owner, okta, `ul-${randomBytes(3).toString('hex')}`, { storeIdpTokens: true });
+    okta.users.set('00uvault', { id: '00uvault', email: 'vaulted@ul-edges.test' });
+    await oktaSignIn(t, okta, org.slug, '00uvault');
+    const list = await t.request('GET', `/api/user/organizations/${org.orgId}/sso/identities`, { as: owner });
+    const identity = list.body.data.items[0];
+    expect(identity.idpTokens.status).toBe('valid');
+    expect((await t.request('GET', `/api/user/organizations/${org.orgId}/sso/identities/${identity.id}/idp-token`, { as: owner })).status).toBe(200);
+    const res = await universalLogout(t, await okta.universalLogoutToken(UL_URL), byEmail('vaulted@ul-edges.test'));
+    expect(res.status, res.text).toBe(204);
+    expect(await rowOf(identity.id)).toMatchObject({ status: 'revoked', access_token_enc: null, refresh_token_enc: null });
+    const after = await t.request('GET', `/api/user/organizations/${org.orgId}/sso/identities/${identity.id}/idp-token`, { as: owner });
+    expect(after.status).toBe(409);
+    expect(after.body.details).toEqual({ status: 'revoked' });
+    const audit = await t.deps.db.selectFrom('audit_events').select('metadata').where('action', '=', 'sso.universal_logout').where('organization_id', '=', org.orgId).executeTakeFirst();
+    expect(JSON.parse(audit!.metadata!), audit!.metadata!).toMatchObject({ idpVaultRevoked: 1 });
+  });
+});
