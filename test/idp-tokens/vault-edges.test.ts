@@ -4,7 +4,7 @@ import { createOutboundFetch } from '../../src/sso/outbound.js';
 import type { OidcMetadata } from '../../src/sso/oidc/metadata.js';
 import { offlineAccessParams } from '../../src/sso/idp-tokens/offline-access.js';
 import { createIdpTokenVault } from '../../src/sso/idp-tokens/vault.js';
-import { createOrg, createTestGatehouse, ENGINE, type TestGatehouse, type TestUser } from '../helpers/app.js';
+import { createApiKey, createOrg, createTestGatehouse, ENGINE, type TestGatehouse, type TestUser } from '../helpers/app.js';
 import { startRealIdp, type RealIdp } from '../helpers/oidc-idp.js';
 import { startMockOkta, type MockOkta } from '../helpers/okta.js';
 import { configureOidc, ssoLogin } from '../helpers/sso.js';
@@ -88,6 +88,20 @@ describe(`IdP token vault edges on ${ENGINE}`, () => {
     expect(after.refresh_token_enc).toBe(real.row!.refresh_token_enc);
     expect(after.status).toBe('valid');
     expect(after.generation).toBe(before.generation + 1); // only the control refresh
+  });
+
+  it('a full-access API key is refused by the vault itself, whatever path reached it (defence in depth behind the middleware)', async () => {
+    const { orgId, identityId } = await oidcIdentity();
+    const key = await createApiKey(t, owner, { name: 'full' });
+    const apiKey = (await t.deps.db.selectFrom('api_keys').selectAll().where('id', '=', key.id).executeTakeFirst())!;
+    const user = (await t.deps.db.selectFrom('users').selectAll().where('id', '=', owner.id).executeTakeFirst())!;
+    const ctx = { ip: '127.0.0.1', userAgent: null, requestId: null, principal: { kind: 'api_key' as const, user, apiKey, scopes: null } };
+    await expect(t.services.idpTokens.getForApp(ctx, orgId, identityId)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const scoped = { ...ctx, principal: { ...ctx.principal, scopes: ['sso:idp-tokens'] } };
+    expect((await t.services.idpTokens.getForApp(scoped, orgId, identityId)).accessToken).toBeTruthy();
+    // And the route variants: a trailing slash still needs the scope.
+    const res = await t.request('GET', `/api/user/organizations/${orgId}/sso/identities/${identityId}/idp-token/`, { apiKey: key.key });
+    expect([403, 404]).toContain(res.status);
   });
 
   it('Universal Logout of a user erases the IdP tokens kept for the app: the identity shows revoked and the app gets 409', async () => {

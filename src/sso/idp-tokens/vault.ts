@@ -242,6 +242,11 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
      * minute; audited without the token.
      */
     async getForApp(ctx: Ctx, organizationId: string, identityId: string): Promise<{ accessToken: string; expiresAt: string | null; scopes: string[] }> {
+      // The middleware asks API keys for the scope by path; checked here again, whatever path led here.
+      const p = ctx.principal;
+      if (p?.kind === 'api_key' && !(p.scopes ?? []).includes('sso:idp-tokens')) {
+        throw new AppError('FORBIDDEN', 'This API key lacks the scope sso:idp-tokens', { requiredScope: 'sso:idp-tokens' });
+      }
       await deps.organizations.requireAccess(ctx, organizationId, 'sso_idp_tokens:read');
       const identity = await findIdentityInOrganization(db, organizationId, identityId);
       if (!identity) throw notFound('SSO identity');
