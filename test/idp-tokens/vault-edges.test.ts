@@ -104,6 +104,33 @@ describe(`IdP token vault edges on ${ENGINE}`, () => {
     expect([403, 404]).toContain(res.status);
   });
 
+  it('a login that ends after the connection changed (another save meanwhile) does not bring back tokens the save erased', async () => {
+    const { orgId, identityId } = await oidcIdentity();
+    const row = (await t.deps.db.selectFrom('sso_connections').selectAll().where('organization_id', '=', orgId).where('status', '=', 'active').executeTakeFirst())!;
+    const { parseConnection } = await import('../../src/sso/connections/model.js');
+    const stale = parseConnection(row);
+    await configureOidc(t, owner, orgId, idp, { storeIdpTokens: false }); // the save: erases, bumps the version
+    expect(await rowOf(identityId)).toBeUndefined();
+    await t.deps.db.transaction().execute((tx) =>
+      t.services.idpTokens.storeAtLogin(tx, { identityId, connection: stale, userId: owner.id, tokens: { accessToken: 'late-access-token', refreshToken: 'late-refresh-token', expiresIn: 60, scopes: null }, requestedScopes: ['openid'] }));
+    expect(await rowOf(identityId)).toBeUndefined();
+  });
+
+  it('an IdP error that echoes the refresh token is stored and logged without it', async () => {
+    const { identityId } = await oidcIdentity();
+    const row = (await rowOf(identityId))!;
+    const plain = t.deps.keyring.decrypt(row.refresh_token_enc!, `sso_idp_tokens.refresh_token_enc:${identityId}`);
+    idp.tokenEndpointOverride = { status: 400, body: JSON.stringify({ error: `bad_${plain}_x`, error_description: `token ${encodeURIComponent(plain)} rejected` }) };
+    try {
+      const r = await t.services.idpTokens.refresh(identityId);
+      expect(r.outcome).toBe('failed');
+      expect(r.detail).not.toContain(plain.slice(0, 12));
+      expect((await rowOf(identityId))!.last_error).not.toContain(plain.slice(0, 12));
+    } finally {
+      idp.tokenEndpointOverride = null;
+    }
+  });
+
   it('Universal Logout of a user erases the IdP tokens kept for the app: the identity shows revoked and the app gets 409', async () => {
     const org = await oktaOrg(t, owner, okta, `ul-${randomBytes(3).toString('hex')}`, { storeIdpTokens: true });
     okta.users.set('00uvault', { id: '00uvault', email: 'vaulted@ul-edges.test' });

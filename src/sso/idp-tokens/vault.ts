@@ -102,8 +102,11 @@ const unavailable = (status: IdpTokenStatus | 'none', message: string) => new Ap
 
 export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?: number; holder?: string } = {}) {
   const { db, clock, keyring } = deps;
-  /** Longer than any one request to the IdP can take (the outbound client gives up after its timeout). */
-  const leaseMs = options.leaseMs ?? DEFAULT_TIMEOUT_MS + 10_000;
+  /**
+   * Longer than one refresh can take: discovery on a cache miss and up to two POSTs to the token
+   * endpoint (basic, then post after `invalid_client`), each bounded by the outbound timeout.
+   */
+  const leaseMs = options.leaseMs ?? 3 * DEFAULT_TIMEOUT_MS + 10_000;
   /** This instance, as the holder of row leases. */
   const holder = options.holder ?? randomUUID();
   const inflight = new Map<string, Promise<RefreshResult>>();
@@ -117,7 +120,7 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
     try {
       const connRow = await findConnection(db, row.connection_id);
       const connection: Connection | null = connRow ? parseConnection(connRow) : null;
-      if (!connection?.oidc || connection.status !== 'active') return { kind: 'failed', detail: 'The connection of this identity is no longer active' };
+      if (!connection?.oidc || connection.status !== 'active' || !connection.storeIdpTokens) return { kind: 'failed', detail: 'The connection of this identity is no longer active or no longer keeps IdP tokens' };
       const discovery = await deps.oidcMetadata.discover(connection.oidc.issuerUrl);
       const client = { clientId: connection.oidc.clientId, clientSecret: deps.connections.clientSecret(connection) };
       return await refreshGrant(deps.outbound, discovery, client, unseal(REFRESH, row.id, row.refresh_token_enc!));
@@ -211,6 +214,13 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
     async storeAtLogin(tx: Executor, login: { identityId: string; connection: Connection; userId: string; tokens: GrantedTokens; requestedScopes: string[] }): Promise<void> {
       const { identityId: id, tokens } = login;
       if (!tokens.accessToken) return;
+      // The connection as it is now, in this transaction: a save during the login (replaced,
+      // storing turned off, another client) erased tokens the login must not bring back.
+      const current = await findConnection(tx, login.connection.id);
+      if (!current || current.status !== 'active' || current.config_version !== login.connection.configVersion || !parseConnection(current).storeIdpTokens) {
+        deps.logger.info({ identityId: id, connectionId: login.connection.id }, 'the connection changed during the login; its IdP tokens are not kept');
+        return;
+      }
       const now = clock.now();
       const nowIso = now.toISOString();
       const previous = await findIdpTokens(tx, id);
@@ -226,7 +236,10 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
         access_token_expires_at: expiryOf(now, tokens.expiresIn),
         scopes: JSON.stringify(tokens.scopes ?? login.requestedScopes),
         generation: 1,
-        lease_holder: null, lease_until: null, failures: 0, next_attempt_at: null, last_error: null,
+        // A refresh in flight with the kept refresh token keeps its hold (one request per token at a time).
+        lease_holder: keptRefresh && !tokens.refreshToken ? previous!.lease_holder : null,
+        lease_until: keptRefresh && !tokens.refreshToken ? previous!.lease_until : null,
+        failures: 0, next_attempt_at: null, last_error: null,
         obtained_at: nowIso, last_refreshed_at: null, updated_at: nowIso,
       });
     },
@@ -251,7 +264,8 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
       const identity = await findIdentityInOrganization(db, organizationId, identityId);
       if (!identity) throw notFound('SSO identity');
       let row = await findIdpTokens(db, identityId);
-      if (!row || row.organization_id !== organizationId) {
+      const connRow = row ? await findConnection(db, row.connection_id) : undefined;
+      if (!row || row.organization_id !== organizationId || !connRow || connRow.status !== 'active' || !parseConnection(connRow).storeIdpTokens) {
         throw unavailable('none', 'No IdP tokens are stored for this identity: turn on storeIdpTokens for the SSO connection, then the user signs in again');
       }
       let refreshed = false;

@@ -122,14 +122,16 @@ export async function refreshGrant(outbound: OutboundFetch, discovery: Discovery
     if (e instanceof SsoLoginError) return { kind: 'failed', detail: e.message };
     throw e;
   }
-  const scrub = (v: unknown) => (typeof v === 'string' ? v.split(refreshToken).join('[refresh token]').slice(0, 300) : null);
+  // Whatever the IdP says is kept as the reason (shown to admins, logged): never with a secret in it, scrubbed before it is cut.
+  const secrets = [refreshToken, encodeURIComponent(refreshToken), client.clientSecret, encodeURIComponent(client.clientSecret)].filter((x) => x.length >= 8);
+  const scrub = (v: unknown) => (typeof v === 'string' ? secrets.reduce((t, x) => t.split(x).join('[redacted]'), v).slice(0, 300) : null);
   if (result.status === 200) {
     const tokens = grantedTokens(result.body);
     if (tokens.accessToken) return { kind: 'refreshed', tokens: { ...tokens, accessToken: tokens.accessToken } };
     return { kind: 'failed', detail: "The IdP's token endpoint answered 200 without an access token" };
   }
   if (result.error === 'invalid_grant') return { kind: 'refused', error: 'invalid_grant', description: scrub(result.body.error_description) };
-  return { kind: 'failed', detail: `The IdP's token endpoint answered HTTP ${result.status}${result.error ? ` (${scrub(result.error)})` : ''}` };
+  return { kind: 'failed', detail: `The IdP's token endpoint answered HTTP ${result.status}${result.error ? ` (${scrub(result.body.error)?.slice(0, 100)})` : ''}` };
 }
 
 async function clientPost(
