@@ -41,6 +41,7 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'POST', path: `/api/user/organizations/{org}/members/requests/${FAKE}/approve`, minRole: 'admin' },
   { method: 'POST', path: `/api/user/organizations/{org}/members/requests/${FAKE}/reject`, minRole: 'admin' },
   { method: 'DELETE', path: `/api/user/organizations/{org}/sso/identities/${FAKE}`, minRole: 'admin' },
+  { method: 'GET', path: `/api/user/organizations/{org}/sso/identities/${FAKE}/idp-token`, minRole: 'admin' },
   { method: 'POST', path: '/api/user/organizations/{org}/domains', minRole: 'admin', body: { domain: 'evil.test' } },
   { method: 'GET', path: '/api/user/organizations/{org}/domains', minRole: 'admin' },
   { method: 'GET', path: `/api/user/organizations/{org}/domains/${FAKE}`, minRole: 'admin' },
