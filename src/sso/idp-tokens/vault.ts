@@ -251,7 +251,7 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
 
     /**
      * The app's backend asks for a user's IdP access token (owner/admin; an API key needs
-     * `sso:idp-tokens`, checked by the middleware). Refreshed first when it expires within a
+     * `sso:idp-tokens`, checked by the middleware and again here). Refreshed first when it expires within a
      * minute; audited without the token.
      */
     async getForApp(ctx: Ctx, organizationId: string, identityId: string): Promise<{ accessToken: string; expiresAt: string | null; scopes: string[] }> {
