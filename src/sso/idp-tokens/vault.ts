@@ -115,14 +115,20 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
   const unseal = (col: TokenColumn, id: string, sealed: string) => keyring.decrypt(sealed, sealContext(col, id));
   const expiryOf = (now: Date, expiresIn: number | null) => (expiresIn === null ? null : new Date(now.getTime() + Math.min(expiresIn, MAX_LIFETIME_S) * 1000).toISOString());
 
+  /** The connection of a token row, when it still keeps IdP tokens (active, OIDC, storeIdpTokens on); else null. */
+  async function keepingConnection(exec: Executor, connectionId: string): Promise<Connection | null> {
+    const connRow = await findConnection(exec, connectionId);
+    const connection = connRow ? parseConnection(connRow) : null;
+    return connection?.oidc && connection.status === 'active' && connection.storeIdpTokens ? connection : null;
+  }
+
   /** Ask the IdP; whatever goes wrong before an answer (discovery, the connection gone, a sealed value that no longer opens) is a failure to retry. */
   async function askIdp(row: IdpTokenRow): Promise<RefreshOutcome> {
     try {
-      const connRow = await findConnection(db, row.connection_id);
-      const connection: Connection | null = connRow ? parseConnection(connRow) : null;
-      if (!connection?.oidc || connection.status !== 'active' || !connection.storeIdpTokens) return { kind: 'failed', detail: 'The connection of this identity is no longer active or no longer keeps IdP tokens' };
-      const discovery = await deps.oidcMetadata.discover(connection.oidc.issuerUrl);
-      const client = { clientId: connection.oidc.clientId, clientSecret: deps.connections.clientSecret(connection) };
+      const connection = await keepingConnection(db, row.connection_id);
+      if (!connection) return { kind: 'failed', detail: 'The connection of this identity is no longer active or no longer keeps IdP tokens' };
+      const discovery = await deps.oidcMetadata.discover(connection.oidc!.issuerUrl);
+      const client = { clientId: connection.oidc!.clientId, clientSecret: deps.connections.clientSecret(connection) };
       return await refreshGrant(deps.outbound, discovery, client, unseal(REFRESH, row.id, row.refresh_token_enc!));
     } catch (err) {
       return { kind: 'failed', detail: err instanceof Error ? err.message.slice(0, 300) : 'unknown error' };
@@ -216,8 +222,8 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
       if (!tokens.accessToken) return;
       // The connection as it is now, in this transaction: a save during the login (replaced,
       // storing turned off, another client) erased tokens the login must not bring back.
-      const current = await findConnection(tx, login.connection.id);
-      if (!current || current.status !== 'active' || current.config_version !== login.connection.configVersion || !parseConnection(current).storeIdpTokens) {
+      const current = await keepingConnection(tx, login.connection.id);
+      if (!current || current.configVersion !== login.connection.configVersion) {
         deps.logger.info({ identityId: id, connectionId: login.connection.id }, 'the connection changed during the login; its IdP tokens are not kept');
         return;
       }
@@ -264,8 +270,7 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
       const identity = await findIdentityInOrganization(db, organizationId, identityId);
       if (!identity) throw notFound('SSO identity');
       let row = await findIdpTokens(db, identityId);
-      const connRow = row ? await findConnection(db, row.connection_id) : undefined;
-      if (!row || row.organization_id !== organizationId || !connRow || connRow.status !== 'active' || !parseConnection(connRow).storeIdpTokens) {
+      if (!row || row.organization_id !== organizationId || !(await keepingConnection(db, row.connection_id))) {
         throw unavailable('none', 'No IdP tokens are stored for this identity: turn on storeIdpTokens for the SSO connection, then the user signs in again');
       }
       let refreshed = false;
