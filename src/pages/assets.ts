@@ -10,6 +10,10 @@ export const ASSET_FILES = {
   'invitation.js': 'text/javascript; charset=utf-8',
   'auto-post.js': 'text/javascript; charset=utf-8',
   'reset-password.js': 'text/javascript; charset=utf-8',
+  'dashboard.js': 'text/javascript; charset=utf-8',
+  'dashboard.css': 'text/css; charset=utf-8',
+  'setup.js': 'text/javascript; charset=utf-8',
+  'setup.css': 'text/css; charset=utf-8',
 } as const;
 
 export interface Asset {

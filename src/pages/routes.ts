@@ -14,6 +14,8 @@ import { signUpPage } from './sign-up.js';
 import { invitationPage, invitationUnavailablePage } from './invitation.js';
 import { signedOutPage } from './signed-out.js';
 import { SIGNED_OUT_PATH } from '../logout/urls.js';
+import { registerDashboardPages } from './dashboard/routes.js';
+import { registerSetupPages } from './setup/routes.js';
 
 /** Paths of the hosted pages (outside /api: no JSON envelope, no API middleware). */
 export const PAGE_PATHS = { signIn: '/sign-in', signUp: '/sign-up', assets: '/assets', invitation: '/invitations' } as const;
@@ -112,4 +114,7 @@ export function registerPageRoutes(app: OpenAPIHono<AppEnv>, services: Services,
       : current.user.email === invitation.email ? { kind: 'invitee' as const } : { kind: 'other' as const, email: current.user.email };
     return sendPage(c, invitationPage({ token, invitation, viewer }));
   });
+
+  registerDashboardPages(app, services, config);
+  registerSetupPages(app, services, config);
 }

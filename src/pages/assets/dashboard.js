@@ -1,0 +1,1 @@
+// dashboard.js: see src/pages/dashboard/

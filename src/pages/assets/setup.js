@@ -1,0 +1,1 @@
+// setup.js: see src/pages/setup/
