@@ -16,6 +16,7 @@ import { registerSystemRoutes } from './http/system-routes.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
 import { registerPolicyRoutes } from './policy/routes.js';
 import { registerDomainRoutes } from './domains/routes.js';
+import { registerSetupLinkRoutes } from './setup-links/routes.js';
 import type { Deps, Services } from './services.js';
 import { registerSsoSettingsRoutes } from './sso/connections/routes.js';
 import { registerSsoLoginRoutes, samlAcsSizeGuard } from './sso/routes.js';
@@ -109,6 +110,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   registerOrganizationRoutes(app, services);
   registerPolicyRoutes(app, services);
   registerDomainRoutes(app, services);
+  registerSetupLinkRoutes(app, services);
   registerSsoSettingsRoutes(app, services);
   registerSsoLoginRoutes(app, services, deps.config);
   registerSamlSloRoutes(app, services);

@@ -1,4 +1,5 @@
 import type { ApiKeyRow, SessionRow, UserRow } from './db/schema.js';
+import type { SetupLinkActor } from './setup-links/service.js';
 
 /** Who is calling. Built by the authenticate middleware, read by routes and services. */
 export type Principal =
@@ -19,6 +20,8 @@ export interface RequestMeta {
 
 export interface Ctx extends RequestMeta {
   principal: Principal | null;
+  /** SPEC §5: the request acts through a setup link (then principal is null). */
+  setupLink?: SetupLinkActor | null;
 }
 
 export const systemCtx: Ctx = { principal: null, ip: null, userAgent: null, requestId: null };

@@ -8,6 +8,7 @@ import type { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './logger.js';
 import type { OutboundFetch } from './sso/outbound.js';
 import { createAuditService } from './audit/service.js';
+import { createSetupLinkService } from './setup-links/service.js';
 import { createAccountLimits } from './auth/account-limits.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createInvitationService } from './organizations/invitations.js';
@@ -81,6 +82,7 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions; id
   const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, completion });
   const samlLogin = createSamlLogin({ ...deps, connections, flows, completion });
   const domains = createDomainService({ ...deps, audit, organizations });
+  const setupLinks = createSetupLinkService({ ...deps, audit, organizations });
   const mfa = createMfaService({ ...deps, accountLimits, audit, sessions });
   const signingKeys = createSigningKeys(deps);
   const clients = createOAuthClientService({ ...deps, audit });
@@ -98,7 +100,7 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions; id
   const universalLogout = createUniversalLogout({ ...deps, audit, sessions, idpTokens, oidcMetadata });
   const samlSingleLogout = createSamlSingleLogout({ ...deps, audit, connections, sessions });
   const backchannelLogout = createBackchannelLogout({ ...deps, oidcMetadata, audit, sessions });
-  return { idpTokens, idpTokenRefresher, logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa };
+  return { idpTokens, idpTokenRefresher, logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa, setupLinks };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -53,6 +53,9 @@ export const AUDIT_ACTIONS = {
   'join_request.approved': 'a join request was approved',
   'join_request.rejected': 'a join request was rejected',
   // domains
+  'setup_link.created': 'an owner or admin created a setup link (`scope`, `expiresAt`; never the token)',
+  'setup_link.opened': 'a setup link was opened for the first time and bound to that browser (actor: the link)',
+  'setup_link.revoked': 'a setup link was revoked',
   'domain.added': 'a domain was claimed (pending)',
   'domain.verified': "the domain's DNS TXT record was found",
   'domain.verification_failed': 'a verification attempt failed (what DNS answered)',

@@ -35,7 +35,8 @@ export function scrubMetadata(value: unknown): unknown {
 export interface AuditEventView {
   id: string;
   organizationId: string | null;
-  actor: { type: string; userId: string | null; apiKeyId: string | null };
+  /** `setupLinkId`: a change made through a setup link (type `setup_link`, SPEC §5). */
+  actor: { type: string; userId: string | null; apiKeyId: string | null; setupLinkId: string | null };
   action: string;
   target: { type: string; id: string } | null;
   ip: string | null;
@@ -53,9 +54,10 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
       await insertAuditEvent(exec, {
         id: newId(),
         organization_id: entry.organizationId ?? null,
-        actor_type: p ? (p.kind === 'api_key' ? 'api_key' : 'user') : 'system',
+        actor_type: p ? (p.kind === 'api_key' ? 'api_key' : 'user') : ctx.setupLink ? 'setup_link' : 'system',
         actor_user_id: p?.user.id ?? null,
         actor_api_key_id: p?.kind === 'api_key' ? p.apiKey.id : null,
+        actor_setup_link_id: p ? null : (ctx.setupLink?.id ?? null),
         action: entry.action,
         target_type: entry.target?.type ?? null,
         target_id: entry.target?.id ?? null,
@@ -78,7 +80,7 @@ function toView(r: AuditEventRow): AuditEventView {
   return {
     id: r.id,
     organizationId: r.organization_id,
-    actor: { type: r.actor_type, userId: r.actor_user_id, apiKeyId: r.actor_api_key_id },
+    actor: { type: r.actor_type, userId: r.actor_user_id, apiKeyId: r.actor_api_key_id, setupLinkId: r.actor_setup_link_id },
     action: r.action,
     target: r.target_type && r.target_id ? { type: r.target_type, id: r.target_id } : null,
     ip: r.ip,

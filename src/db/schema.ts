@@ -148,6 +148,10 @@ export interface SsoConnectionsTable {
   default_role: Role;
   allowed_domains: string | null; // JSON array or null = any
   allow_idp_initiated: Bool;
+  /** The last test of the saved settings (SPEC §5 lastTest): its result, time and the config version it tested. */
+  last_test_ok: Bool | null;
+  last_test_at: string | null;
+  last_test_version: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -256,7 +260,7 @@ export interface OneTimeTokensTable {
   created_at: string;
 }
 
-export type ActorType = 'user' | 'api_key' | 'system' | 'idp';
+export type ActorType = 'user' | 'api_key' | 'system' | 'idp' | 'setup_link';
 
 export interface AuditEventsTable {
   id: string;
@@ -264,6 +268,8 @@ export interface AuditEventsTable {
   actor_type: ActorType;
   actor_user_id: string | null;
   actor_api_key_id: string | null;
+  /** SPEC §5: a change made through a setup link (actor_type setup_link). */
+  actor_setup_link_id: string | null;
   action: string;
   target_type: string | null;
   target_id: string | null;
@@ -378,6 +384,22 @@ export interface LogoutOutboxTable {
   finished_at: string | null;
 }
 
+/** SPEC §5: a setup link (only hashes of its token and of the bound browser's secret are kept). */
+export interface SetupLinksTable {
+  id: string;
+  organization_id: string;
+  token_hash: string;
+  /** JSON array of SetupLinkScope. */
+  scope: string;
+  created_by: string | null;
+  binding_hash: string | null;
+  bound_at: string | null;
+  last_used_at: string | null;
+  expires_at: string;
+  revoked_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -405,9 +427,11 @@ export interface Database {
   logout_outbox: LogoutOutboxTable;
   sso_idp_tokens: SsoIdpTokensTable;
   job_leases: JobLeasesTable;
+  setup_links: SetupLinksTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
+export type SetupLinkRow = Selectable<SetupLinksTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type OAuthClientRow = Selectable<OAuthClientsTable>;

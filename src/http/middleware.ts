@@ -9,13 +9,16 @@ import { SESSION_COOKIE, type SessionService } from '../sessions/service.js';
 import type { ClientIpResolver } from './client-ip.js';
 import { AppError } from './errors.js';
 import { looksLikeJwt, type AccessTokens } from '../tokens/access-tokens.js';
+import { SETUP_LINK_HEADER, setupLinkAllows, type SetupLinkActor, type SetupLinkService } from '../setup-links/service.js';
 
 export interface AppEnv {
   Variables: {
     requestId: string;
     principal: Principal | null;
     /** How the principal was authenticated: only cookie-authenticated writes need the Origin check. */
-    authVia: 'cookie' | 'api_key' | 'bearer' | null;
+    authVia: 'cookie' | 'api_key' | 'bearer' | 'setup_link' | null;
+    /** SPEC §5: the request acts through a setup link (principal null). */
+    setupLink: SetupLinkActor | null;
     /** The client IP behind the trusted proxies (set by `clientAddress`). */
     clientIp: string | null;
     /** POST /api/auth/token and /token/revoke: the body, parsed once (JSON or form; tokens/routes.ts). */
@@ -34,6 +37,7 @@ export function requestId(): MiddlewareHandler<AppEnv> {
     c.set('requestId', id);
     c.set('principal', null);
     c.set('authVia', null);
+    c.set('setupLink', null);
     c.set('clientIp', null);
     c.header('X-Request-Id', id);
     await next();
@@ -87,6 +91,7 @@ export function clientIp(c: Context<AppEnv>): string | null {
 export function ctxOf(c: Context<AppEnv>): Ctx {
   return {
     principal: c.get('principal'),
+    setupLink: c.get('setupLink'),
     ip: clientIp(c),
     userAgent: c.req.header('user-agent') ?? null,
     requestId: c.get('requestId'),
@@ -102,8 +107,18 @@ export function ctxOf(c: Context<AppEnv>): Ctx {
  * A presented key or bearer token that does not resolve is a 401 at once — never a fall-through
  * to another credential; a stale cookie is simply no session (the route decides whether it needs one).
  */
-export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionService; accessTokens: Pick<AccessTokens, 'verify'> }): MiddlewareHandler<AppEnv> {
+export function authenticate(deps: { apiKeys: ApiKeyService; sessions: SessionService; accessTokens: Pick<AccessTokens, 'verify'>; setupLinks: Pick<SetupLinkService, 'authenticate'> }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
+    const linkId = c.req.header(SETUP_LINK_HEADER);
+    if (linkId !== undefined) {
+      // SPEC §5: a setup link is the only credential of its request (a session or key beside it is not used).
+      const link = await deps.setupLinks.authenticate(linkId, (name) => getCookie(c, name));
+      if (!link) throw new AppError('UNAUTHENTICATED', 'The setup link is unknown, expired, revoked or open in another browser');
+      if (!setupLinkAllows(link, c.req.method, c.req.path)) throw new AppError('FORBIDDEN', 'A setup link can only set up SSO and domains within its scope');
+      c.set('setupLink', link);
+      c.set('authVia', 'setup_link');
+      return next();
+    }
     const headerKey = c.req.header('x-api-key');
     const authz = c.req.header('authorization');
     let bearer: string | undefined;
@@ -162,7 +177,7 @@ export function csrf(trustedOrigins: readonly string[], exempt: (path: string, c
     const origin = c.req.header('origin');
     const via = c.get('authVia');
     if (via === 'api_key' || via === 'bearer') return next();
-    if (via === 'cookie' && (!origin || !trusted.has(origin))) {
+    if ((via === 'cookie' || via === 'setup_link') && (!origin || !trusted.has(origin))) {
       throw new AppError('CSRF_REJECTED', 'Cross-site request refused: the Origin header is missing or not trusted');
     }
     if (via === null && origin && origin !== 'null' && !trusted.has(origin)) {

@@ -41,6 +41,7 @@ const Enrollment = z
   .object({
     secret: z.string().openapi({ description: 'Base32 TOTP secret (160 bits), for manual entry in the app' }),
     otpauthUrl: z.string().openapi({ description: 'otpauth://totp/… URI for a QR code' }),
+    qrCodeSvg: z.string().openapi({ description: 'That URI as a QR code, an SVG document made on the server (show it as an <img> data: URL; no script needed)' }),
   })
   .openapi('TotpEnrollment');
 

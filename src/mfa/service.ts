@@ -1,3 +1,4 @@
+import QRCode from 'qrcode';
 import { randomBytes } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
 import type { Clock } from '../clock.js';
@@ -89,7 +90,7 @@ export function createMfaService(deps: {
      * Start (or restart) a TOTP enrollment: a new secret, sealed at rest, in an unconfirmed
      * factor that replaces any earlier unconfirmed one. Refused while a confirmed factor exists.
      */
-    async enroll(ctx: Ctx, user: UserRow): Promise<{ secret: string; otpauthUrl: string }> {
+    async enroll(ctx: Ctx, user: UserRow): Promise<{ secret: string; otpauthUrl: string; qrCodeSvg: string }> {
       const secret = generateTotpSecret();
       const id = newId();
       await db.transaction().execute(async (tx) => {
@@ -109,7 +110,8 @@ export function createMfaService(deps: {
         });
         await deps.audit.record(tx, ctx, { action: 'mfa.enrollment_started', target: { type: 'mfa_factor', id }, metadata: { type: 'totp' } });
       });
-      return { secret, otpauthUrl: otpauthUrl(user.email, secret) };
+      const url = otpauthUrl(user.email, secret);
+      return { secret, otpauthUrl: url, qrCodeSvg: await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) };
     },
 
     /**

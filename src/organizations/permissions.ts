@@ -13,6 +13,8 @@ export const PERMISSIONS = {
   /** SPEC §9: the app's backend reads a user's IdP access token. */
   'sso_idp_tokens:read': ['owner', 'admin'],
   'audit:read': ['owner', 'admin'],
+  /** SPEC §5: setup links; each scope of a link also needs the permission it grants (setup-links/service.ts). */
+  'setup_links:manage': ['owner', 'admin'],
   'sso:manage': ['owner'],
   'security:manage': ['owner'],
 } as const satisfies Record<string, readonly Role[]>;

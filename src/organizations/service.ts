@@ -10,6 +10,7 @@ import type { AuditService } from '../audit/service.js';
 import { isUniqueViolation } from '../db/database.js';
 import { enforceOrganizationPolicy } from '../policy/enforce.js';
 import { roleAllows, type Permission } from './permissions.js';
+import { setupLinkGrants } from '../setup-links/service.js';
 import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
   findRetiredSlug, listStrictPolicyMemberships, listUserMemberships, listUserMembershipsPage, retireSlug, slugExists, updateOrganization,
@@ -84,6 +85,14 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
    * sign-in policy for session callers (SPEC §6: SSO_REQUIRED, MFA_REQUIRED). Superadmins pass.
    */
   async function requireAccess(ctx: Ctx, organizationId: string, permission: Permission, opts: { superadminPolicyExempt?: boolean } = {}): Promise<Access> {
+    if (!ctx.principal && ctx.setupLink) {
+      // A setup link: its own organization only (404 elsewhere, as for a non-member), only what its scope grants.
+      const organization = await findOrganization(db, organizationId);
+      const grant = setupLinkGrants(ctx.setupLink, organization, permission);
+      if (grant === 'not_found' || !organization) throw notFound('Organization');
+      if (grant === 'forbidden') throw forbidden('This setup link does not allow this');
+      return { organization, role: null };
+    }
     const p = requirePrincipal(ctx);
     const pin = pinOf(p);
     if (pin && pin !== organizationId) {

@@ -29,7 +29,7 @@ function connection(over: Partial<Connection> & { oidc?: Connection['oidc']; sam
     issuer: 'https://acme.okta.com/oauth2/default',
     oidc: { protocol: 'oidc', issuerUrl: 'https://acme.okta.com/oauth2/default', clientId: '0oa-client', scopes: ['openid'] },
     saml: null, hasSecret: true, secretSealed: null, allowJitProvisioning: true, defaultRole: 'member', allowedDomains: null, allowIdpInitiated: false,
-    signOutOfIdp: false, storeIdpTokens: false, universalLogout: UNIVERSAL_LOGOUT_DEFAULTS, createdAt: '', updatedAt: '', ...over,
+    signOutOfIdp: false, storeIdpTokens: false, universalLogout: UNIVERSAL_LOGOUT_DEFAULTS, lastTest: null, createdAt: '', updatedAt: '', ...over,
   };
 }
 

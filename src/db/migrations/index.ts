@@ -4,6 +4,7 @@ import * as m0002 from './0002_retired_slugs.js';
 import * as m0003 from './0003_tokens_and_provider.js';
 import * as m0004 from './0004_logout.js';
 import * as m0005 from './0005_idp_tokens.js';
+import * as m0006 from './0006_dashboard.js';
 
 /** Forward-only migrations, in order. Add a file and a line; never edit a shipped migration. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0003_tokens_and_provider': m0003,
   '0004_logout': m0004,
   '0005_idp_tokens': m0005,
+  '0006_dashboard': m0006,
 };

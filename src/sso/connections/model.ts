@@ -118,6 +118,8 @@ export interface Connection {
   universalLogout: UniversalLogoutSettings;
   /** SPEC §9 (OIDC only; false for SAML). */
   storeIdpTokens: boolean;
+  /** SPEC §5: the last test of these saved settings (null when never tested, or saved again since). */
+  lastTest: { ok: boolean; at: string } | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -144,6 +146,7 @@ export function parseConnection(row: ConnectionRow): Connection {
     signOutOfIdp: config.signOutOfIdp ?? false,
     universalLogout: config.universalLogout ?? UNIVERSAL_LOGOUT_DEFAULTS,
     storeIdpTokens: config.protocol === 'oidc' && config.storeIdpTokens === true,
+    lastTest: row.last_test_at !== null && row.last_test_version === row.config_version ? { ok: row.last_test_ok === 1, at: row.last_test_at } : null,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

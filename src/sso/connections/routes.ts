@@ -97,6 +97,7 @@ const Settings = z
     clientId: z.string().nullable(), clientSecret: z.string().nullable(), hasClientSecret: z.boolean(), scopes: z.string().nullable(),
     enabled: z.boolean(), allowJitProvisioning: z.boolean(), defaultRole: z.string(), allowedDomains: z.array(z.string()).nullable(),
     allowIdpInitiated: z.boolean(), configVersion: z.number(),
+    lastTest: z.object({ ok: z.boolean(), at: z.string() }).nullable().openapi({ description: 'The last test of these saved settings (POST …/settings/sso/test without a body); null when never tested or saved since. The dashboard offers authRequired "sso" only while ok is true' }),
     signOutOfIdp: z.boolean(),
     storeIdpTokens: z.boolean().openapi({ description: 'OIDC: whether the IdP tokens are kept for the app (always false for SAML)' }),
     universalLogout: z.object({ enabled: z.boolean(), issuer: z.string().nullable(), subject: z.string().nullable() }),
@@ -118,6 +119,16 @@ const Settings = z
     createdAt: z.string(), updatedAt: z.string(),
   })
   .openapi('SsoSettings');
+
+const ServiceProvider = z
+  .object({
+    redirectUri: z.string().openapi({ description: 'OIDC redirect URI for the mode below' }),
+    redirectUriMode: z.enum(OIDC_REDIRECT_MODES).openapi({ description: "The saved OIDC connection's mode, else the deployment default" }),
+    acsUrl: z.string(), spEntityId: z.string(), spMetadataUrl: z.string(), sloUrl: z.string(),
+    loginUrl: z.string(), initiateLoginUri: z.string(),
+    backchannelLogoutUri: z.string(), universalLogoutUri: z.string(), postLogoutRedirectUri: z.string(),
+  })
+  .openapi('SsoServiceProvider');
 
 const CheckResult = z.object({ name: z.string(), ok: z.boolean(), message: z.string() });
 const TestWarning = z.object({ name: z.string(), message: z.string() }).openapi({ description: 'Not a failure, but something the owner should act on (mix_up_protection when mixUpProtection is "none" or an unenforced "par"; shared_redirect_uri for a dedicated connection while the deployment also serves the shared redirect URI)' });
@@ -188,10 +199,26 @@ export function registerSsoSettingsRoutes(app: OpenAPIHono<AppEnv>, services: Se
 
   app.openapi(
     createRoute({
-      method: 'post', path: `${ORG}/settings/sso/test`, tags, summary: 'Test the SSO configuration against the IdP (owner); never creates a session',
-      request: { params: OrgParams }, responses: responses(TestResult, 'Every check passed (OIDC: with warnings, e.g. mixUpProtection "none")', [400, 401, 403, 404, 409, 422]),
+      method: 'post', path: `${ORG}/settings/sso/test`, tags,
+      summary: 'Test SSO settings against the IdP (owner); never creates a session. No body: the saved connection, the result kept as lastTest. A body of the PUT shape: those settings, nothing saved (a dry run)',
+      request: { params: OrgParams, body: { required: false, content: { 'application/json': { schema: SsoSettingsBody } } } },
+      responses: responses(TestResult, 'Every check passed (OIDC: with warnings, e.g. mixUpProtection "none")', [400, 401, 403, 404, 409, 422]),
     }),
-    async (c) => ok(c, await services.connections.test(ctxOf(c), c.req.valid('param').organizationId), { message: 'SSO configuration is valid' }),
+    async (c) => {
+      const { organizationId } = c.req.valid('param');
+      // A body is validated only when one is sent (Content-Type set); an empty POST tests the saved connection.
+      const body = c.req.header('content-type') ? c.req.valid('json') : undefined;
+      return ok(c, await services.connections.test(ctxOf(c), organizationId, body), { message: 'SSO configuration is valid' });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get', path: `${ORG}/settings/sso/service-provider`, tags,
+      summary: 'The values to paste into the IdP, before any connection exists (owner; a setup link with scope sso)',
+      request: { params: OrgParams }, responses: responses(ServiceProvider, 'Values', [400, 401, 403, 404]),
+    }),
+    async (c) => ok(c, await services.connections.serviceProvider(ctxOf(c), c.req.valid('param').organizationId)),
   );
 
   app.openapi(

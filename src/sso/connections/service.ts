@@ -26,7 +26,7 @@ import {
 } from './model.js';
 import { logoutUrls } from '../../logout/urls.js';
 import { deleteIdpTokensOfConnection } from '../idp-tokens/store.js';
-import { findActiveConnection, insertConnection, markReplaced, updateConnection, type ConnectionRow } from './store.js';
+import { findActiveConnection, insertConnection, markReplaced, setLastTest, updateConnection, type ConnectionRow } from './store.js';
 
 export type { SamlSettingsInput };
 
@@ -81,6 +81,9 @@ export interface Warning {
 
 export const REDACTED = '••••••••';
 const SECRET_CONTEXT = { table: 'sso_connections', column: 'secret_enc' } as const;
+
+/** A body of the PUT shape, its protocol named (the route's schema sets it). */
+export type SettingsInput = (OidcSettingsInput & { protocol: 'oidc' }) | SamlSettingsInput;
 
 export function createConnectionService(deps: {
   db: Db;
@@ -168,6 +171,7 @@ export function createConnectionService(deps: {
       universalLogoutUri: logoutUrls(deps.config.baseUrl).universalLogoutUri,
       postLogoutRedirectUri: logoutUrls(deps.config.baseUrl).postLogoutRedirectUri,
       configVersion: c.configVersion,
+      lastTest: c.lastTest,
       ...oidcView(c, slug, discovery),
       ...samlView(c, slug),
       createdAt: c.createdAt,
@@ -240,6 +244,61 @@ export function createConnectionService(deps: {
     return { checks, warnings, mixUp };
   }
 
+  type Outcome = { ok: boolean; checks: (Check | SamlCheck)[]; warnings: Warning[] | null; mixUp: MixUpProtection | null };
+
+  const samlOutcome = (checks: SamlCheck[]): Outcome => ({ ok: checks.every((x) => x.ok), checks, warnings: null, mixUp: null });
+
+  /** Discovery and key checks, then (with a discovery) the tenant and mix-up checks of these settings. */
+  async function oidcOutcome(oidc: OidcConfig, issuer: string | null, organizationId: string): Promise<Outcome> {
+    const { checks, discovery, issuer: discovered } = await runChecks(oidc.issuerUrl);
+    let warnings: Warning[] = [];
+    let mixUp: MixUpProtection | null = null;
+    const announced = issuer ?? discovered;
+    if (discovery && announced) {
+      const safety = oidcSafetyChecks(oidc, announced, discovery, organizationId);
+      checks.push(...safety.checks);
+      warnings = safety.warnings;
+      mixUp = safety.mixUp;
+    }
+    return { ok: checks.every((x) => x.ok), checks, warnings, mixUp };
+  }
+
+  /** The answer of a test: every check (and warning) either way; a failure is SSO_TEST_FAILED with them in details. */
+  function finish(o: Outcome) {
+    const extra = o.warnings ? { warnings: o.warnings } : {};
+    if (!o.ok) throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks: o.checks, ...extra });
+    return { success: true as const, message: 'SSO configuration is valid', checks: o.checks, ...extra, ...(o.warnings ? { mixUpProtection: o.mixUp } : {}) };
+  }
+
+  /** The checks of settings not saved (the same validation a save does, nothing written, no key pair made). */
+  async function dryRun(organization: { id: string; slug: string }, input: SettingsInput) {
+    if (input.protocol === 'saml') {
+      const idp = await resolveIdp(input, { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now: clock.now() });
+      const urls = samlUrls(deps.config.baseUrl, organization.slug, input.spEntityId?.trim() || null);
+      const checks = samlChecks({ idpEntityId: idp.idpEntityId, idpSsoUrl: idp.idpSsoUrl, idpCertificates: idp.certificates.map((c) => c.pem), attributeMapping: normalizeMapping(input.attributeMapping) }, urls, { allowLoopbackIdps: deps.config.allowLoopbackIdps, now: clock.now() });
+      return finish(samlOutcome(checks));
+    }
+    const issuerUrl = checkedIssuerUrl(input.issuerUrl);
+    const oidc: OidcConfig = {
+      protocol: 'oidc', issuerUrl, clientId: input.clientId, scopes: normalizeScopes(input.scopes),
+      redirectUriMode: input.redirectUriMode ?? deps.config.oidcRedirectMode,
+      ...(input.allowedTenants ? { allowedTenants: input.allowedTenants } : {}),
+      ...logoutSettingsOf(input),
+      storeIdpTokens: input.storeIdpTokens ?? false,
+    };
+    return finish(await oidcOutcome(oidc, null, organization.id));
+  }
+
+  /** An issuer URL without a pasted discovery suffix, https unless loopback IdPs are allowed (tests). */
+  function checkedIssuerUrl(raw: string): string {
+    const issuerUrl = normalizeIssuerUrl(raw);
+    const scheme = new URL(issuerUrl).protocol;
+    if (scheme !== 'https:' && !(deps.config.allowLoopbackIdps && scheme === 'http:')) {
+      throw new AppError('VALIDATION_FAILED', 'issuerUrl must be an https URL', { issues: [{ path: 'issuerUrl', code: 'custom', message: 'must use https' }] });
+    }
+    return issuerUrl;
+  }
+
   return {
     async get(ctx: Ctx, organizationId: string) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
@@ -258,11 +317,7 @@ export function createConnectionService(deps: {
     async putOidc(ctx: Ctx, organizationId: string, input: OidcSettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
       refuseDisablingRequiredSso(organization, input.enabled);
-      const issuerUrl = normalizeIssuerUrl(input.issuerUrl);
-      const scheme = new URL(issuerUrl).protocol;
-      if (scheme !== 'https:' && !(deps.config.allowLoopbackIdps && scheme === 'http:')) {
-        throw new AppError('VALIDATION_FAILED', 'issuerUrl must be an https URL', { issues: [{ path: 'issuerUrl', code: 'custom', message: 'must use https' }] });
-      }
+      const issuerUrl = checkedIssuerUrl(input.issuerUrl);
       const scopes = normalizeScopes(input.scopes);
       const { checks, issuer, discovery } = await runChecks(issuerUrl);
       const failed = checks.filter((c) => !c.ok);
@@ -424,30 +479,44 @@ export function createConnectionService(deps: {
       });
     },
 
-    async test(ctx: Ctx, organizationId: string) {
+    /**
+     * Test the saved settings (no input; the result is kept as lastTest, SPEC §5), or a body of the
+     * PUT shape without saving anything (a dry run: the dashboard's and setup link's "Test").
+     */
+    async test(ctx: Ctx, organizationId: string, input?: SettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      if (input) return dryRun(organization, input);
       const row = await findActiveConnection(db, organizationId);
       if (!row) throw new AppError('SSO_NOT_CONFIGURED', 'This organization has no SSO connection to test');
       const c = parseConnection(row);
-      if (c.saml) {
-        const urls = samlUrls(deps.config.baseUrl, organization.slug, c.saml.spEntityId);
-        const samlResult: SamlCheck[] = samlChecks(c.saml, urls, { allowLoopbackIdps: deps.config.allowLoopbackIdps, now: clock.now() });
-        if (samlResult.some((x) => !x.ok)) throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks: samlResult });
-        return { success: true, message: 'SSO configuration is valid', checks: samlResult };
-      }
-      const { checks, discovery } = await runChecks(c.oidc!.issuerUrl);
-      let warnings: Warning[] = [];
-      let mixUp: MixUpProtection | null = null;
-      if (discovery) {
-        const safety = oidcSafetyChecks(c.oidc!, c.issuer, discovery, c.organizationId);
-        checks.push(...safety.checks);
-        warnings = safety.warnings;
-        mixUp = safety.mixUp;
-      }
-      if (checks.some((x) => !x.ok)) {
-        throw new AppError('SSO_TEST_FAILED', 'The SSO configuration test failed', { checks, warnings });
-      }
-      return { success: true, message: 'SSO configuration is valid', checks, warnings, mixUpProtection: mixUp };
+      const outcome = c.saml
+        ? samlOutcome(samlChecks(c.saml, samlUrls(deps.config.baseUrl, organization.slug, c.saml.spEntityId), { allowLoopbackIdps: deps.config.allowLoopbackIdps, now: clock.now() }))
+        : await oidcOutcome(c.oidc!, c.issuer, organizationId);
+      // Only the version tested is marked: a save in between leaves the new version untested.
+      await setLastTest(db, row.id, row.config_version, { ok: outcome.ok, at: clock.now().toISOString() });
+      return finish(outcome);
+    },
+
+    /** SPEC §5: every value an admin pastes into an IdP, before any connection exists (for the saved one's mode and SP entity ID when there is one). */
+    async serviceProvider(ctx: Ctx, organizationId: string) {
+      const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const row = await findActiveConnection(db, organizationId);
+      const c = row ? parseConnection(row) : null;
+      const mode = c?.oidc ? redirectUriModeOf(c.oidc, deps.config) : deps.config.oidcRedirectMode;
+      const saml = samlUrls(deps.config.baseUrl, organization.slug, c?.saml?.spEntityId ?? null);
+      const logout = logoutUrls(deps.config.baseUrl);
+      return {
+        redirectUri: oidcRedirectUri(deps.config.baseUrl, mode, organizationId),
+        redirectUriMode: mode,
+        acsUrl: saml.acsUrl,
+        spEntityId: saml.spEntityId,
+        spMetadataUrl: saml.spMetadataUrl,
+        sloUrl: saml.sloUrl,
+        ...oidcLoginUrls(deps.config.baseUrl, organization.slug),
+        backchannelLogoutUri: logout.backchannelLogoutUri,
+        universalLogoutUri: logout.universalLogoutUri,
+        postLogoutRedirectUri: logout.postLogoutRedirectUri,
+      };
     },
 
     /** The organization's SP private key (PEM) of a SAML connection (only the SAML login path calls this). */
@@ -498,6 +567,10 @@ function commonColumns(
     default_role: input.defaultRole ?? 'member',
     allowed_domains: input.allowedDomains ? JSON.stringify(normalizeDomains(input.allowedDomains)) : null,
     allow_idp_initiated: input.allowIdpInitiated ? 1 : 0,
+    // A save starts untested (lastTest is bound to the config version it tested).
+    last_test_ok: null,
+    last_test_at: null,
+    last_test_version: null,
     created_at: sameIdp && current ? current.created_at : now,
     updated_at: now,
   } satisfies Partial<ConnectionRow>;

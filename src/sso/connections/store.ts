@@ -32,3 +32,13 @@ export async function updateConnection(db: Executor, id: string, patch: Updateab
 export async function markReplaced(db: Executor, id: string, now: string): Promise<void> {
   await db.updateTable('sso_connections').set({ status: 'replaced', enabled: 0, secret_enc: null, updated_at: now }).where('id', '=', id).execute();
 }
+
+/** Record a test of the saved settings, for the config version it tested only (a save since then keeps the new version untested). */
+export async function setLastTest(db: Executor, id: string, configVersion: number, result: { ok: boolean; at: string }): Promise<void> {
+  await db
+    .updateTable('sso_connections')
+    .set({ last_test_ok: result.ok ? 1 : 0, last_test_at: result.at, last_test_version: configVersion })
+    .where('id', '=', id)
+    .where('config_version', '=', configVersion)
+    .execute();
+}
