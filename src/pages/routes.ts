@@ -91,6 +91,14 @@ export function registerPageRoutes(app: OpenAPIHono<AppEnv>, services: Services,
     return sendPage(c, signInPage(view), view.error ? 400 : 200);
   });
 
+  // The front door: a browser goes to its dashboard when signed in, else to sign-in (never a JSON 404).
+  app.get('/', async (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    const current = token ? await services.sessions.authenticate(token) : null;
+    c.header('Cache-Control', 'no-store');
+    return c.redirect(current && current.session.mfa_state !== 'pending' ? '/dashboard' : `${PAGE_PATHS.signIn}?returnTo=${encodeURIComponent('/dashboard')}`, 302);
+  });
+
   // The IdP's way back after signing out (SPEC §8): reads no parameter.
   app.get(SIGNED_OUT_PATH, (c) => sendPage(c, signedOutPage(PAGE_PATHS.signIn)));
 

@@ -13,7 +13,7 @@ import { createTestGatehouse, dropSchema, ENGINE, TEST_DATABASE_URL } from '../h
 const EXPECTED_TABLES = [
   'api_keys', 'audit_events', 'domains', 'invitations', 'job_leases', 'join_requests', 'logout_outbox', 'members', 'mfa_factors', 'oauth_clients', 'oidc_records',
   'one_time_tokens', 'organizations', 'rate_limits', 'recovery_codes', 'refresh_tokens', 'replay_cache', 'retired_slugs', 'session_clients', 'sessions',
-  'signing_keys', 'sso_connections', 'sso_flows', 'sso_identities', 'sso_idp_tokens', 'users',
+  'setup_links', 'signing_keys', 'sso_connections', 'sso_flows', 'sso_identities', 'sso_idp_tokens', 'users',
 ];
 
 const handles: Array<{ h: DatabaseHandle; schema: string | null }> = [];
@@ -43,7 +43,7 @@ describe(`migrations on ${ENGINE}`, () => {
   it('create every table from an empty database, and a second run applies nothing', async () => {
     const h = await fresh();
     expect(await tables(h)).toEqual([]);
-    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs', '0003_tokens_and_provider', '0004_logout', '0005_idp_tokens']);
+    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs', '0003_tokens_and_provider', '0004_logout', '0005_idp_tokens', '0006_dashboard']);
     expect(await tables(h)).toEqual(EXPECTED_TABLES);
     expect(await migrateToLatest(h.db, h.schema)).toEqual([]);
   });

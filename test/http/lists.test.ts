@@ -37,6 +37,7 @@ const LISTS: ListCase[] = [
   { route: '/api/user/organizations/{organizationId}/members/requests', path: () => `${ORG()}/members/requests`, as: () => owner, key: byId, atLeast: N },
   { route: '/api/user/organizations/{organizationId}/audit-log', path: () => `${ORG()}/audit-log`, as: () => owner, key: byId, atLeast: N },
   { route: '/api/user/organizations/{organizationId}/sso/identities', path: () => `${ORG()}/sso/identities`, as: () => owner, key: byId, atLeast: N },
+  { route: '/api/user/organizations/{organizationId}/setup-links', path: () => `${ORG()}/setup-links`, as: () => owner, key: byId, atLeast: N },
   { route: '/api/admin/organizations', path: () => '/api/admin/organizations', as: () => root, key: byId, atLeast: N },
   { route: '/api/admin/clients', path: () => '/api/admin/clients', as: () => root, key: (i) => i.clientId as string, atLeast: N },
 ];
@@ -53,6 +54,7 @@ beforeAll(async () => {
   }
   for (let i = 0; i < N; i++) expect((await t.request('POST', `${ORG()}/domains`, { as: owner, body: { domain: `lists${i}.example.org` } })).status).toBe(201);
   for (let i = 1; i < N; i++) await addMember(t, owner, orgId, await t.signUp(`member${i}@lists.test`), 'member');
+  for (let i = 0; i < N; i++) expect((await t.request('POST', `${ORG()}/setup-links`, { as: owner, body: { scope: ['domains'] } })).status).toBe(201);
   for (let i = 0; i < N; i++) expect((await t.request('POST', `${ORG()}/invitations`, { as: owner, body: { email: `invitee${i}@lists.test`, role: 'member' } })).status).toBe(201);
   // Join requests come from auto-join with approval on a verified domain (DNS); their list is what
   // is under test here, so the pending rows are written directly.
