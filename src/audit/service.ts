@@ -5,7 +5,7 @@ import type { AuditEventRow } from '../db/schema.js';
 import { newId } from '../ids.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import type { AuditAction } from './actions.js';
-import { insertAuditEvent, listAuditEvents } from './store.js';
+import { insertAuditEvent, listAuditEvents, type AuditFilter } from './store.js';
 
 export interface AuditEntry {
   /** One word of the registry (audit/actions.ts). */
@@ -69,8 +69,8 @@ export function createAuditService(deps: { db: Db; clock: Clock }) {
       });
     },
 
-    async list(organizationId: string, params: PageParams): Promise<Page<AuditEventView>> {
-      const rows = await listAuditEvents(deps.db, organizationId, params);
+    async list(organizationId: string, params: PageParams, filter: AuditFilter = {}): Promise<Page<AuditEventView>> {
+      const rows = await listAuditEvents(deps.db, organizationId, params, filter);
       return paginate(rows, params.limit, toView);
     },
   };

@@ -5,12 +5,33 @@ export async function insertAuditEvent(db: Executor, event: NewAuditEvent): Prom
   await db.insertInto('audit_events').values(event).execute();
 }
 
+/** What the audit log can be narrowed to (all optional, combined with AND). */
+export interface AuditFilter {
+  /** An action, or a family such as `sso.` (every action that starts with it). */
+  action?: string | undefined;
+  actorType?: string | undefined;
+  /** A user, API key or setup link id: the actor of any of those kinds. */
+  actorId?: string | undefined;
+  /** ISO timestamps, inclusive from, exclusive to. */
+  from?: string | undefined;
+  to?: string | undefined;
+}
+
 export async function listAuditEvents(
   db: Executor,
   organizationId: string,
   page: { limit: number; cursor: string | null },
+  filter: AuditFilter = {},
 ): Promise<AuditEventRow[]> {
   let q = db.selectFrom('audit_events').selectAll().where('organization_id', '=', organizationId);
+  if (filter.action) q = filter.action.endsWith('.') ? q.where('action', 'like', `${filter.action.replace(/[%_\\]/g, '')}%`) : q.where('action', '=', filter.action);
+  if (filter.actorType) q = q.where('actor_type', '=', filter.actorType as AuditEventRow['actor_type']);
+  if (filter.actorId) {
+    const id = filter.actorId;
+    q = q.where((eb) => eb.or([eb('actor_user_id', '=', id), eb('actor_api_key_id', '=', id), eb('actor_setup_link_id', '=', id)]));
+  }
+  if (filter.from) q = q.where('created_at', '>=', filter.from);
+  if (filter.to) q = q.where('created_at', '<', filter.to);
   if (page.cursor) q = q.where('id', '<', page.cursor);
   return q.orderBy('id', 'desc').limit(page.limit + 1).execute();
 }

@@ -29,11 +29,21 @@ const JoinRequest = z
     status: z.enum(['pending', 'approved', 'rejected']), decidedBy: z.string().nullable(), decidedAt: z.string().nullable(), createdAt: z.string(),
   })
   .openapi('JoinRequest');
+const AuditQuery = pageQuery
+  .extend({
+    action: z.string().max(64).regex(/^[a-z_]+(\.[a-z_]*)?$/, 'an action such as sso.connection_updated, or a family such as sso.').optional().openapi({ description: 'An action, or a family ending in "." (e.g. sso.)' }),
+    actorType: z.enum(['user', 'api_key', 'system', 'idp', 'setup_link']).optional(),
+    actorId: Ulid.optional().openapi({ description: 'A user, API key or setup link id' }),
+    from: z.iso.datetime({ offset: true }).optional().openapi({ description: 'From this time (inclusive), ISO 8601' }),
+    to: z.iso.datetime({ offset: true }).optional().openapi({ description: 'Until this time (exclusive), ISO 8601' }),
+  })
+  .strict();
+
 const AuditEvent = z
   .object({
     id: z.string(),
     organizationId: z.string().nullable(),
-    actor: z.object({ type: z.string(), userId: z.string().nullable(), apiKeyId: z.string().nullable() }),
+    actor: z.object({ type: z.string(), userId: z.string().nullable(), apiKeyId: z.string().nullable(), setupLinkId: z.string().nullable().openapi({ description: 'type setup_link: the setup link the change was made through' }) }),
     action: z.string(),
     target: z.object({ type: z.string(), id: z.string() }).nullable(),
     ip: z.string().nullable(),
@@ -190,11 +200,14 @@ export function registerOrganizationRoutes(app: OpenAPIHono<AppEnv>, services: S
 
   // ---- audit log
   app.openapi(
-    createRoute({ method: 'get', path: `${ORG}/audit-log`, tags: ['Audit log'], summary: 'Who did what, when, from where (owner, admin)', request: { params: OrgParams, query: pageQuery }, responses: responses(pageOf(AuditEvent), 'Events, newest first', [400, 401, 403, 404]) }),
+    createRoute({ method: 'get', path: `${ORG}/audit-log`, tags: ['Audit log'], summary: 'Who did what, when, from where (owner, admin); filters combine', request: { params: OrgParams, query: AuditQuery }, responses: responses(pageOf(AuditEvent), 'Events, newest first', [400, 401, 403, 404]) }),
     async (c) => {
       const { organizationId } = c.req.valid('param');
       await organizations.requireAccess(ctxOf(c), organizationId, 'audit:read');
-      return ok(c, await audit.list(organizationId, pageParams(c.req.valid('query'))));
+      const { action, actorType, actorId, from, to, ...page } = c.req.valid('query');
+      // Stored times are UTC ISO strings: a bound with another offset is compared in UTC.
+      const utc = (v: string | undefined) => (v ? new Date(v).toISOString() : undefined);
+      return ok(c, await audit.list(organizationId, pageParams(page), { action, actorType, actorId, from: utc(from), to: utc(to) }));
     },
   );
 
