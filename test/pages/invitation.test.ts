@@ -257,7 +257,8 @@ describe.skipIf(!run)('invitation page (Chromium)', () => {
 
     const accept = g.page.getByRole('button', { name: 'Accept invitation' });
     await expect.poll(() => accept.isVisible()).toBe(true);
-    await Promise.all([g.page.waitForURL(`${baseUrl}/`), accept.click()]);
+    // Accepted: on to "/", the front door, which sends a signed-in browser to its dashboard.
+    await Promise.all([g.page.waitForURL((u) => u.origin === baseUrl && /^\/dashboard(\/|$)/.test(u.pathname)), accept.click()]);
 
     const s = await browserSession(world, g);
     expect(s?.user.email).toBe(u.email);

@@ -97,7 +97,7 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     expect(await link.getAttribute('href')).toBe(expected);
     expect(await focusedId()).toBe('sso-link');
     expect(await g.page.getByRole('status').textContent()).toContain("Taking you to Acme's sign-in page");
-    await Promise.all([g.page.waitForURL(url('/dashboard'), { timeout: 20_000 }), link.click()]);
+    await Promise.all([g.page.waitForURL((u) => u.origin === new URL(url('/')).origin && /^\/dashboard(\/|$)/.test(u.pathname), { timeout: 20_000 }), link.click()]);
     const navigations = g.requests.filter((r) => r.isNavigationRequest()).map((r) => new URL(r.url()));
     expect(navigations.some((u) => u.origin === world.idp.issuer && u.pathname === '/auth')).toBe(true);
     expect(world.idp.lastLoginHint()).toBe('alice@acme-sso.test');
@@ -169,7 +169,8 @@ describe.skipIf(!run)('hosted sign-in page (Chromium)', () => {
     expect(await g.page.getByRole('button', { name: 'Use a code from your authenticator app' }).getAttribute('aria-expanded')).toBe('true');
     expect(await focusedId()).toBe('recovery-code');
     await g.page.getByLabel('Recovery code').fill(recoveryCodes[0]!);
-    await Promise.all([g.page.waitForURL(url('/')), g.page.getByRole('button', { name: 'Verify' }).click()]);
+    // The default returnTo is "/", the front door, which sends a signed-in browser on to its dashboard.
+    await Promise.all([g.page.waitForURL((u) => /^\/dashboard(\/|$)/.test(u.pathname)), g.page.getByRole('button', { name: 'Verify' }).click()]);
     expect((await browserSession(world, g))?.session.mfa).toBe('complete');
   });
 
