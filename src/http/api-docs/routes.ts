@@ -6,6 +6,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { html } from 'hono/html';
 import { ERROR_CODES, ERROR_DESCRIPTIONS, AppError } from '../errors.js';
 import type { AppEnv } from '../middleware.js';
+import { PAGE_CSP } from '../../pages/layout.js';
 
 /**
  * `/api/docs`: the interactive reference (Swagger UI from the swagger-ui-dist package, served
@@ -14,16 +15,7 @@ import type { AppEnv } from '../middleware.js';
  * without JavaScript. Swagger UI sets style attributes at run time, so this page alone allows
  * inline styles; scripts stay 'self' only.
  */
-export const DOCS_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+export const DOCS_CSP = PAGE_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
 
 const ASSET_PREFIX = '/api/docs/assets/';
 
