@@ -131,6 +131,17 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     return row.binding_hash !== null && secret !== null && safeEqual(sha256(secret), row.binding_hash);
   }
 
+  /** The link of a token, if it is active, with its organization. */
+  async function live(token: string): Promise<{ ok: true; row: SetupLinkRow; organization: { id: string; name: string; slug: string } } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' }> {
+    const row = token.startsWith('gsl_') && token.length < 100 ? await findSetupLinkByTokenHash(db, sha256(token)) : undefined;
+    if (!row) return { ok: false, reason: 'unknown' };
+    const status = statusOf(row, clock.now());
+    if (status !== 'active') return { ok: false, reason: status };
+    const organization = await findOrganization(db, row.organization_id);
+    if (!organization) return { ok: false, reason: 'unknown' };
+    return { ok: true, row, organization: { id: organization.id, name: organization.name, slug: organization.slug } };
+  }
+
   async function touch(row: SetupLinkRow, now: Date): Promise<void> {
     if (!row.last_used_at || now.getTime() - new Date(row.last_used_at).getTime() > TOUCH_EVERY_MS) await touchSetupLink(db, row.id, now.toISOString());
   }
@@ -184,18 +195,30 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     },
 
     /**
-     * `/setup/{token}`: the link, if it is live and this browser may use it. The first browser to
-     * open it is bound (`cookie` is then the binding cookie to set); any other is refused.
+     * `GET /setup/{token}`: whether the link is live and this browser may use it, binding nothing
+     * (a mail scanner or chat preview that fetches the URL must not take the link). `unbound`: no
+     * browser holds it yet, so the page asks the visitor to start, which calls `open`.
+     */
+    async preview(token: string, cookies: (name: string) => string | undefined): Promise<OpenResult | { ok: true; unbound: true; link: SetupLinkView; organization: { id: string; name: string; slug: string } }> {
+      const found = await live(token);
+      if (!found.ok) return found;
+      const { row, organization } = found;
+      const now = clock.now();
+      if (row.binding_hash === null) return { ok: true, unbound: true, link: view(row, now), organization };
+      if (!bound(row, cookies(setupLinkCookieName(row.id)))) return { ok: false, reason: 'bound_elsewhere' };
+      await touch(row, now);
+      return { ok: true, link: view(row, now), organization, cookie: null };
+    },
+
+    /**
+     * Start (`POST /setup/{token}`): the link, if it is live and this browser may use it. The first
+     * browser to start it is bound (`cookie` is then the binding cookie to set); any other is refused.
      */
     async open(token: string, cookies: (name: string) => string | undefined, meta: RequestMeta): Promise<OpenResult> {
-      const row = token.startsWith('gsl_') && token.length < 100 ? await findSetupLinkByTokenHash(db, sha256(token)) : undefined;
-      if (!row) return { ok: false, reason: 'unknown' };
+      const found = await live(token);
+      if (!found.ok) return found;
+      const { row, organization: org } = found;
       const now = clock.now();
-      const status = statusOf(row, now);
-      if (status !== 'active') return { ok: false, reason: status };
-      const organization = await findOrganization(db, row.organization_id);
-      if (!organization) return { ok: false, reason: 'unknown' };
-      const org = { id: organization.id, name: organization.name, slug: organization.slug };
       const name = setupLinkCookieName(row.id);
       if (row.binding_hash !== null) {
         if (!bound(row, cookies(name))) return { ok: false, reason: 'bound_elsewhere' };

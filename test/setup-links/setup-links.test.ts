@@ -123,6 +123,21 @@ describe('a setup link at work', () => {
     expect(listed.lastUsedAt).not.toBeNull();
   });
 
+  it('a mail scanner or chat preview that fetches the URL does not take the link: previews bind nothing', async () => {
+    const link = await createLink(owner, orgA, ['domains']);
+    for (let i = 0; i < 3; i++) {
+      const preview = await t.services.setupLinks.preview(link.token, () => undefined);
+      expect(preview).toMatchObject({ ok: true, unbound: true, organization: { id: orgA } });
+    }
+    const row = await t.deps.db.selectFrom('setup_links').selectAll().where('id', '=', link.id).executeTakeFirstOrThrow();
+    expect(row.binding_hash).toBeNull();
+    // The person who presses "Start" gets it; a preview from anywhere else is then refused.
+    const started = await openLink(link);
+    expect(started.result.ok).toBe(true);
+    expect(await t.services.setupLinks.preview(link.token, () => undefined)).toEqual({ ok: false, reason: 'bound_elsewhere' });
+    expect(await t.services.setupLinks.preview(link.token, (name) => started.cookies[name])).toMatchObject({ ok: true, cookie: null });
+  });
+
   it('a stolen URL opened in a second browser is refused once the first browser holds the link', async () => {
     const first = await openLink(await createLink(owner, orgA, ['domains']));
     expect(first.result.ok).toBe(true);
