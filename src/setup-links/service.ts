@@ -9,8 +9,9 @@ import { AppError, notFound } from '../http/errors.js';
 import { paginate, type Page, type PageParams } from '../http/pagination.js';
 import { newId } from '../ids.js';
 import type { OrganizationService } from '../organizations/service.js';
-import { findOrganization } from '../organizations/store.js';
-import type { Permission } from '../organizations/permissions.js';
+import { findMembership, findOrganization } from '../organizations/store.js';
+import { findUserById } from '../users/store.js';
+import { roleAllows, type Permission } from '../organizations/permissions.js';
 import { bindSetupLink, findSetupLink, findSetupLinkByTokenHash, insertSetupLink, listSetupLinks, revokeSetupLink, touchSetupLink } from './store.js';
 
 /**
@@ -139,7 +140,18 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     if (status !== 'active') return { ok: false, reason: status };
     const organization = await findOrganization(db, row.organization_id);
     if (!organization) return { ok: false, reason: 'unknown' };
+    // A link lives only while its creator could still make it: removed, demoted or deleted, it is revoked.
+    if (!(await creatorStillGrants(row))) return { ok: false, reason: 'revoked' };
     return { ok: true, row, organization: { id: organization.id, name: organization.name, slug: organization.slug } };
+  }
+
+  async function creatorStillGrants(row: SetupLinkRow): Promise<boolean> {
+    if (!row.created_by) return false;
+    const user = await findUserById(db, row.created_by);
+    if (!user) return false;
+    if (user.is_superadmin === 1) return true;
+    const membership = await findMembership(db, row.organization_id, row.created_by);
+    return membership !== undefined && scopeOf(row).every((s) => roleAllows(membership.role, SCOPE_PERMISSION[s]) && roleAllows(membership.role, 'setup_links:manage'));
   }
 
   async function touch(row: SetupLinkRow, now: Date): Promise<void> {
@@ -179,7 +191,11 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     async list(ctx: Ctx, organizationId: string, params: PageParams): Promise<Page<SetupLinkView>> {
       await deps.organizations.requireAccess(ctx, organizationId, 'setup_links:manage');
       const now = clock.now();
-      return paginate(await listSetupLinks(db, organizationId, params), params.limit, (r) => view(r, now));
+      const rows = await listSetupLinks(db, organizationId, params);
+      // A live link whose creator lost the right to make it is refused: listed as revoked.
+      const dead = new Set<string>();
+      for (const r of rows.slice(0, params.limit)) if (statusOf(r, now) === 'active' && !(await creatorStillGrants(r))) dead.add(r.id);
+      return paginate(rows, params.limit, (r) => ({ ...view(r, now), ...(dead.has(r.id) ? { status: 'revoked' as const } : {}) }));
     },
 
     async revoke(ctx: Ctx, organizationId: string, id: string): Promise<void> {
@@ -244,7 +260,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
       if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(linkId)) return null;
       const row = await findSetupLink(db, linkId);
       const now = clock.now();
-      if (!row || statusOf(row, now) !== 'active' || !bound(row, cookies(setupLinkCookieName(row.id)))) return null;
+      if (!row || statusOf(row, now) !== 'active' || !bound(row, cookies(setupLinkCookieName(row.id))) || !(await creatorStillGrants(row))) return null;
       await touch(row, now);
       return { id: row.id, organizationId: row.organization_id, scope: scopeOf(row) };
     },

@@ -221,6 +221,25 @@ describe('a setup link at work', () => {
     expect(listed.status).toBe('revoked');
   });
 
+  it('a link dies with its creator\'s right to make it: an admin removed from the organization, an owner demoted', async () => {
+    const departing = await t.signUp('departing-admin@setup-a.test');
+    await addMember(t, owner, orgA, departing, 'admin');
+    const link = await openLink(await createLink(departing, orgA, ['domains']));
+    expect((await viaLink(link, 'GET', `${ORG(orgA)}/domains`)).status).toBe(200);
+    expect((await t.request('DELETE', `${ORG(orgA)}/members/${departing.id}`, { as: owner })).status).toBe(200);
+    expect((await viaLink(link, 'GET', `${ORG(orgA)}/domains`)).status).toBe(401);
+    expect((await openLink(link, link.cookies)).result).toEqual({ ok: false, reason: 'revoked' });
+    const listed = (await t.request('GET', `${ORG(orgA)}/setup-links?limit=100`, { as: owner })).body.data.items.find((i: { id: string }) => i.id === link.id);
+    expect(listed.status).toBe('revoked');
+
+    const coOwner = await t.signUp('co-owner@setup-a.test');
+    await addMember(t, owner, orgA, coOwner, 'owner');
+    const ssoLink = await openLink(await createLink(coOwner, orgA, ['sso']));
+    expect((await viaLink(ssoLink, 'GET', `${ORG(orgA)}/settings/sso/service-provider`)).status).toBe(200);
+    expect((await t.request('PATCH', `${ORG(orgA)}/members/${coOwner.id}`, { as: owner, body: { role: 'admin' } })).status).toBe(200);
+    expect((await viaLink(ssoLink, 'GET', `${ORG(orgA)}/settings/sso/service-provider`)).status).toBe(401);
+  });
+
   it("another organization's owner cannot revoke this organization's link (404)", async () => {
     const link = await createLink(owner, orgA, ['domains']);
     expect((await t.request('DELETE', `${ORG(orgB)}/setup-links/${link.id}`, { as: ownerB })).status).toBe(404);
