@@ -55,7 +55,7 @@ export const AUDIT_ACTIONS = {
   // domains
   'setup_link.created': 'an owner or admin created a setup link (`scope`, `expiresAt`; never the token)',
   'setup_link.opened': 'a setup link was opened for the first time and bound to that browser (actor: the link)',
-  'setup_link.revoked': 'a setup link was revoked',
+  'setup_link.revoked': 'a setup link was revoked (by an owner or admin; or by Gatehouse, `reason: "creator_lost_access"`, when its creator left, lost the role, or the API key it was made with ended)',
   'domain.added': 'a domain was claimed (pending)',
   'domain.verified': "the domain's DNS TXT record was found",
   'domain.verification_failed': 'a verification attempt failed (what DNS answered)',

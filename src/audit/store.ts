@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { AuditEventRow, NewAuditEvent } from '../db/schema.js';
 
@@ -24,7 +25,11 @@ export async function listAuditEvents(
   filter: AuditFilter = {},
 ): Promise<AuditEventRow[]> {
   let q = db.selectFrom('audit_events').selectAll().where('organization_id', '=', organizationId);
-  if (filter.action) q = filter.action.endsWith('.') ? q.where('action', 'like', `${filter.action.replace(/[%_\\]/g, '')}%`) : q.where('action', '=', filter.action);
+  if (filter.action) {
+    const family = filter.action;
+    // A family is a prefix: compared as one (no LIKE, whose `_` would match any character).
+    q = family.endsWith('.') ? q.where(sql<boolean>`substr(action, 1, ${family.length}) = ${family}`) : q.where('action', '=', family);
+  }
   if (filter.actorType) q = q.where('actor_type', '=', filter.actorType as AuditEventRow['actor_type']);
   if (filter.actorId) {
     const id = filter.actorId;

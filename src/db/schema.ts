@@ -392,6 +392,7 @@ export interface SetupLinksTable {
   /** JSON array of SetupLinkScope. */
   scope: string;
   created_by: string | null;
+  created_by_api_key_id: string | null;
   binding_hash: string | null;
   bound_at: string | null;
   last_used_at: string | null;

@@ -25,6 +25,9 @@ export const DEFAULT_LIMITS = {
   'mfa-verify:account': { points: 50, duration: 3600 },
   'email-verify:account': { points: 5, duration: 3600 },
   'domain-verify:organization': { points: 20, duration: 3600 },
+  // SSO tests (saved settings or a dry run of a body, from the dashboard or a setup link): each
+  // fetches an IdP's discovery and keys; bounded so a test is no free probe of other hosts.
+  'sso-test:organization': { points: 60, duration: 3600 },
   'sso-failure:ip': { points: 60, duration: 600 },
   // OIDC back-channel logout from an IdP (server to server): a valid token costs a signature check.
   'backchannel-logout:ip': { points: 120, duration: 60 },

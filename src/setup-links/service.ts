@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import type { Ctx, RequestMeta } from '../context.js';
+import { systemCtx, type Ctx, type RequestMeta } from '../context.js';
 import type { Db } from '../db/database.js';
 import type { OrganizationRow, SetupLinkRow } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
@@ -11,6 +11,7 @@ import { newId } from '../ids.js';
 import type { OrganizationService } from '../organizations/service.js';
 import { findMembership, findOrganization } from '../organizations/store.js';
 import { findUserById } from '../users/store.js';
+import { findApiKey } from '../api-keys/store.js';
 import { roleAllows, type Permission } from '../organizations/permissions.js';
 import { bindSetupLink, findSetupLink, findSetupLinkByTokenHash, insertSetupLink, listSetupLinks, revokeSetupLink, touchSetupLink } from './store.js';
 
@@ -57,9 +58,12 @@ export interface SetupLinkActor {
 }
 
 export const SETUP_LINK_HEADER = 'x-setup-link';
-const COOKIE_PREFIX = 'gatehouse_setup_';
-/** One cookie per link (a browser may hold several), named after the link's id. */
-export const setupLinkCookieName = (linkId: string) => `${COOKIE_PREFIX}${linkId}`;
+/**
+ * One cookie per link (a browser may hold several), named after the link's id. On https the
+ * name carries `__Host-`: the browser then takes it only from this host with Path=/ and no
+ * Domain, so a sibling subdomain cannot plant or shadow it.
+ */
+export const setupLinkCookieName = (linkId: string, secure: boolean) => `${secure ? '__Host-' : ''}gatehouse_setup_${linkId}`;
 
 /** The binding cookie: HttpOnly, SameSite=Strict (never sent on a cross-site request), until the link expires. */
 export function setupLinkCookieOptions(config: Pick<Config, 'secureCookies'>, expires: Date) {
@@ -123,7 +127,7 @@ function cookieSecret(value: string | undefined, linkId: string): string | null 
   return dot > 0 && value.slice(0, dot) === linkId ? value.slice(dot + 1) : null;
 }
 
-export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pick<Config, 'baseUrl'>; audit: AuditService; organizations: OrganizationService }) {
+export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pick<Config, 'baseUrl' | 'secureCookies'>; audit: AuditService; organizations: OrganizationService }) {
   const { db, clock } = deps;
 
   /** Whether this browser holds the link (its binding cookie's secret matches the stored hash). */
@@ -131,6 +135,8 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     const secret = cookieSecret(cookieValue, row.id);
     return row.binding_hash !== null && secret !== null && safeEqual(sha256(secret), row.binding_hash);
   }
+
+  const cookieName = (linkId: string) => setupLinkCookieName(linkId, deps.config.secureCookies);
 
   /** The link of a token, if it is active, with its organization. */
   async function live(token: string): Promise<{ ok: true; row: SetupLinkRow; organization: { id: string; name: string; slug: string } } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' }> {
@@ -140,13 +146,31 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     if (status !== 'active') return { ok: false, reason: status };
     const organization = await findOrganization(db, row.organization_id);
     if (!organization) return { ok: false, reason: 'unknown' };
-    // A link lives only while its creator could still make it: removed, demoted or deleted, it is revoked.
-    if (!(await creatorStillGrants(row))) return { ok: false, reason: 'revoked' };
+    if (!(await stillGranted(row))) return { ok: false, reason: 'revoked' };
     return { ok: true, row, organization: { id: organization.id, name: organization.name, slug: organization.slug } };
+  }
+
+  /**
+   * A link lives only while its creator could still make it: the user removed, demoted or deleted,
+   * or the API key it was made with revoked or expired, and it is revoked for good (written, so a
+   * later promotion does not bring it back and the list tells the truth).
+   */
+  async function stillGranted(row: SetupLinkRow): Promise<boolean> {
+    if (await creatorStillGrants(row)) return true;
+    await db.transaction().execute(async (tx) => {
+      if (await revokeSetupLink(tx, row.organization_id, row.id, clock.now().toISOString())) {
+        await deps.audit.record(tx, systemCtx, { action: 'setup_link.revoked', organizationId: row.organization_id, target: { type: 'setup_link', id: row.id }, metadata: { reason: 'creator_lost_access' } });
+      }
+    });
+    return false;
   }
 
   async function creatorStillGrants(row: SetupLinkRow): Promise<boolean> {
     if (!row.created_by) return false;
+    if (row.created_by_api_key_id) {
+      const key = await findApiKey(db, row.created_by, row.created_by_api_key_id);
+      if (!key || key.revoked_at || (key.expires_at && new Date(key.expires_at).getTime() <= clock.now().getTime())) return false;
+    }
     const user = await findUserById(db, row.created_by);
     if (!user) return false;
     if (user.is_superadmin === 1) return true;
@@ -173,6 +197,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
         token_hash: sha256(token),
         scope: JSON.stringify(scope),
         created_by: ctx.principal?.user.id ?? null,
+        created_by_api_key_id: ctx.principal?.kind === 'api_key' ? ctx.principal.apiKey.id : null,
         binding_hash: null,
         bound_at: null,
         last_used_at: null,
@@ -192,10 +217,10 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
       await deps.organizations.requireAccess(ctx, organizationId, 'setup_links:manage');
       const now = clock.now();
       const rows = await listSetupLinks(db, organizationId, params);
-      // A live link whose creator lost the right to make it is refused: listed as revoked.
+      // A live link whose creator lost the right to make it is revoked now, so the list says so.
       const dead = new Set<string>();
-      for (const r of rows.slice(0, params.limit)) if (statusOf(r, now) === 'active' && !(await creatorStillGrants(r))) dead.add(r.id);
-      return paginate(rows, params.limit, (r) => ({ ...view(r, now), ...(dead.has(r.id) ? { status: 'revoked' as const } : {}) }));
+      for (const r of rows.slice(0, params.limit)) if (statusOf(r, now) === 'active' && !(await stillGranted(r))) dead.add(r.id);
+      return paginate(rows, params.limit, (r) => (dead.has(r.id) ? view({ ...r, revoked_at: now.toISOString() }, now) : view(r, now)));
     },
 
     async revoke(ctx: Ctx, organizationId: string, id: string): Promise<void> {
@@ -221,7 +246,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
       const { row, organization } = found;
       const now = clock.now();
       if (row.binding_hash === null) return { ok: true, unbound: true, link: view(row, now), organization };
-      if (!bound(row, cookies(setupLinkCookieName(row.id)))) return { ok: false, reason: 'bound_elsewhere' };
+      if (!bound(row, cookies(cookieName(row.id)))) return { ok: false, reason: 'bound_elsewhere' };
       await touch(row, now);
       return { ok: true, link: view(row, now), organization, cookie: null };
     },
@@ -235,7 +260,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
       if (!found.ok) return found;
       const { row, organization: org } = found;
       const now = clock.now();
-      const name = setupLinkCookieName(row.id);
+      const name = cookieName(row.id);
       if (row.binding_hash !== null) {
         if (!bound(row, cookies(name))) return { ok: false, reason: 'bound_elsewhere' };
         await touch(row, now);
@@ -260,7 +285,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
       if (!/^[0-9A-HJKMNP-TV-Z]{26}$/.test(linkId)) return null;
       const row = await findSetupLink(db, linkId);
       const now = clock.now();
-      if (!row || statusOf(row, now) !== 'active' || !bound(row, cookies(setupLinkCookieName(row.id))) || !(await creatorStillGrants(row))) return null;
+      if (!row || statusOf(row, now) !== 'active' || !bound(row, cookies(cookieName(row.id))) || !(await stillGranted(row))) return null;
       await touch(row, now);
       return { id: row.id, organizationId: row.organization_id, scope: scopeOf(row) };
     },

@@ -79,6 +79,26 @@ describe('settings/sso/test with a body (dry run)', () => {
   });
 });
 
+describe('SSO test rate limit', () => {
+  it('tests (saved or dry run) are counted per organization: past the limit, 429 with Retry-After, before any IdP request', async () => {
+    const limited = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true' }, rateLimits: { 'sso-test:organization': { points: 2, duration: 3600 } } });
+    try {
+      const o = await limited.signUp('owner@limited.test');
+      const org = await createOrg(limited, o, 'Limited');
+      const body = { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId };
+      for (let i = 0; i < 2; i++) expect((await limited.request('POST', `/api/user/organizations/${org}/settings/sso/test`, { as: o, body })).status).toBe(200);
+      const third = await limited.request('POST', `/api/user/organizations/${org}/settings/sso/test`, { as: o, body });
+      expect(third.status).toBe(429);
+      expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
+      // Another organization has its own budget.
+      const other = await createOrg(limited, o, 'Other');
+      expect((await limited.request('POST', `/api/user/organizations/${other}/settings/sso/test`, { as: o, body })).status).toBe(200);
+    } finally {
+      await limited.destroy();
+    }
+  });
+});
+
 describe('lastTest', () => {
   it('is null until the saved settings are tested, kept with the result, and null again after a save', async () => {
     const body = { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret };
@@ -147,6 +167,7 @@ describe('TOTP enrolment', () => {
 
 describe('audit log filters', () => {
   it('narrows by action, action family, actor type, actor id and time, combined, paging within the filter', async () => {
+    await t.request('POST', `${ORG()}/setup-links`, { as: owner, body: { scope: ['domains'] } });
     const all = (await t.request('GET', `${ORG()}/audit-log?limit=100`, { as: owner })).body.data.items as Array<{ id: string; action: string; actor: { type: string; userId: string | null }; createdAt: string }>;
     expect(all.length).toBeGreaterThanOrEqual(3);
     expect(all.filter((e) => e.action.startsWith("sso.")).length).toBeGreaterThanOrEqual(2);
@@ -161,6 +182,10 @@ describe('audit log filters', () => {
     expect(family.every((e) => e.action.startsWith('sso.'))).toBe(true);
     expect((await q(`actorType=user&actorId=${owner.id}&limit=100`)).items.length).toBe(all.filter((e) => e.actor.userId === owner.id).length);
     expect((await q('actorType=setup_link')).items).toEqual([]);
+    // A family whose name holds an underscore (compared as a prefix, not a LIKE pattern).
+    const links = (await q('action=setup_link.')).items;
+    expect(links.map((e) => e.action)).toEqual(['setup_link.created']);
+    expect((await q('action=setup.')).items).toEqual([]);
     const future = new Date(t.clock.now().getTime() + 60_000).toISOString();
     expect((await q(`from=${encodeURIComponent(future)}`)).items).toEqual([]);
     expect((await q(`to=${encodeURIComponent(future)}&limit=100`)).items.length).toBe(all.length);

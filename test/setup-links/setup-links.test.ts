@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addMember, createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
+import { addMember, createApiKey, createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
 import { startRealIdp, type RealIdp } from '../helpers/oidc-idp.js';
 import { generateSpKeyPair } from '../../src/sso/saml/certs.js';
 import { setupLinkCookieName } from '../../src/setup-links/service.js';
@@ -106,9 +106,14 @@ describe('a setup link at work', () => {
     // A dry run saves nothing.
     expect((await viaLink(link, 'GET', `${ORG(orgA)}/settings/sso`)).status).toBe(404);
 
-    const put = await viaLink(link, 'PUT', `${ORG(orgA)}/settings/sso`, body);
+    const put = await viaLink(link, 'PUT', `${ORG(orgA)}/settings/sso`, { ...body, enabled: true });
     expect(put.status, put.text).toBe(200);
     expect(put.body.data.clientSecret).not.toBe(idp.clientSecret);
+    // Saved disabled whatever the body says: an owner reviews and enables it.
+    expect(put.body.data.enabled).toBe(false);
+    // The link may keep adjusting its own, still disabled, connection.
+    const again = await viaLink(link, 'PUT', `${ORG(orgA)}/settings/sso`, { ...body, scopes: 'openid email profile' });
+    expect(again.status, again.text).toBe(200);
 
     const added = await viaLink(link, 'POST', `${ORG(orgA)}/domains`, { domain: 'setup-a.example.org' });
     expect(added.status, added.text).toBe(201);
@@ -138,6 +143,28 @@ describe('a setup link at work', () => {
     expect(await t.services.setupLinks.preview(link.token, (name) => started.cookies[name])).toMatchObject({ ok: true, cookie: null });
   });
 
+  it('a link that leaked cannot take over accounts: what it saves stays disabled, and it cannot change an enabled connection', async () => {
+    const org = await createOrg(t, owner, 'Takeover target', 'takeover-target');
+    const link = await openLink(await createLink(owner, org, ['sso']));
+    const evil = { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, enabled: true, defaultRole: 'admin' };
+    const saved = await viaLink(link, 'PUT', `${ORG(org)}/settings/sso`, evil);
+    expect(saved.status, saved.text).toBe(200);
+    expect(saved.body.data.enabled).toBe(false);
+    // Disabled: nobody signs in through it (the SSO login refuses before any IdP request).
+    const login = await t.request('GET', '/api/auth/sso/takeover-target/login');
+    expect(login.status).not.toBe(302);
+    // The owner enables it; from then on the link cannot change or replace it.
+    const enabled = await t.request('PUT', `${ORG(org)}/settings/sso`, { as: owner, body: { provider: 'oidc', issuerUrl: idp.issuer, clientId: idp.clientId, enabled: true } });
+    expect(enabled.status, enabled.text).toBe(200);
+    expect(enabled.body.data.enabled).toBe(true);
+    for (const body of [{ ...evil, clientId: 'other-client' }, { provider: 'saml', idpEntityId: 'https://evil.test', idpSsoUrl: 'https://evil.test/sso', idpCertificate: IDP_CERT }]) {
+      const res = await viaLink(link, 'PUT', `${ORG(org)}/settings/sso`, body);
+      expect(res.status, res.text).toBe(409);
+    }
+    const after = await t.request('GET', `${ORG(org)}/settings/sso`, { as: owner });
+    expect(after.body.data).toMatchObject({ protocol: 'oidc', clientId: idp.clientId, enabled: true, defaultRole: 'member' });
+  });
+
   it('a stolen URL opened in a second browser is refused once the first browser holds the link', async () => {
     const first = await openLink(await createLink(owner, orgA, ['domains']));
     expect(first.result.ok).toBe(true);
@@ -148,7 +175,7 @@ describe('a setup link at work', () => {
     expect(again.result).toMatchObject({ ok: true, cookie: null });
     // The API refuses the second browser (no cookie, or a cookie made up for the link).
     expect((await viaLink({ ...first, cookies: {} }, 'GET', `${ORG(orgA)}/domains`)).status).toBe(401);
-    const forged = { [setupLinkCookieName(first.id)]: `${first.id}.${'A'.repeat(43)}` };
+    const forged = { [setupLinkCookieName(first.id, false)]: `${first.id}.${'A'.repeat(43)}` };
     expect((await viaLink({ ...first, cookies: forged }, 'GET', `${ORG(orgA)}/domains`)).status).toBe(401);
     expect((await viaLink(first, 'GET', `${ORG(orgA)}/domains`)).status).toBe(200);
   });
@@ -238,6 +265,21 @@ describe('a setup link at work', () => {
     expect((await viaLink(ssoLink, 'GET', `${ORG(orgA)}/settings/sso/service-provider`)).status).toBe(200);
     expect((await t.request('PATCH', `${ORG(orgA)}/members/${coOwner.id}`, { as: owner, body: { role: 'admin' } })).status).toBe(200);
     expect((await viaLink(ssoLink, 'GET', `${ORG(orgA)}/settings/sso/service-provider`)).status).toBe(401);
+    // Revoked for good: promoting the creator again does not bring the link back.
+    expect((await t.request('PATCH', `${ORG(orgA)}/members/${coOwner.id}`, { as: owner, body: { role: 'owner' } })).status).toBe(200);
+    expect((await viaLink(ssoLink, 'GET', `${ORG(orgA)}/settings/sso/service-provider`)).status).toBe(401);
+    const audit = (await t.request('GET', `${ORG(orgA)}/audit-log?action=setup_link.revoked&limit=100`, { as: owner })).body.data.items as Array<{ target: { id: string }; actor: { type: string }; metadata: { reason?: string } }>;
+    expect(audit.find((e) => e.target.id === ssoLink.id)).toMatchObject({ actor: { type: 'system' }, metadata: { reason: 'creator_lost_access' } });
+  });
+
+  it('a link made with an API key dies with the key', async () => {
+    const { key, id: keyId } = await createApiKey(t, owner, { name: 'backend', organizationId: orgA });
+    const res = await t.request('POST', `${ORG(orgA)}/setup-links`, { apiKey: key, body: { scope: ['domains'] } });
+    expect(res.status, res.text).toBe(201);
+    const link = await openLink({ id: res.body.data.id, token: new URL(res.body.data.url).pathname.split('/').pop()! });
+    expect((await viaLink(link, 'GET', `${ORG(orgA)}/domains`)).status).toBe(200);
+    expect((await t.request('DELETE', `/api/user/api-keys/${keyId}`, { as: owner })).status).toBe(200);
+    expect((await viaLink(link, 'GET', `${ORG(orgA)}/domains`)).status).toBe(401);
   });
 
   it("another organization's owner cannot revoke this organization's link (404)", async () => {

@@ -15,6 +15,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('token_hash', 'text', (c) => c.notNull().unique())
     .addColumn('scope', 'text', (c) => c.notNull()) // JSON array of "sso" | "domains"
     .addColumn('created_by', 'text') // user id (null once the user is deleted)
+    .addColumn('created_by_api_key_id', 'text') // the API key it was made with, if any (the link dies with it)
     .addColumn('binding_hash', 'text') // sha256 of the bound browser's cookie secret
     .addColumn('bound_at', 'text')
     .addColumn('last_used_at', 'text')

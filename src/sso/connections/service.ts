@@ -15,6 +15,7 @@ import { MetadataError, signingKeys, type Discovery, type OidcMetadata } from '.
 import { mixUpProtection, type MixUpProtection } from '../oidc/mix-up.js';
 import { OIDC_SHARED_CALLBACK_PATH, oidcLoginUrls, oidcRedirectUri } from '../oidc/urls.js';
 import type { OutboundFetch } from '../outbound.js';
+import type { RateLimits } from '../../http/rate-limit.js';
 import { generateSpKeyPair, parseCertificate } from '../saml/certs.js';
 import { samlUrls } from '../saml/urls.js';
 import { normalizeMapping, resolveIdp, samlChecks, type SamlCheck, type SamlSettingsInput } from '../saml/settings.js';
@@ -94,6 +95,7 @@ export function createConnectionService(deps: {
   organizations: OrganizationService;
   oidcMetadata: OidcMetadata;
   outbound: OutboundFetch;
+  rateLimits: Pick<RateLimits, 'consume'>;
 }) {
   const { db, clock, keyring } = deps;
 
@@ -314,8 +316,9 @@ export function createConnectionService(deps: {
      * as `replaced` (its identities stay listed until unlinked) and a new one becomes active,
      * so a subject from the new IdP can never sign in as an identity of the old one.
      */
-    async putOidc(ctx: Ctx, organizationId: string, input: OidcSettingsInput) {
+    async putOidc(ctx: Ctx, organizationId: string, given: OidcSettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const input = throughSetupLink(ctx) ? { ...given, enabled: false } : given;
       refuseDisablingRequiredSso(organization, input.enabled);
       const issuerUrl = checkedIssuerUrl(input.issuerUrl);
       const scopes = normalizeScopes(input.scopes);
@@ -341,6 +344,7 @@ export function createConnectionService(deps: {
       const now = clock.now().toISOString();
       return db.transaction().execute(async (tx) => {
         const current = await findActiveConnection(tx, organizationId);
+        refuseLinkOverEnabled(ctx, current);
         const sameIdp = current && current.protocol === 'oidc' && current.issuer === issuer && parseConnection(current).oidc?.issuerUrl === issuerUrl;
         if (!input.clientSecret && !sameIdp) {
           throw new AppError('VALIDATION_FAILED', 'clientSecret is required for a new connection', { issues: [{ path: 'clientSecret', code: 'custom', message: 'required for a new connection' }] });
@@ -383,8 +387,9 @@ export function createConnectionService(deps: {
      * The organization's SP key pair is created with its first SAML connection and carried over
      * (re-sealed to the new row) when the IdP changes.
      */
-    async putSaml(ctx: Ctx, organizationId: string, input: SamlSettingsInput) {
+    async putSaml(ctx: Ctx, organizationId: string, given: SamlSettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      const input = throughSetupLink(ctx) ? { ...given, enabled: false } : given;
       refuseDisablingRequiredSso(organization, input.enabled);
       const now = clock.now();
       const idp = await resolveIdp(input, { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now });
@@ -397,6 +402,7 @@ export function createConnectionService(deps: {
       const fresh = before?.protocol === 'saml' && before.secret_enc ? null : await generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now);
       return db.transaction().execute(async (tx) => {
         const current = await findActiveConnection(tx, organizationId);
+        refuseLinkOverEnabled(ctx, current);
         const currentSaml = current && current.protocol === 'saml' ? parseConnection(current) : null;
         const sameIdp = currentSaml !== null && current!.issuer === idp.idpEntityId;
         const id = sameIdp ? current!.id : newId();
@@ -485,6 +491,7 @@ export function createConnectionService(deps: {
      */
     async test(ctx: Ctx, organizationId: string, input?: SettingsInput) {
       const { organization } = await deps.organizations.requireAccess(ctx, organizationId, 'sso:manage');
+      await deps.rateLimits.consume('sso-test:organization', organizationId);
       if (input) return dryRun(organization, input);
       const row = await findActiveConnection(db, organizationId);
       if (!row) throw new AppError('SSO_NOT_CONFIGURED', 'This organization has no SSO connection to test');
@@ -543,6 +550,21 @@ export function createConnectionService(deps: {
 export type ConnectionService = ReturnType<typeof createConnectionService>;
 
 /** SPEC §4.6 forbids requiring SSO without an enabled connection; disabling it afterwards would lock every member out. */
+/** The change is made through a setup link (SPEC §5), not by a member of the organization. */
+const throughSetupLink = (ctx: Ctx) => !ctx.principal && Boolean(ctx.setupLink);
+
+/**
+ * A setup link is a bearer of the organization's trust in someone outside it (and its URL can
+ * leak before it is opened). SSO linking trusts the IdP with every verified-domain account,
+ * owners included, so what a link saves is kept disabled until an owner reviews and enables it in
+ * the dashboard; and a link never replaces or changes a connection an owner has enabled.
+ */
+function refuseLinkOverEnabled(ctx: Ctx, current: ConnectionRow | undefined): void {
+  if (throughSetupLink(ctx) && current && current.enabled === 1) {
+    throw new AppError('CONFLICT', 'This organization already has an enabled SSO connection: only its owner can change it (in the dashboard)', { field: 'enabled' });
+  }
+}
+
 function refuseDisablingRequiredSso(organization: { auth_required: string }, enabled: boolean | undefined): void {
   if (enabled === false && organization.auth_required === 'sso') {
     throw new AppError('CONFLICT', 'This organization requires SSO: lower its sign-in policy (PUT settings/security) before disabling the connection, or nobody could sign in', { field: 'enabled' });
