@@ -79,6 +79,22 @@ describe('settings/sso/test with a body (dry run)', () => {
   });
 });
 
+describe('re-saving a SAML connection', () => {
+  it('the same IdP without a certificate keeps the stored certificates (enabling needs no certificate again); a new IdP without one is refused next to the field', async () => {
+    const o = await t.signUp('saml-resave@dash-api.test');
+    const org = await createOrg(t, o, 'Resave');
+    const first = await t.request('PUT', `/api/user/organizations/${org}/settings/sso`, { as: o, body: { provider: 'saml', idpEntityId: 'https://idp.resave.test', idpSsoUrl: 'https://idp.resave.test/sso', idpCertificate: IDP_CERT, enabled: false } });
+    expect(first.status, first.text).toBe(200);
+    const fingerprint = first.body.data.idpCertificates[0].fingerprintSha256;
+    const toggled = await t.request('PUT', `/api/user/organizations/${org}/settings/sso`, { as: o, body: { provider: 'saml', idpEntityId: 'https://idp.resave.test', idpSsoUrl: 'https://idp.resave.test/sso', enabled: true } });
+    expect(toggled.status, toggled.text).toBe(200);
+    expect(toggled.body.data).toMatchObject({ enabled: true, id: first.body.data.id, idpCertificates: [{ fingerprintSha256: fingerprint }] });
+    const other = await t.request('PUT', `/api/user/organizations/${org}/settings/sso`, { as: o, body: { provider: 'saml', idpEntityId: 'https://other.resave.test', idpSsoUrl: 'https://other.resave.test/sso' } });
+    expect(other.status).toBe(400);
+    expect(other.body.details.issues.map((i: { path: string }) => i.path)).toEqual(['idpCertificate']);
+  });
+});
+
 describe('SSO test rate limit', () => {
   it('tests (saved or dry run) are counted per organization: past the limit, 429 with Retry-After, before any IdP request', async () => {
     const limited = await createTestGatehouse({ env: { GATEHOUSE_ALLOW_LOOPBACK_IDPS: 'true' }, rateLimits: { 'sso-test:organization': { points: 2, duration: 3600 } } });

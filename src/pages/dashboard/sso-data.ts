@@ -43,12 +43,15 @@ export function toggleBody(view: SsoSettingsView): Record<string, unknown> | nul
     universalLogout: view.universalLogout,
   };
   if (view.protocol === 'saml') {
-    if (!view.idpMetadataUrl) return null;
+    // Without a metadata URL, the same idpEntityId and no certificate keep the stored certificates.
+    const idp = view.idpMetadataUrl ? { idpMetadataUrl: view.idpMetadataUrl } : view.idpEntityId && view.idpSsoUrl ? { idpEntityId: view.idpEntityId, idpSsoUrl: view.idpSsoUrl } : null;
+    if (!idp) return null;
     const mapping = Object.fromEntries(Object.entries(view.attributeMapping ?? {}).filter(([, names]) => Array.isArray(names) && names.length > 0));
     return {
       protocol: 'saml',
       provider: view.provider,
-      idpMetadataUrl: view.idpMetadataUrl,
+      ...idp,
+      ...(view.idpSloUrl !== undefined && !view.idpMetadataUrl ? { idpSloUrl: view.idpSloUrl } : {}),
       ...(Object.keys(mapping).length ? { attributeMapping: mapping } : {}),
       ...(view.spEntityId && view.spEntityId !== view.spMetadataUrl ? { spEntityId: view.spEntityId } : {}),
       ...(view.signAuthnRequests !== undefined ? { signAuthnRequests: view.signAuthnRequests } : {}),

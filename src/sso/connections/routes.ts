@@ -57,7 +57,7 @@ const SamlSettings = z
     idpCertificate: z
       .union([z.string().min(1).max(100_000), z.array(z.string().min(1).max(20_000)).min(1).max(10)])
       .optional()
-      .openapi({ description: 'PEM; several PEM blocks in one string or an array for a rotation' }),
+      .openapi({ description: 'PEM; several PEM blocks in one string or an array for a rotation. Omit (with no metadata) to keep the stored certificates of the same IdP (same idpEntityId)' }),
     idpMetadataXml: z.string().min(1).max(500_000).optional().openapi({ description: 'Pasted IdP metadata instead of the three IdP fields' }),
     idpMetadataUrl: z.url().max(2048).optional().openapi({ description: 'IdP metadata URL, fetched once at save time (https, SSRF-guarded)' }),
     spEntityId: z.string().trim().min(1).max(1024).optional().openapi({ description: 'Default {base}/api/auth/sso/{slug}/saml/metadata' }),
@@ -76,7 +76,8 @@ const SamlSettings = z
   .strict()
   .superRefine((v, ctx) => {
     if (v.idpMetadataXml || v.idpMetadataUrl) return;
-    for (const key of ['idpEntityId', 'idpSsoUrl', 'idpCertificate'] as const) {
+    // idpCertificate may be omitted to keep the saved IdP's (checked by the service, which knows them).
+    for (const key of ['idpEntityId', 'idpSsoUrl'] as const) {
       if (v[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: required(key).message });
     }
   });

@@ -392,13 +392,13 @@ export function createConnectionService(deps: {
       const input = throughSetupLink(ctx) ? { ...given, enabled: false } : given;
       refuseDisablingRequiredSso(organization, input.enabled);
       const now = clock.now();
-      const idp = await resolveIdp(input, { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now });
+      const before = await findActiveConnection(db, organizationId);
+      const idp = await resolveIdp(keepingStoredCertificates(input, before), { outbound: deps.outbound, allowLoopbackIdps: deps.config.allowLoopbackIdps, now });
       const attributeMapping = normalizeMapping(input.attributeMapping);
       const spEntityId = input.spEntityId?.trim() || null;
       const stamp = now.toISOString();
       // The key pair (RSA generation takes a while) is made before the transaction, off the event
       // loop, and only when the organization has no SAML key yet.
-      const before = await findActiveConnection(db, organizationId);
       const fresh = before?.protocol === 'saml' && before.secret_enc ? null : await generateSpKeyPair(`Gatehouse SP ${organization.slug}`, now);
       return db.transaction().execute(async (tx) => {
         const current = await findActiveConnection(tx, organizationId);
@@ -550,6 +550,18 @@ export function createConnectionService(deps: {
 export type ConnectionService = ReturnType<typeof createConnectionService>;
 
 /** SPEC §4.6 forbids requiring SSO without an enabled connection; disabling it afterwards would lock every member out. */
+/**
+ * A SAML PUT that names the saved IdP (same idpEntityId) and gives neither certificates nor
+ * metadata keeps the stored certificates and Single Logout URL, as an OIDC PUT without
+ * clientSecret keeps the secret: enabling or changing a setting needs no certificate again.
+ */
+function keepingStoredCertificates(input: SamlSettingsInput, current: ConnectionRow | undefined): SamlSettingsInput {
+  if (input.idpCertificate !== undefined || input.idpMetadataXml || input.idpMetadataUrl || !current || current.protocol !== 'saml') return input;
+  const saved = parseConnection(current).saml;
+  if (!saved || saved.idpEntityId !== input.idpEntityId?.trim()) return input;
+  return { ...input, idpCertificate: saved.idpCertificates, ...(input.idpSloUrl === undefined ? { idpSloUrl: saved.idpSloUrl ?? null } : {}) };
+}
+
 /** The change is made through a setup link (SPEC §5), not by a member of the organization. */
 const throughSetupLink = (ctx: Ctx) => !ctx.principal && Boolean(ctx.setupLink);
 

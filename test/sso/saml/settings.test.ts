@@ -108,7 +108,11 @@ describe('SAML settings', () => {
     const put = (body: Record<string, unknown>) => t.request('PUT', settingsPath(orgId), { as: owner, body });
     const missing = await put({ provider: 'saml', idpEntityId: idp.entityId });
     expect(missing.status).toBe(400);
-    expect(missing.body.details.issues.map((i: { path: string }) => i.path).sort()).toEqual(['idpCertificate', 'idpSsoUrl']);
+    expect(missing.body.details.issues.map((i: { path: string }) => i.path).sort()).toEqual(['idpSsoUrl']);
+    // The certificate may be omitted only to keep a saved IdP's: with none saved, it is required.
+    const noCert = await put({ provider: 'saml', idpEntityId: idp.entityId, idpSsoUrl: 'https://idp.example.com/sso' });
+    expect(noCert.status).toBe(400);
+    expect(noCert.body.details.issues.map((i: { path: string }) => i.path)).toEqual(['idpCertificate']);
     const badPem = await put({ provider: 'saml', idpEntityId: idp.entityId, idpSsoUrl: idp.ssoUrl, idpCertificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' });
     expect(badPem.status).toBe(400);
     expect(badPem.body.details.issues[0].path).toBe('idpCertificate');
