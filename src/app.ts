@@ -11,7 +11,7 @@ import { databaseUnavailable, isDatabaseUnavailable } from './db/faults.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
 import { clientIpResolver } from './http/client-ip.js';
-import { accessLog, authenticate, clientAddress, csrf, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
+import { accessLog, authenticate, clientAddress, csrf, loggablePath, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
 import { registerPolicyRoutes } from './policy/routes.js';
@@ -132,7 +132,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
     if (isDatabaseUnavailable(err)) {
       // SPEC §12: the database is away (restart, failover, a timed-out statement): 503 with
       // Retry-After, never 500; the pool reconnects by itself on a later request.
-      deps.logger.warn({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'database unavailable');
+      deps.logger.warn({ err, requestId: c.get('requestId'), method: c.req.method, path: loggablePath(c.req.path) }, 'database unavailable');
       return fail(c, databaseUnavailable(err));
     }
     if (err instanceof HTTPException && err.status < 500) {
@@ -142,7 +142,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
       return fail(c, new AppError(code, message, code === 'VALIDATION_FAILED' ? { issues: [{ path: '', code: 'invalid_json', message }] } : undefined, { status: err.status }));
     }
     const requestIdValue = c.get('requestId');
-    deps.logger.error({ err, requestId: requestIdValue, method: c.req.method, path: c.req.path }, 'unhandled error');
+    deps.logger.error({ err, requestId: requestIdValue, method: c.req.method, path: loggablePath(c.req.path) }, 'unhandled error');
     return fail(c, new AppError('INTERNAL', `Internal error (request id ${requestIdValue})`, undefined));
   });
 

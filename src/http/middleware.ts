@@ -44,7 +44,11 @@ export function requestId(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** One line per request: method, path (never the query: it can hold tokens), status, time. */
+/** Pages whose last path segment is a bearer token (a setup link, an invitation): it never reaches a log. */
+const TOKEN_IN_PATH = /^(\/setup\/|\/invitations\/|\/api\/user\/invitations\/)[^/]+/;
+export const loggablePath = (path: string) => path.replace(TOKEN_IN_PATH, '$1[token]');
+
+/** One line per request: method, path (tokens masked; never the query: it can hold tokens), status, time. */
 export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const start = performance.now();
@@ -55,7 +59,7 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
     logger[level]({
       requestId: c.get('requestId'),
       method: c.req.method,
-      path: c.req.path,
+      path: loggablePath(c.req.path),
       status,
       ms: Math.round((performance.now() - start) * 10) / 10,
       userId: c.get('principal')?.user.id,

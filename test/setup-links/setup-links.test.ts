@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, createApiKey, createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
 import { startRealIdp, type RealIdp } from '../helpers/oidc-idp.js';
@@ -86,6 +88,29 @@ describe('creating setup links', () => {
       const res = await t.request('POST', `${ORG(orgA)}/setup-links`, { as: owner, body });
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.details.issues[0].path).toMatch(/^(scope|expiresInHours)/);
+    }
+  });
+});
+
+describe('the log', () => {
+  it('never holds a setup link token or an invitation token from a page path', async () => {
+    const lines: string[] = [];
+    const logged = await createTestGatehouse({ logger: pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _e, cb) { lines.push(String(chunk)); cb(); } })) });
+    try {
+      const o = await logged.signUp('owner@logged.test');
+      const org = await createOrg(logged, o, 'Logged');
+      const res = await logged.request('POST', `${ORG(org)}/setup-links`, { as: o, body: { scope: ['domains'] } });
+      const token = new URL(res.body.data.url).pathname.split('/').pop()!;
+      await logged.request('GET', `/setup/${token}`);
+      await logged.request('POST', `/setup/${token}`);
+      await logged.request('GET', '/invitations/inv_secret-invitation-token');
+      await logged.request('POST', '/api/user/invitations/inv_secret-invitation-token/accept', { as: o });
+      const all = lines.join('');
+      expect(all).toContain('/setup/[token]');
+      expect(all).not.toContain(token);
+      expect(all).not.toContain('secret-invitation-token');
+    } finally {
+      await logged.destroy();
     }
   });
 });

@@ -549,7 +549,6 @@ export function createConnectionService(deps: {
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;
 
-/** SPEC §4.6 forbids requiring SSO without an enabled connection; disabling it afterwards would lock every member out. */
 /**
  * A SAML PUT that names the saved IdP (same idpEntityId) and gives neither certificates nor
  * metadata keeps the stored certificates and Single Logout URL, as an OIDC PUT without
@@ -577,6 +576,7 @@ function refuseLinkOverEnabled(ctx: Ctx, current: ConnectionRow | undefined): vo
   }
 }
 
+/** SPEC §4.6 forbids requiring SSO without an enabled connection; disabling it afterwards would lock every member out. */
 function refuseDisablingRequiredSso(organization: { auth_required: string }, enabled: boolean | undefined): void {
   if (enabled === false && organization.auth_required === 'sso') {
     throw new AppError('CONFLICT', 'This organization requires SSO: lower its sign-in policy (PUT settings/security) before disabling the connection, or nobody could sign in', { field: 'enabled' });
