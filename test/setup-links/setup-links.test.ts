@@ -77,6 +77,14 @@ describe('creating setup links', () => {
     expect(JSON.stringify(audit.body)).not.toContain(link.token);
   });
 
+  it('the start page names who sent the link and the organization by slug (a look-alike name is not enough to phish)', async () => {
+    const link = await createLink(owner, orgA, ['domains']);
+    const page = await t.request('GET', `/setup/${link.token}`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(owner.email);
+    expect(page.text).toContain('<code>setup-a</code>');
+  });
+
   it('an admin, who cannot configure SSO, cannot send a link that can (403); a domains link is fine', async () => {
     const sso = await t.request('POST', `${ORG(orgA)}/setup-links`, { as: admin, body: { scope: ['sso'] } });
     expect(sso.status).toBe(403);

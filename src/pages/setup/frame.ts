@@ -5,7 +5,10 @@ export const SETUP_SCRIPT = '/assets/setup.js';
 
 /** What the wizard's script needs to know about the link (never the token). */
 export interface SetupShell {
-  organization: { id: string; name: string };
+  /** The slug is shown beside the free-text name: another organization may call itself the same. */
+  organization: { id: string; name: string; slug: string };
+  /** The email of the owner or admin who created the link, so the visitor can tell who asked. */
+  sender?: string | null;
   link: { id: string; scope: readonly ('sso' | 'domains')[]; expiresAt: string };
 }
 

@@ -58,7 +58,8 @@ export function startPage(shell: SetupShell) {
     referrer: 'no-referrer',
     body: html`<p id="start-text"><strong>${shell.organization.name}</strong> asked you to ${parts.join(' and ')} with Gatehouse. You don't need an account.</p>
 <p class="meta">This link can change only ${scopeWords(shell.link.scope)} of ${shell.organization.name}, until ${humanTime(shell.link.expiresAt)}. Every change made through it is recorded in the organization's audit log.</p>
-<p>Once you start, the link works <strong>only in this browser</strong>: use the browser you will do the whole setup in.</p>
+<dl class="meta" id="link-origin"><dt>Organization</dt><dd>${shell.organization.name} (<code>${shell.organization.slug}</code>)</dd>${shell.sender ? html`<dt>Sent by</dt><dd>${shell.sender}</dd>` : ''}</dl>
+<p>Check that you expected this link from this person before you enter your identity provider's details. Once you start, the link works <strong>only in this browser</strong>: use the browser you will do the whole setup in.</p>
 <form id="start-form" method="post">
 <button type="submit" id="start" class="primary-action">Start setup</button>
 </form>`,

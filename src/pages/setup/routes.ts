@@ -15,9 +15,10 @@ import { choicePage, domainsPage, refusalPage, refusalStatus, startPage, type Re
 /** The wizard's one path; the token is its last segment (and appears in no other URL). */
 export const SETUP_PATH = '/setup';
 
-type Link = { id: string; scope: ('sso' | 'domains')[]; expiresAt: string };
-const shellOf = (link: Link, organization: { id: string; name: string }): SetupShell => ({
-  organization: { id: organization.id, name: organization.name },
+type Link = { id: string; scope: ('sso' | 'domains')[]; expiresAt: string; createdBy: { email: string | null } | null };
+const shellOf = (link: Link, organization: { id: string; name: string; slug: string }): SetupShell => ({
+  organization: { id: organization.id, name: organization.name, slug: organization.slug },
+  sender: link.createdBy?.email ?? null,
   // SSO first: the order the pages speak of them in.
   link: { id: link.id, scope: [...link.scope].sort((a, b) => (a === b ? 0 : a === 'sso' ? -1 : 1)), expiresAt: link.expiresAt },
 });
