@@ -139,7 +139,7 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
   const cookieName = (linkId: string) => setupLinkCookieName(linkId, deps.config.secureCookies);
 
   /** The link of a token, if it is active, with its organization. */
-  async function live(token: string): Promise<{ ok: true; row: SetupLinkRow; organization: { id: string; name: string; slug: string } } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' }> {
+  async function live(token: string): Promise<{ ok: true; row: SetupLinkRow & { creator_email: string | null }; organization: { id: string; name: string; slug: string } } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' }> {
     const row = token.startsWith('gsl_') && token.length < 100 ? await findSetupLinkByTokenHash(db, sha256(token)) : undefined;
     if (!row) return { ok: false, reason: 'unknown' };
     const status = statusOf(row, clock.now());
@@ -147,7 +147,9 @@ export function createSetupLinkService(deps: { db: Db; clock: Clock; config: Pic
     const organization = await findOrganization(db, row.organization_id);
     if (!organization) return { ok: false, reason: 'unknown' };
     if (!(await stillGranted(row))) return { ok: false, reason: 'revoked' };
-    return { ok: true, row, organization: { id: organization.id, name: organization.name, slug: organization.slug } };
+    // The page names who sent the link (its creator exists: stillGranted checked).
+    const creator = row.created_by ? await findUserById(db, row.created_by) : undefined;
+    return { ok: true, row: { ...row, creator_email: creator?.email ?? null }, organization: { id: organization.id, name: organization.name, slug: organization.slug } };
   }
 
   /**
