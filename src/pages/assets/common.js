@@ -2,16 +2,20 @@
 // Everything is written with textContent / DOM nodes, never innerHTML: server messages and
 // URLs are data, not markup.
 
-/** POST a JSON body to the Gatehouse API; never throws for an HTTP error, only for a network one. */
-export async function postJson(path, body) {
+/**
+ * One call to the Gatehouse API (JSON body when given, same-origin credentials, extra headers
+ * such as X-Setup-Link); never throws for an HTTP error, only answers
+ * { ok, status, data, message } or { ok: false, status, code, message, details, retryAfter }.
+ */
+export async function apiRequest(method, path, body, headers = {}) {
+  const init = { method, headers: { accept: 'application/json', ...headers }, credentials: 'same-origin' };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
   let res;
   try {
-    res = await fetch(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body),
-      credentials: 'same-origin',
-    });
+    res = await fetch(path, init);
   } catch {
     return { ok: false, status: 0, code: 'NETWORK', message: 'Gatehouse could not be reached. Check your connection and try again.', details: {} };
   }
@@ -21,7 +25,7 @@ export async function postJson(path, body) {
   } catch {
     json = null;
   }
-  if (res.ok && json && json.success) return { ok: true, status: res.status, data: json.data };
+  if (res.ok && json && json.success) return { ok: true, status: res.status, data: json.data, message: json.message };
   const retryHeader = Number(res.headers.get('retry-after'));
   return {
     ok: false,
@@ -31,6 +35,11 @@ export async function postJson(path, body) {
     details: (json && json.details) || {},
     retryAfter: Number.isFinite(retryHeader) && retryHeader > 0 ? retryHeader : null,
   };
+}
+
+/** POST a JSON body to the Gatehouse API (see apiRequest). */
+export function postJson(path, body) {
+  return apiRequest('POST', path, body);
 }
 
 /** The page's validated returnTo (rendered by the server into data-return-to). */

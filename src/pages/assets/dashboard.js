@@ -10,6 +10,8 @@
 // out; data-null-empty sends null. Buttons: <button data-api="POST /api/…"> (optional data-body
 // JSON) for one-click actions; <button data-submit-to="POST /api/…"> sends its form elsewhere.
 
+import { apiRequest } from './common.js';
+
 const FLASH_KEY = 'gatehouse-dashboard-flash';
 const statusRegion = document.getElementById('status');
 const pageError = document.getElementById('error');
@@ -21,33 +23,7 @@ function el(tag, attrs, children) {
   return node;
 }
 
-async function request(method, path, body) {
-  const init = { method, headers: { accept: 'application/json' }, credentials: 'same-origin' };
-  if (body !== undefined) {
-    init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch {
-    return { ok: false, status: 0, code: 'NETWORK', message: 'Gatehouse could not be reached. Check your connection and try again.', details: {} };
-  }
-  let json = null;
-  try {
-    json = await res.json();
-  } catch {
-    json = null;
-  }
-  if (res.ok && json && json.success) return { ok: true, status: res.status, data: json.data, message: json.message };
-  return {
-    ok: false,
-    status: res.status,
-    code: (json && json.code) || 'INTERNAL',
-    message: (json && json.message) || `Unexpected answer (HTTP ${res.status}).`,
-    details: (json && json.details) || {},
-  };
-}
+const request = (method, path, body) => apiRequest(method, path, body);
 
 function parseApi(spec) {
   const i = spec.indexOf(' ');

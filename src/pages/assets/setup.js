@@ -3,6 +3,8 @@
 // REST API of the link's organization with `X-Setup-Link: {linkId}` (the HttpOnly cookie proves
 // the browser). Everything is written with textContent / DOM nodes, never innerHTML.
 
+import { apiRequest } from './common.js';
+
 const root = document.getElementById('setup-page');
 const errorRegion = document.getElementById('error');
 const statusRegion = document.getElementById('status');
@@ -17,28 +19,8 @@ function el(tag, attrs, children) {
   return node;
 }
 
-/** One API call as the link; never throws for an HTTP error, only answers { ok, status, data | code, message, details }. */
-async function api(method, path, body) {
-  let res;
-  try {
-    res = await fetch(API + path, {
-      method,
-      headers: { accept: 'application/json', 'x-setup-link': linkId, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin',
-    });
-  } catch {
-    return { ok: false, status: 0, code: 'NETWORK', message: 'Gatehouse could not be reached. Check your connection and try again.', details: {} };
-  }
-  let json = null;
-  try {
-    json = await res.json();
-  } catch {
-    json = null;
-  }
-  if (res.ok && json && json.success) return { ok: true, status: res.status, data: json.data };
-  return { ok: false, status: res.status, code: (json && json.code) || 'INTERNAL', message: (json && json.message) || `Unexpected answer (HTTP ${res.status}).`, details: (json && json.details) || {} };
-}
+/** One API call as the link (the HttpOnly cookie proves the browser); see apiRequest. */
+const api = (method, path, body) => apiRequest(method, API + path, body, { 'x-setup-link': linkId });
 
 function showError(parts) {
   errorRegion.replaceChildren();
