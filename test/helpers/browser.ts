@@ -5,7 +5,9 @@
  * Network rule: every request the browser attempts that is not to loopback is aborted and
  * recorded; `assertLoopbackOnly()` fails the test if there was any.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
@@ -169,4 +171,17 @@ export async function startServedGatehouse(options: TestOptions = {}): Promise<S
       await t.destroy();
     },
   };
+}
+
+/**
+ * Where the browser tests write their screenshots: `docs/screenshots/` when
+ * GATEHOUSE_SCREENSHOTS=1 (`npm run screenshots` refreshes the README's pictures), else a
+ * temporary directory, so an ordinary `npm test` still takes them but leaves the checkout clean.
+ */
+export function screenshotFile(name: string): string {
+  const dir = process.env.GATEHOUSE_SCREENSHOTS === '1'
+    ? new URL('../../docs/screenshots/', import.meta.url).pathname
+    : join(tmpdir(), 'gatehouse-screenshots');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
 }

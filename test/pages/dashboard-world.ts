@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import type { TestUser } from '../helpers/app.js';
-import { launchChromium, newGuardedPage, startServedGatehouse, type GuardedPage, type ServedGatehouse } from '../helpers/browser.js';
+import { launchChromium, newGuardedPage, screenshotFile, startServedGatehouse, type GuardedPage, type ServedGatehouse } from '../helpers/browser.js';
 
 export interface DashboardWorld {
   served: ServedGatehouse;
@@ -91,4 +91,4 @@ export async function expectStatus(page: Page, text: string | RegExp): Promise<v
   else await expect.poll(read, { timeout: 15_000 }).toMatch(text);
 }
 
-export const screenshotPath = (name: string) => new URL(`../../docs/screenshots/dashboard-${name}.png`, import.meta.url).pathname;
+export const screenshotPath = (name: string) => screenshotFile(`dashboard-${name}.png`);

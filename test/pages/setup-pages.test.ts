@@ -1,21 +1,20 @@
 /**
  * The setup-link wizard's pages in real Chromium: axe-core finds no serious or critical violation
  * on any of them, they work from the keyboard, a SAML IdP (Google Workspace) is saved from its
- * uploaded metadata, and the user guide's screenshots (docs/screenshots/setup-*.png, 1280×900)
+ * uploaded metadata, and the user guide's screenshots (setup-*.png, 1280×900; docs/screenshots/ with npm run screenshots)
  * are taken from the real pages.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { AxeResults } from 'axe-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOrg, type TestUser } from '../helpers/app.js';
-import { chromiumAvailable, closeAndCheck, newGuardedPage, type GuardedPage } from '../helpers/browser.js';
+import { chromiumAvailable, closeAndCheck, newGuardedPage, screenshotFile, type GuardedPage } from '../helpers/browser.js';
 import { startWorld, type World } from './world.js';
 
 const run = chromiumAvailable();
 /** Wait for the page (a real browser and a real API, possibly on PostgreSQL under load: up to 10 s). */
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000 });
 const AXE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
-const SHOTS = new URL('../../docs/screenshots/', import.meta.url);
 const IDP_CERT = readFileSync(new URL('../fixtures/saml/idp.crt', import.meta.url), 'utf8');
 
 let world: World;
@@ -46,10 +45,9 @@ async function valuesLoaded(): Promise<void> {
 }
 
 async function shot(name: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
   // No focus ring or status outline in the guide's pictures.
   await g.page.evaluate(() => (document.activeElement instanceof HTMLElement ? document.activeElement.blur() : undefined));
-  await g.page.screenshot({ path: new URL(`setup-${name}.png`, SHOTS).pathname });
+  await g.page.screenshot({ path: screenshotFile(`setup-${name}.png`) });
 }
 
 describe.skipIf(!run)('setup-link wizard pages (Chromium, axe-core)', () => {
