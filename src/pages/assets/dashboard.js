@@ -303,19 +303,24 @@ async function run(source, form, spec, body, after) {
   }
 }
 
+/** The form's JSON body, or null after showing the field a value could not be read from. */
+function serializeOrShow(form) {
+  try {
+    return serialize(form);
+  } catch (e) {
+    if (!(e instanceof FieldError)) throw e;
+    showFormErrors(form, { code: 'VALIDATION_FAILED', message: e.message, details: { issues: [{ path: e.input.name, message: e.message }] } });
+    return null;
+  }
+}
+
 document.addEventListener('submit', (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
   event.preventDefault();
   clearErrors(form);
-  let body;
-  try {
-    body = serialize(form);
-  } catch (e) {
-    if (!(e instanceof FieldError)) throw e;
-    showFormErrors(form, { code: 'VALIDATION_FAILED', message: e.message, details: { issues: [{ path: e.input.name, message: e.message }] } });
-    return;
-  }
+  const body = serializeOrShow(form);
+  if (body === null) return;
   // data-confirm-if="name=value": ask only when the body sets that value (e.g. raising the policy to sso).
   const [ifName, ifValue] = (form.dataset.confirmIf || '').split('=');
   const needsConfirm = form.dataset.confirm && (!form.dataset.confirmIf || String(body[ifName]) === ifValue);
@@ -345,14 +350,8 @@ document.addEventListener('click', async (event) => {
   if (button.dataset.submitTo) {
     const form = button.closest('form');
     clearErrors(form);
-    let body;
-    try {
-      body = serialize(form);
-    } catch (e) {
-      if (!(e instanceof FieldError)) throw e;
-      showFormErrors(form, { code: 'VALIDATION_FAILED', message: e.message, details: { issues: [{ path: e.input.name, message: e.message }] } });
-      return;
-    }
+    const body = serializeOrShow(form);
+    if (body === null) return;
     void run(button, form, button.dataset.submitTo, body, button.dataset.after);
     return;
   }

@@ -3,7 +3,7 @@
 // REST API of the link's organization with `X-Setup-Link: {linkId}` (the HttpOnly cookie proves
 // the browser). Everything is written with textContent / DOM nodes, never innerHTML.
 
-import { apiRequest } from './common.js';
+import { apiRequest, busy } from './common.js';
 
 const root = document.getElementById('setup-page');
 const errorRegion = document.getElementById('error');
@@ -49,19 +49,6 @@ function words(result) {
   if (result.code === 'CSRF_REJECTED') return 'This page is not served from an origin Gatehouse trusts (check GATEHOUSE_BASE_URL and GATEHOUSE_TRUSTED_ORIGINS).';
   if (result.status >= 500) return `Something went wrong on Gatehouse's side. ${result.message}`;
   return result.message;
-}
-
-/** Disable a form's buttons while a request runs (and say so to assistive technology). */
-async function busy(form, work) {
-  const buttons = [...form.querySelectorAll('button')];
-  form.setAttribute('aria-busy', 'true');
-  for (const b of buttons) b.disabled = true;
-  try {
-    return await work();
-  } finally {
-    form.removeAttribute('aria-busy');
-    for (const b of buttons) b.disabled = false;
-  }
 }
 
 /**
