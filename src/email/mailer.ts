@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 
@@ -18,11 +18,14 @@ export interface Mailer {
  * instance without SMTP never logs a token.
  */
 export function createMailer(config: Pick<Config, 'smtpUrl' | 'emailFrom' | 'env'>, logger: Logger): Mailer {
-  if (config.smtpUrl) {
-    const transport = nodemailer.createTransport(config.smtpUrl);
+  const smtpUrl = config.smtpUrl;
+  if (smtpUrl) {
+    // nodemailer is loaded with the first mail, not at start-up (idle memory, bench/startup.ts).
+    let transport: Promise<Transporter> | null = null;
     return {
       async send(mail) {
-        await transport.sendMail({ from: config.emailFrom, to: mail.to, subject: mail.subject, text: mail.text });
+        transport ??= import('nodemailer').then((m) => m.default.createTransport(smtpUrl));
+        await (await transport).sendMail({ from: config.emailFrom, to: mail.to, subject: mail.subject, text: mail.text });
       },
     };
   }

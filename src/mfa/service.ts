@@ -1,4 +1,3 @@
-import QRCode from 'qrcode';
 import { randomBytes } from 'node:crypto';
 import type { AuditService } from '../audit/service.js';
 import type { Clock } from '../clock.js';
@@ -111,7 +110,7 @@ export function createMfaService(deps: {
         await deps.audit.record(tx, ctx, { action: 'mfa.enrollment_started', target: { type: 'mfa_factor', id }, metadata: { type: 'totp' } });
       });
       const url = otpauthUrl(user.email, secret);
-      return { secret, otpauthUrl: url, qrCodeSvg: await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) };
+      return { secret, otpauthUrl: url, qrCodeSvg: await (await import('qrcode')).default.toString(url, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }) };
     },
 
     /**

@@ -1,16 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { createKeyRing, parseKeySpec } from '../../src/crypto/keyring.js';
 import { createApiKey, createTestGatehouse, testKeySpec } from '../helpers/app.js';
-
-const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
+import { cliArgs } from '../helpers/cli.js';
 
 function run(args: string[], env: Record<string, string>, cwd: string) {
-  const res = spawnSync(process.execPath, [BIN, ...args], {
+  const res = spawnSync(process.execPath, cliArgs(...args), {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', GATEHOUSE_LOG_LEVEL: 'warn', ...env },
     encoding: 'utf8',
@@ -109,7 +108,7 @@ describe('gatehouse CLI', () => {
   it('start serves HTTP on an embedded database with a generated 0600 key file under ./data', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, [BIN, 'start'], {
+    const child = spawn(process.execPath, cliArgs('start'), {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', GATEHOUSE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,22 +2,22 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { decodeProtectedHeader, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixedClock, HOUR, MINUTE } from '../../src/clock.js';
 import { CACHE_TTL_MS, type SigningKeyView } from '../../src/tokens/signing-keys.js';
 import { createTestGatehouse, ENGINE, TEST_DATABASE_URL, testKeySpec, type TestGatehouse } from '../helpers/app.js';
 import { adminClient } from '../helpers/postgres.js';
+import { cliArgs } from '../helpers/cli.js';
 
 /**
  * `gatehouse keys rotate|list` as real processes, on a SQLite file or a fresh PostgreSQL database
  * (TEST_DATABASE_URL), beside an in-process Gatehouse on the same database.
  */
-const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
 
 function run(args: string[], env: Record<string, string>) {
-  const res = spawnSync(process.execPath, [BIN, ...args], {
+  const res = spawnSync(process.execPath, cliArgs(...args), {
     cwd: mkdtempSync(join(tmpdir(), 'gh-keys-cli-')),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', GATEHOUSE_LOG_LEVEL: 'warn', ...env },
     encoding: 'utf8',

@@ -2,18 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL, testKeySpec } from '../helpers/app.js';
 import { adminClient, postgresAvailable, until } from '../helpers/postgres.js';
+import { cliArgs } from '../helpers/cli.js';
 
 /**
  * The real process: `gatehouse start` on its own PostgreSQL database, its backends ended by an
  * administrator while it is idle and while requests run. It must answer 200 or 503 throughout,
  * never exit, and serve again without a restart (SPEC §12).
  */
-const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
 
 describe.runIf(postgresAvailable('the gatehouse start fault test'))('gatehouse start survives its database connections being ended', () => {
   const database = `gh_start_${randomBytes(4).toString('hex')}`;
@@ -28,7 +28,7 @@ describe.runIf(postgresAvailable('the gatehouse start fault test'))('gatehouse s
     await admin.query(`create database ${database}`);
     const url = new URL(TEST_DATABASE_URL!);
     url.pathname = `/${database}`;
-    child = spawn(process.execPath, [BIN, 'start'], {
+    child = spawn(process.execPath, cliArgs('start'), {
       cwd: mkdtempSync(join(tmpdir(), 'gh-start-')),
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: url.toString(), PORT: '0', HOST: '127.0.0.1', GATEHOUSE_SECRET_KEYS: testKeySpec(), GATEHOUSE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as oidc from 'openid-client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { authorize, browserOf, makeSuperadmin, registerClient, rpConfig, startOp
 import { adminClient, postgresAvailable, until } from '../helpers/postgres.js';
 import { insertOutboxRows, outboxRowsOfSession } from '../../src/logout/store.js';
 import { newId } from '../../src/ids.js';
+import { cliArgs } from '../helpers/cli.js';
 
 /**
  * SPEC §8 "Propagation": nothing is lost when an instance dies. Three instances on one PostgreSQL
@@ -20,7 +21,6 @@ import { newId } from '../../src/ids.js';
  * is SIGKILLed while its request to the app is in flight; B — another process — sends it once A's
  * lease has run out. The app accepts exactly that one token.
  */
-const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
 const REDIRECT = 'http://127.0.0.1:9/cb';
 
 describe.runIf(postgresAvailable('the multi-instance logout outbox test'))('a queued back-channel logout survives the instances that queued and claimed it', () => {
@@ -35,7 +35,7 @@ describe.runIf(postgresAvailable('the multi-instance logout outbox test'))('a qu
   async function start(name: string): Promise<{ child: ChildProcess; base: string; output(): string }> {
     let out = '';
     let exited: number | null | undefined;
-    const child = spawn(process.execPath, [BIN, 'start'], {
+    const child = spawn(process.execPath, cliArgs('start'), {
       cwd: mkdtempSync(join(tmpdir(), `gh-${name}-`)),
       env: {
         PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1',

@@ -1,19 +1,19 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/crypto/tokens.js';
 import { verifyClientSecret } from '../../src/oidc-provider/clients/service.js';
 import { createTestGatehouse, testKeySpec } from '../helpers/app.js';
+import { cliArgs } from '../helpers/cli.js';
 
 /**
  * `gatehouse clients create | list | delete` run as real processes on an SQLite file (like
  * test/cli/cli.test.ts): the same rules as the admin API, the secret printed once, the system as
  * the audited actor.
  */
-const BIN = resolve(import.meta.dirname, '../../bin/gatehouse.js');
 /** Each run starts Node and tsx afresh (seconds each on a loaded machine); a test makes several. */
 const SLOW = { timeout: 240_000 };
 
@@ -21,7 +21,7 @@ function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'gh-clients-cli-'));
   const env = { DATABASE_URL: `sqlite:${dir}/gh.db`, GATEHOUSE_SECRET_KEYS: testKeySpec() };
   const run = (...args: string[]) => {
-    const res = spawnSync(process.execPath, [BIN, 'clients', ...args], {
+    const res = spawnSync(process.execPath, cliArgs('clients', ...args), {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', GATEHOUSE_LOG_LEVEL: 'warn', ...env },
       encoding: 'utf8',

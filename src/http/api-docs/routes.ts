@@ -19,31 +19,38 @@ export const DOCS_CSP = PAGE_CSP.replace("style-src 'self'", "style-src 'self' '
 
 const ASSET_PREFIX = '/api/docs/assets/';
 
-function loadAssets(): Map<string, { body: string; type: string; etag: string }> {
+type Asset = { body: string; type: string; etag: string };
+
+/** The files /api/docs serves, by name: [name, path, content type]. Resolving swagger-ui-dist fails the start when it is missing. */
+function assetFiles(): Array<[string, string, string]> {
   const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-  const files: Array<[string, string, string]> = [
+  return [
     ['swagger-ui-bundle.js', join(dist, 'swagger-ui-bundle.js'), 'text/javascript; charset=utf-8'],
     ['swagger-ui.css', join(dist, 'swagger-ui.css'), 'text/css; charset=utf-8'],
     ['init.js', new URL('./init.js', import.meta.url).pathname, 'text/javascript; charset=utf-8'],
     ['docs.css', new URL('./docs.css', import.meta.url).pathname, 'text/css; charset=utf-8'],
   ];
-  const out = new Map<string, { body: string; type: string; etag: string }>();
-  for (const [name, path, type] of files) {
-    const body = readFileSync(path, 'utf8');
-    out.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` });
-  }
-  return out;
+}
+
+function readAsset(path: string, type: string): Asset {
+  const body = readFileSync(path, 'utf8');
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` };
 }
 
 type OpenApiDoc = { paths: Record<string, Record<string, { summary?: string; tags?: string[] }>> };
 
 export function registerApiDocsRoutes(app: OpenAPIHono<AppEnv>, document: () => unknown) {
-  // Read at start-up (a missing package fails the start, not a request); ~1.5 MB, kept in memory.
-  const assets = loadAssets();
+  // Located at start-up (a missing package fails the start, not a request); each file is read on
+  // its first request and kept (~1.5 MB in all), so an instance nobody reads the docs of never holds it.
+  const files = new Map(assetFiles().map(([name, path, type]) => [name, { path, type }]));
+  const loaded = new Map<string, Asset>();
 
   app.get(`${ASSET_PREFIX}:file`, (c) => {
-    const asset = assets.get(c.req.param('file'));
-    if (!asset) throw new AppError('NOT_FOUND', 'No such asset');
+    const name = c.req.param('file');
+    const file = files.get(name);
+    if (!file) throw new AppError('NOT_FOUND', 'No such asset');
+    let asset = loaded.get(name);
+    if (!asset) loaded.set(name, (asset = readAsset(file.path, file.type)));
     c.header('ETag', asset.etag);
     c.header('Cache-Control', 'no-cache');
     if (c.req.header('if-none-match') === asset.etag) return c.body(null, 304);
