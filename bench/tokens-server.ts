@@ -4,7 +4,8 @@
  * (schema BENCH_SCHEMA on PostgreSQL), listening on 127.0.0.1 with a random port.
  *
  * The per-IP limit on the token endpoints (`token:ip`) is raised for the run: every request of the
- * benchmark comes from 127.0.0.1. Everything else is the production configuration.
+ * benchmark comes from 127.0.0.1 (BENCH_RAISED_LIMITS, a comma list of per-IP limits, raises others
+ * too: bench/password.ts raises `sign-in:ip`). Everything else is the production configuration.
  *
  * Protocol on stdio: one line `BENCH_READY {"port": …}` when listening; then each line `cpu` on
  * stdin is answered with `BENCH_CPU {"user": µs, "system": µs}` (process.cpuUsage of this whole
@@ -14,14 +15,22 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
+import { DEFAULT_LIMITS, type IpLimitName, type LimitSettings } from '../src/http/rate-limit.js';
 import { startServer } from '../src/server.js';
 
 const HOST = '127.0.0.1';
 const config = loadConfig({ ...process.env, HOST, PORT: '0' });
 const schema = process.env.BENCH_SCHEMA || undefined;
+const isIpLimit = (name: string): name is IpLimitName => name.endsWith(':ip') && name in DEFAULT_LIMITS;
+const raised = (process.env.BENCH_RAISED_LIMITS ?? 'token:ip').split(',').map((n) => n.trim()).filter(Boolean);
+const rateLimits: Partial<LimitSettings> = {};
+for (const name of raised) {
+  if (!isIpLimit(name)) throw new Error(`BENCH_RAISED_LIMITS: ${name} is not a per-IP limit`);
+  rateLimits[name] = { points: 100_000_000, duration: 60 };
+}
 const { gatehouse, server } = await startServer(config, {
   logger: pino({ level: 'silent' }),
-  rateLimits: { 'token:ip': { points: 100_000_000, duration: 60 } },
+  rateLimits,
   ...(schema ? { schema } : {}),
 });
 const addr = server.address() as AddressInfo;

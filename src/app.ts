@@ -13,6 +13,7 @@ import { fail } from './http/envelope.js';
 import { clientIpResolver } from './http/client-ip.js';
 import { accessLog, authenticate, clientAddress, csrf, loggablePath, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
 import { registerSystemRoutes } from './http/system-routes.js';
+import { httpMetrics } from './metrics/http.js';
 import { registerOrganizationRoutes } from './organizations/routes.js';
 import { registerPolicyRoutes } from './policy/routes.js';
 import { registerDomainRoutes } from './domains/routes.js';
@@ -56,7 +57,7 @@ export function validationError(error: ZodError, where: string): AppError {
 const TARGETS: Record<string, string> = { json: 'body', query: 'query', param: 'path parameter', header: 'header', cookie: 'cookie', form: 'form' };
 
 /**
- * The HTTP application. Middleware, in order: request id → client IP → access log → security headers →
+ * The HTTP application. Middleware, in order: metrics (when served) → request id → client IP → access log → security headers →
  * body cap → authentication → CSRF → MFA-pending gate → routes; then the 404 and error handlers that keep every
  * answer in the SPEC §3 envelope.
  */
@@ -67,6 +68,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
     },
   });
 
+  if (deps.metrics.enabled) app.use('*', httpMetrics(deps.metrics));
   app.use('*', requestId());
   app.use('*', clientAddress(clientIpResolver(deps.config.trustedProxies)));
   app.use('*', accessLog(deps.logger));
@@ -101,7 +103,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.use('/api/*', csrf(deps.config.trustedOrigins, (path, c) => isIdpPostEndpoint(path) || path === UNIVERSAL_LOGOUT_PATH || isBodyCredentialRequest(c)));
   app.use('/api/*', mfaPendingGate(isBodyCredentialRequest));
 
-  registerSystemRoutes(app, deps.db);
+  registerSystemRoutes(app, deps);
   registerAuthRoutes(app, services, deps.config);
   registerEmailLinkRoutes(app, services, deps.config);
   registerUserRoutes(app, services);

@@ -5,7 +5,7 @@ import { migrateToLatest, openDatabase } from './db/database.js';
 import { createLogger } from './logger.js';
 import { runKeysCommand } from './tokens/keys-cli.js';
 import { runClientsCommand } from './oidc-provider/clients/cli.js';
-import { buildGatehouse, installProcessGuards, loadKeyRing, startServer } from './server.js';
+import { buildGatehouse, installProcessGuards, loadKeyRing, shutDown, startServer } from './server.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -22,6 +22,9 @@ const USAGE = `Usage: gatehouse <command>
   clients delete <clientId>               delete a client
 
 Configuration comes from environment variables; see the README.`;
+
+/** After GATEHOUSE_SHUTDOWN_TIMEOUT, how long the jobs and the database get to close before the process exits anyway. */
+const SHUTDOWN_BACKSTOP_MS = 15_000;
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
@@ -45,10 +48,31 @@ async function main(argv: string[]): Promise<number> {
     case 'start': {
       installProcessGuards(logger);
       const { server, gatehouse } = await startServer(config, { logger });
+      // Graceful: drain in-flight requests (up to GATEHOUSE_SHUTDOWN_TIMEOUT), stop the jobs, close
+      // the database, exit 0. A second signal cuts the wait short; a close that hangs is cut at the backstop.
+      let stopping: ReturnType<typeof shutDown> | null = null;
       const stop = (signal: string) => {
-        logger.info({ signal }, 'shutting down');
-        server.close(() => void gatehouse.close().then(() => process.exit(0)));
-        setTimeout(() => process.exit(0), 5000).unref();
+        if (stopping) {
+          logger.warn({ signal }, 'second signal: closing the remaining connections now');
+          stopping.forceNow();
+          return;
+        }
+        logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
+        stopping = shutDown(gatehouse, server, config.shutdownTimeoutMs);
+        setTimeout(() => {
+          logger.error('shutdown did not finish in time; exiting');
+          process.exit(1);
+        }, config.shutdownTimeoutMs + SHUTDOWN_BACKSTOP_MS).unref();
+        stopping.done.then(
+          ({ timedOut }) => {
+            logger.info({ timedOut }, timedOut ? 'stopped; connections still busy at the deadline were closed' : 'stopped');
+            process.exit(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));

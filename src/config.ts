@@ -134,6 +134,15 @@ export const envSchema = z.object({
   GATEHOUSE_ALLOW_LOOPBACK_IDPS: boolString.default(false),
   GATEHOUSE_LOGOUT_SENDER: boolString.default(true),
   GATEHOUSE_IDP_TOKEN_REFRESHER: boolString.default(true),
+  GATEHOUSE_HOUSEKEEPING: boolString.default(true),
+  GATEHOUSE_HOUSEKEEPING_INTERVAL: duration(60_000, 86_400_000, 'between 1m and 1d').default(600_000),
+  GATEHOUSE_SHUTDOWN_TIMEOUT: duration(0, 600_000, 'between 0 and 10m').default(10_000),
+  GATEHOUSE_SESSION_CACHE_SIZE: z.coerce
+    .number({ message: 'must be a whole number of sessions' })
+    .int({ message: 'must be a whole number of sessions' })
+    .min(0, { message: 'must be 0 (no cache) or more' })
+    .max(10_000_000, { message: 'must be at most 10000000' })
+    .default(100_000),
   SMTP_URL: z
     .string()
     .refine((v) => /^smtps?:\/\//.test(v), { message: 'must be smtp://… or smtps://…' })
@@ -150,6 +159,11 @@ export const envSchema = z.object({
   GATEHOUSE_ACCESS_TOKEN_TTL: duration(60_000, 3_600_000, 'between 1m and 1h').default(600_000),
   GATEHOUSE_REFRESH_TOKEN_TTL: duration(3_600_000, 90 * 86_400_000, 'between 1h and 90d').default(30 * 86_400_000),
   GATEHOUSE_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  GATEHOUSE_METRICS: boolString.default(true),
+  GATEHOUSE_METRICS_TOKEN: z
+    .string()
+    .regex(/^[A-Za-z0-9._~+/-]{16,512}=*$/, { message: 'must be 16–512 characters of A-Z a-z 0-9 - . _ ~ + / (a bearer token, e.g. openssl rand -hex 32)' })
+    .optional(),
 });
 
 export interface Config {
@@ -175,8 +189,16 @@ export interface Config {
   allowLoopbackIdps: boolean;
   /** GATEHOUSE_LOGOUT_SENDER: whether this instance sends queued back-channel logout tokens (every instance queues them). */
   logoutSender: boolean;
+  /** GATEHOUSE_SESSION_CACHE_SIZE: live sessions this instance keeps in memory (0: none; sessions/cache.ts). */
+  sessionCacheSize: number;
   /** GATEHOUSE_IDP_TOKEN_REFRESHER: whether this instance takes its turn at the IdP token refresh sweep (one instance sweeps at a time). */
   idpTokenRefresher: boolean;
+  /** GATEHOUSE_HOUSEKEEPING: whether this instance takes its turn at purging expired rows (one instance purges at a time; jobs/housekeeping.ts). */
+  housekeeping: boolean;
+  /** GATEHOUSE_HOUSEKEEPING_INTERVAL: time between two purges (ms). */
+  housekeepingIntervalMs: number;
+  /** GATEHOUSE_SHUTDOWN_TIMEOUT: how long a stopping instance lets in-flight requests finish before it closes their connections (ms). */
+  shutdownTimeoutMs: number;
   smtpUrl: string | null;
   emailFrom: string;
   redisUrl: string | null;
@@ -197,6 +219,10 @@ export interface Config {
   /** GATEHOUSE_REFRESH_TOKEN_TTL: lifetime of a refresh token (ms; it also ends with its session). */
   refreshTokenTtlMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** GATEHOUSE_METRICS: whether GET /metrics is served (src/metrics/). */
+  metrics: boolean;
+  /** GATEHOUSE_METRICS_TOKEN: the bearer token GET /metrics requires, or null (no token asked). */
+  metricsToken: string | null;
 }
 
 export class ConfigError extends Error {
@@ -219,7 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? '?');
-        const shown = cleaned[name] !== undefined && !/KEY|SECRET|URL$/.test(name) ? ` (got "${cleaned[name]}")` : '';
+        const shown = cleaned[name] !== undefined && !/KEY|SECRET|URL$|_TOKEN$/.test(name) ? ` (got "${cleaned[name]}")` : '';
         return `${name}: ${i.message}${shown}`;
       }),
     );
@@ -263,7 +289,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: e.GATEHOUSE_TRUSTED_PROXIES ?? [],
     allowLoopbackIdps: e.GATEHOUSE_ALLOW_LOOPBACK_IDPS,
     logoutSender: e.GATEHOUSE_LOGOUT_SENDER,
+    sessionCacheSize: e.GATEHOUSE_SESSION_CACHE_SIZE,
     idpTokenRefresher: e.GATEHOUSE_IDP_TOKEN_REFRESHER,
+    housekeeping: e.GATEHOUSE_HOUSEKEEPING,
+    housekeepingIntervalMs: e.GATEHOUSE_HOUSEKEEPING_INTERVAL,
+    shutdownTimeoutMs: e.GATEHOUSE_SHUTDOWN_TIMEOUT,
     smtpUrl: e.SMTP_URL ?? null,
     emailFrom: e.GATEHOUSE_EMAIL_FROM,
     redisUrl: e.REDIS_URL ?? null,
@@ -274,6 +304,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     accessTokenTtlMs: e.GATEHOUSE_ACCESS_TOKEN_TTL,
     refreshTokenTtlMs: e.GATEHOUSE_REFRESH_TOKEN_TTL,
     logLevel: e.GATEHOUSE_LOG_LEVEL,
+    metrics: e.GATEHOUSE_METRICS,
+    metricsToken: e.GATEHOUSE_METRICS_TOKEN ?? null,
   };
 }
 

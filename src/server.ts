@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { getRequestListener, type ServerType } from '@hono/node-server';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -13,9 +13,16 @@ import { createLogger, type Logger } from './logger.js';
 import { createServices, type Deps, type Services } from './services.js';
 import type { OutboxOptions } from './logout/outbox.js';
 import type { IdpTokenSweepOptions } from './sso/idp-tokens/refresher.js';
+import type { HousekeepingOptions } from './jobs/housekeeping.js';
+import { createLifecycle } from './lifecycle.js';
 import { createOutboundFetch, type OutboundFetch } from './sso/outbound.js';
 import { isProviderPath } from './oidc-provider/urls.js';
 import { databaseUnavailable } from './db/faults.js';
+import { createSessionCache } from './sessions/cache.js';
+import { startSessionCacheSync } from './sessions/cache-sync.js';
+import { SESSION_CACHE_MAX_AGE_MS } from './sessions/service.js';
+import { createMetrics } from './metrics/registry.js';
+import { methodLabel, providerRouteLabel } from './metrics/http.js';
 
 export interface BuildOptions {
   logger?: Logger;
@@ -32,6 +39,8 @@ export interface BuildOptions {
   outbox?: OutboxOptions;
   /** The IdP token sweep's timing (tests); whether it runs is GATEHOUSE_IDP_TOKEN_REFRESHER. */
   idpTokenSweep?: IdpTokenSweepOptions;
+  /** The housekeeping purge's batch sizes (tests); whether it runs is GATEHOUSE_HOUSEKEEPING. */
+  housekeeping?: HousekeepingOptions;
 }
 
 export function loadKeyRing(config: Config, logger: Logger): KeyRing {
@@ -66,35 +75,52 @@ export async function buildGatehouse(config: Config, options: BuildOptions = {})
       if (migrator !== database) await migrator.close();
     }
   }
+  // The guarded client for IdP URLs, unless the caller brings one; its pooled connections end with the instance.
+  let outbound = options.outbound;
+  let closeOutbound = () => {};
+  if (!outbound) {
+    const own = createOutboundFetch({
+      allowLoopback: config.allowLoopbackIdps,
+      // The resolved address stays out of every answer and audit entry (SPEC §12); the operator may see it.
+      onRefused: (refused) => logger.debug({ ...refused }, 'outbound request refused: private or reserved address'),
+    });
+    outbound = own;
+    closeOutbound = own.close;
+  }
+  const clock = options.clock ?? systemClock;
+  const sessionCache = createSessionCache({ maxEntries: config.sessionCacheSize, maxAgeMs: SESSION_CACHE_MAX_AGE_MS, now: () => clock.now().getTime() });
+  const cacheSync = await startSessionCacheSync(sessionCache, database, { url: config.databaseUrl, connectTimeoutMs: config.dbConnectTimeoutMs, logger });
+  const metrics = createMetrics({ config, database, clock, logger });
   const deps: Deps = {
     config,
     database,
     db: database.db,
-    clock: options.clock ?? systemClock,
+    clock,
     keyring,
     logger,
     passwords: options.passwords ?? createPasswordHasher(),
-    rateLimits: createRateLimits(database, options.rateLimits),
+    rateLimits: createRateLimits(database, options.rateLimits, { onRefused: metrics.rateLimitRefused }),
     mailer: options.mailer ?? createMailer(config, logger),
-    outbound:
-      options.outbound ??
-      createOutboundFetch({
-        allowLoopback: config.allowLoopbackIdps,
-        // The resolved address stays out of every answer and audit entry (SPEC §12); the operator may see it.
-        onRefused: (refused) => logger.debug({ ...refused }, 'outbound request refused: private or reserved address'),
-      }),
+    outbound,
+    sessionCache,
+    metrics,
+    lifecycle: createLifecycle(),
   };
-  const services: Services = createServices(deps, { ...(options.outbox ? { outbox: options.outbox } : {}), ...(options.idpTokenSweep ? { idpTokenSweep: options.idpTokenSweep } : {}) });
+  const services: Services = createServices(deps, { ...(options.outbox ? { outbox: options.outbox } : {}), ...(options.idpTokenSweep ? { idpTokenSweep: options.idpTokenSweep } : {}), ...(options.housekeeping ? { housekeeping: options.housekeeping } : {}) });
   const app = createApp(deps, services);
   if (config.logoutSender) services.logoutOutbox.start();
   if (config.idpTokenRefresher) services.idpTokenRefresher.start();
+  if (config.housekeeping) services.housekeeping.start();
   // Closing stops the background jobs (a delivery or refresh in flight finishes or its lease runs
   // out), waits for mail work still running after its answer (magic links, resets), then closes
   // the database.
   const close = async () => {
     await services.logoutOutbox.stop();
     await services.idpTokenRefresher.stop();
+    await services.housekeeping.stop();
     await services.emailLinks.idle();
+    await cacheSync.stop();
+    closeOutbound();
     await database.close();
   };
   return { deps, services, app, close };
@@ -109,6 +135,8 @@ export type Gatehouse = Awaited<ReturnType<typeof buildGatehouse>>;
 export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 'deps'>): (req: IncomingMessage, res: ServerResponse) => void {
   const hono = getRequestListener(gatehouse.app.fetch);
   return (req, res) => {
+    // Draining (shutDown): the client is told not to send another request on this connection.
+    if (gatehouse.deps.lifecycle.draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (!isProviderPath(path)) {
       void hono(req, res);
@@ -117,6 +145,7 @@ export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 
     // The provider's requests skip the Hono middleware: they get their own access-log line.
     const start = performance.now();
     res.once('finish', () => {
+      gatehouse.deps.metrics.request({ method: methodLabel(req.method ?? ''), route: providerRouteLabel(path), status: res.statusCode, seconds: (performance.now() - start) / 1000 });
       const level = res.statusCode >= 500 ? 'error' : 'info';
       if (gatehouse.deps.logger.isLevelEnabled(level)) {
         gatehouse.deps.logger[level]({ method: req.method, path, status: res.statusCode, ms: Math.round((performance.now() - start) * 10) / 10, via: 'openid-provider' }, 'request');
@@ -136,9 +165,9 @@ export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 
   };
 }
 
-export async function startServer(config: Config, options: BuildOptions = {}): Promise<{ gatehouse: Gatehouse; server: ServerType; port: number }> {
+export async function startServer(config: Config, options: BuildOptions = {}): Promise<{ gatehouse: Gatehouse; server: Server; port: number }> {
   const gatehouse = await buildGatehouse(config, options);
-  const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
+  const { server, port } = await new Promise<{ server: Server; port: number }>((resolve) => {
     const s = createServer(requestListener(gatehouse));
     s.listen(config.port, config.host, () => {
       const address = s.address();
@@ -147,6 +176,43 @@ export async function startServer(config: Config, options: BuildOptions = {}): P
   });
   gatehouse.deps.logger.info({ url: config.baseUrl, listen: `${config.host}:${port}`, database: gatehouse.deps.database.engine }, 'Gatehouse listening');
   return { gatehouse, server, port };
+}
+
+/** How often a draining server closes the connections that have gone idle (a keep-alive one whose last request just finished). */
+const IDLE_SWEEP_MS = 100;
+
+/**
+ * Stop an instance gracefully (SIGTERM, SIGINT; docs/operations.md): `/readyz` answers 503 and
+ * every answer closes its connection; the listening socket closes (a new connection is refused);
+ * idle keep-alive connections close at once, and each busy one as soon as its request is answered.
+ * In-flight requests get `timeoutMs` to finish; then their connections are closed. Then the
+ * background jobs stop and the database closes. `forceNow` (a second signal) skips the wait.
+ */
+export function shutDown(gatehouse: Pick<Gatehouse, 'deps' | 'close'>, server: Server, timeoutMs: number): { done: Promise<{ timedOut: boolean }>; forceNow(): void } {
+  gatehouse.deps.lifecycle.drain();
+  let force = () => {};
+  const deadline = new Promise<'deadline'>((resolve) => {
+    const timer = setTimeout(() => resolve('deadline'), timeoutMs);
+    force = () => {
+      clearTimeout(timer);
+      resolve('deadline');
+    };
+  });
+  const closed = new Promise<'drained'>((resolve) => server.close(() => resolve('drained')));
+  server.closeIdleConnections();
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+  const done = (async () => {
+    const outcome = await Promise.race([closed, deadline]);
+    clearInterval(sweep);
+    force(); // the deadline timer is not needed any more
+    if (outcome === 'deadline') {
+      server.closeAllConnections();
+      await closed;
+    }
+    await gatehouse.close();
+    return { timedOut: outcome === 'deadline' };
+  })();
+  return { done, forceNow: () => force() };
 }
 
 /**

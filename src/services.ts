@@ -7,6 +7,9 @@ import type { Mailer } from './email/mailer.js';
 import type { RateLimits } from './http/rate-limit.js';
 import type { Logger } from './logger.js';
 import type { OutboundFetch } from './sso/outbound.js';
+import type { SessionCache } from './sessions/cache.js';
+import type { Metrics } from './metrics/registry.js';
+import { countMagicLinkSignIns, countPasswordSignIns, countSsoSignIns } from './metrics/sign-ins.js';
 import { createAuditService } from './audit/service.js';
 import { createSetupLinkService } from './setup-links/service.js';
 import { createAccountLimits } from './auth/account-limits.js';
@@ -43,6 +46,8 @@ import { createOidcSignOut } from './logout/oidc-sign-out.js';
 import { createBackchannelLogout } from './logout/backchannel/service.js';
 import { createIdpTokenVault } from './sso/idp-tokens/vault.js';
 import { createIdpTokenRefresher, type IdpTokenSweepOptions } from './sso/idp-tokens/refresher.js';
+import { createHousekeeping, type HousekeepingOptions } from './jobs/housekeeping.js';
+import type { Lifecycle } from './lifecycle.js';
 
 /** Everything a service may depend on, built once at start-up (no module-level singletons). */
 export interface Deps {
@@ -57,9 +62,15 @@ export interface Deps {
   mailer: Mailer;
   /** SSRF-guarded client for every request to an IdP URL. */
   outbound: OutboundFetch;
+  /** This instance's cache of live sessions (sessions/cache.ts), kept true by sessions/cache-sync.ts. */
+  sessionCache: SessionCache;
+  /** This instance's metrics (src/metrics/), on a registry of its own. */
+  metrics: Metrics;
+  /** Whether this instance is draining (shutting down): /readyz answers 503. */
+  lifecycle: Lifecycle;
 }
 
-export function createServices(deps: Deps, options: { outbox?: OutboxOptions; idpTokenSweep?: IdpTokenSweepOptions } = {}) {
+export function createServices(deps: Deps, options: { outbox?: OutboxOptions; idpTokenSweep?: IdpTokenSweepOptions; housekeeping?: HousekeepingOptions } = {}) {
   const audit = createAuditService(deps);
   const accountLimits = createAccountLimits(deps);
   const sessions = createSessionService({ ...deps, audit });
@@ -69,8 +80,8 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions; id
   const apiKeys = createApiKeyService({ ...deps, audit, organizations });
   const policy = createPolicyService({ ...deps, audit, organizations });
   const joinRequests = createJoinRequestService({ ...deps, audit, organizations });
-  const emailLinks = createEmailLinkService({ ...deps, accountLimits, audit, sessions, policy, joinRequests });
-  const accounts = createAccountService({ ...deps, accountLimits, audit, sessions, policy, joinRequests, emailLinks });
+  const emailLinks = countMagicLinkSignIns(createEmailLinkService({ ...deps, accountLimits, audit, sessions, policy, joinRequests }), deps.metrics);
+  const accounts = countPasswordSignIns(createAccountService({ ...deps, accountLimits, audit, sessions, policy, joinRequests, emailLinks }), deps.metrics);
   const oidcMetadata = createOidcMetadata(deps);
   const connections = createConnectionService({ ...deps, audit, organizations, oidcMetadata });
   const flows = createFlowService(deps);
@@ -78,7 +89,7 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions; id
   const identities = createIdentityService({ ...deps, audit, organizations });
   const idpTokens = createIdpTokenVault({ ...deps, oidcMetadata, audit, organizations, connections });
   const idpTokenRefresher = createIdpTokenRefresher({ ...deps, vault: idpTokens }, options.idpTokenSweep);
-  const completion = createSsoCompletion({ ...deps, provisioning, sessions, audit, idpTokens });
+  const completion = countSsoSignIns(createSsoCompletion({ ...deps, provisioning, sessions, audit, idpTokens }), deps.metrics);
   const oidcLogin = createOidcLogin({ ...deps, oidcMetadata, connections, flows, completion });
   const samlLogin = createSamlLogin({ ...deps, connections, flows, completion });
   const domains = createDomainService({ ...deps, audit, organizations });
@@ -95,12 +106,13 @@ export function createServices(deps: Deps, options: { outbox?: OutboxOptions; id
   const accessTokens = createAccessTokens({ ...deps, signingKeys });
   const sessionTokens = createSessionTokenService({ ...deps, audit, sessions, organizations, accessTokens });
   const logoutOutbox = createLogoutOutbox({ ...deps, signingKeys }, options.outbox);
+  const housekeeping = createHousekeeping(deps, { ...options.housekeeping, intervalMs: deps.config.housekeepingIntervalMs });
   // Each protocol adds how it signs a browser out of its IdP (SPEC §8 signOutOfIdp).
   const idpSignOut = createIdpSignOut(deps, { oidc: createOidcSignOut({ ...deps, oidcMetadata }), saml: createSamlSignOut({ ...deps, connections }) });
   const universalLogout = createUniversalLogout({ ...deps, audit, sessions, idpTokens, oidcMetadata });
   const samlSingleLogout = createSamlSingleLogout({ ...deps, audit, connections, sessions });
   const backchannelLogout = createBackchannelLogout({ ...deps, oidcMetadata, audit, sessions });
-  return { idpTokens, idpTokenRefresher, logoutOutbox, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa, setupLinks };
+  return { idpTokens, idpTokenRefresher, logoutOutbox, housekeeping, idpSignOut, universalLogout, samlSingleLogout, backchannelLogout, signingKeys, accessTokens, sessionTokens, clients, openIdProvider, audit, sessions, organizations, policy, joinRequests, emailLinks, members, invitations, apiKeys, accounts, connections, flows, provisioning, identities, oidcLogin, samlLogin, domains, mfa, setupLinks };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -21,6 +21,7 @@ import { findUserByEmail, findUserById, insertUser, normalizeEmail, updateUser }
 import {
   consumeOneTimeToken, findUsableToken, insertOneTimeToken, invalidateUserTokens, serializeTokenData, tokenData, type OneTimeTokenRow, type TokenData,
 } from './one-time-tokens.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 /** SPEC §4.1: magic links and reset links live 15 minutes, verification links 24 hours. */
 export const MAGIC_LINK_TTL_MS = 15 * MINUTE;
@@ -49,6 +50,7 @@ interface JoinRequestsPort {
 export interface EmailLinkDeps {
   db: Db;
   clock: Clock;
+  sessionCache: SessionCacheDrops;
   config: Pick<Config, 'baseUrl' | 'trustedOrigins'>;
   mailer: Mailer;
   logger: Logger;
@@ -154,7 +156,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         // Pre-account-takeover defence: an unverified account may have been registered by someone
         // else with this address and a password they know. The mailbox owner is signing in now,
         // so a password set before the address was proven, and sessions opened with it, go.
-        const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, existing, nowIso);
+        const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx, sessionCache: deps.sessionCache }, existing, nowIso);
         user = { ...existing, email_verified: 1, password_hash: null, updated_at: nowIso };
         await deps.audit.record(tx, ctx, {
           action: 'user.email_verified',
@@ -296,10 +298,10 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         let metadata: Record<string, unknown>;
         if (user.email_verified !== 1) {
           // The address is proven only now: whatever was set up on the account before goes.
-          const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx: anonymous(meta) }, user, nowIso, { newPasswordHash: passwordHash });
+          const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx: anonymous(meta), sessionCache: deps.sessionCache }, user, nowIso, { newPasswordHash: passwordHash });
           metadata = { ...claimCounts(claim), claimedUnverifiedAccount: true };
         } else {
-          await updateUser(tx, user.id, { password_hash: passwordHash, updated_at: nowIso });
+          await updateUser(tx, user.id, { password_hash: passwordHash, updated_at: nowIso }, deps.sessionCache);
           metadata = { sessionsRevoked: await deps.sessions.revokeAllForUser(tx, anonymous(meta), user.id, 'password_reset') };
         }
         await invalidateUserTokens(tx, user.id, 'password_reset', nowIso);
@@ -361,7 +363,7 @@ export function createEmailLinkService(deps: EmailLinkDeps) {
         if (!found || found.email !== row.email) throw invalidToken('verification');
         const user: UserRow = found.email_verified === 1 ? found : { ...found, email_verified: 1, updated_at: nowIso };
         if (found.email_verified !== 1) {
-          await updateUser(tx, user.id, { email_verified: 1, updated_at: nowIso });
+          await updateUser(tx, user.id, { email_verified: 1, updated_at: nowIso }, deps.sessionCache);
           await deps.audit.record(tx, ctx, { action: 'user.email_verified', target: { type: 'user', id: user.id }, metadata: { method: 'link' } });
         }
         await deps.joinRequests.autoJoin(tx, ctx, user);

@@ -22,9 +22,10 @@ export interface DatabaseHandle {
 }
 
 /**
- * Kysely prepares every query anew; on better-sqlite3 preparing costs more than running a short
- * query. Statements are reusable, and Kysely runs one query at a time on its single SQLite
- * connection, so a bounded cache keyed by SQL text is safe.
+ * Kysely prepares every query anew, and so does the rate limiter (rate-limiter-flexible) on every
+ * attempt; on better-sqlite3 preparing costs more than running a short query. Statements are
+ * reusable, and every statement on the single SQLite connection runs synchronously, one at a time
+ * (none is iterated), so a bounded cache keyed by SQL text, shared by both, is safe.
  */
 function withStatementCache(client: BetterSqlite3.Database, max = 500): BetterSqlite3.Database {
   const cache = new Map<string, BetterSqlite3.Statement>();
@@ -117,8 +118,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     client.pragma('foreign_keys = ON');
     client.pragma(`busy_timeout = ${Math.trunc(options.statementTimeoutMs || 5000)}`);
     client.pragma('synchronous = NORMAL');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(client) }) });
-    return { db, engine: 'sqlite', schema: null, raw: { kind: 'sqlite', client }, close: () => db.destroy() };
+    const cached = withStatementCache(client);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cached }) });
+    return { db, engine: 'sqlite', schema: null, raw: { kind: 'sqlite', client: cached }, close: () => db.destroy() };
   }
   const schema = options.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);

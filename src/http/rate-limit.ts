@@ -60,7 +60,12 @@ export interface RateLimits {
   refund(name: LimitName, key: string): Promise<void>;
 }
 
-export function createRateLimits(handle: DatabaseHandle | null, overrides: Partial<LimitSettings> = {}): RateLimits {
+export interface RateLimitOptions {
+  /** Told of every refused attempt (metrics: gatehouse_rate_limit_refusals_total). */
+  onRefused?: (name: LimitName) => void;
+}
+
+export function createRateLimits(handle: DatabaseHandle | null, overrides: Partial<LimitSettings> = {}, options: RateLimitOptions = {}): RateLimits {
   const limiters = new Map<LimitName, RateLimiterAbstract>();
   for (const name of Object.keys(DEFAULT_LIMITS) as LimitName[]) {
     const { points, duration } = overrides[name] ?? DEFAULT_LIMITS[name];
@@ -82,6 +87,7 @@ export function createRateLimits(handle: DatabaseHandle | null, overrides: Parti
       await get(name).consume(key.toLowerCase());
     } catch (e) {
       if (e instanceof RateLimiterRes) {
+        options.onRefused?.(name);
         const retryAfter = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
         throw new AppError('RATE_LIMITED', 'Too many attempts. Try again later.', { retryAfter });
       }

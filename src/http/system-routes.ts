@@ -1,8 +1,10 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { Db } from '../db/database.js';
+import type { Deps } from '../services.js';
+import { METRICS_PATH, metricsHandler } from '../metrics/http.js';
 import { ping } from '../db/database.js';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../db/faults.js';
 import { ERROR_CODES, ERROR_DESCRIPTIONS, AppError } from './errors.js';
+import { fail } from './envelope.js';
 import type { AppEnv } from './middleware.js';
 import { registerApiDocsRoutes } from './api-docs/routes.js';
 
@@ -20,10 +22,12 @@ const OPENAPI_INFO = {
   },
 };
 
-export function registerSystemRoutes(app: OpenAPIHono<AppEnv>, db: Db) {
+export function registerSystemRoutes(app: OpenAPIHono<AppEnv>, { db, config, metrics, lifecycle }: Pick<Deps, 'db' | 'config' | 'metrics' | 'lifecycle'>) {
   app.get('/healthz', (c) => c.json({ success: true, status: 200, code: 'OK', message: 'up', data: { status: 'up' } }));
 
   app.get('/readyz', async (c) => {
+    // Shutting down (server.ts shutDown): a load balancer stops sending here. Answered, not thrown: nothing to log.
+    if (lifecycle.draining) return fail(c, new AppError('SERVICE_UNAVAILABLE', 'This instance is shutting down', { retryAfter: DATABASE_RETRY_AFTER_SECONDS }));
     try {
       await ping(db);
     } catch (e) {
@@ -31,6 +35,9 @@ export function registerSystemRoutes(app: OpenAPIHono<AppEnv>, db: Db) {
     }
     return c.json({ success: true, status: 200, code: 'OK', message: 'ready', data: { status: 'ready', database: 'up' } });
   });
+
+  // Prometheus (docs/metrics.md). Outside /api: no session, CSRF or JSON rules; GATEHOUSE_METRICS=false leaves it a 404.
+  if (metrics.enabled) app.get(METRICS_PATH, metricsHandler(metrics, config.metricsToken));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'gatehouse_session' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'apiKey', in: 'header', name: 'X-Api-Key' });

@@ -1,9 +1,9 @@
-import { DAY, MINUTE, type Clock } from '../clock.js';
+import { MINUTE, type Clock } from '../clock.js';
 import type { Db } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { findClient } from '../oidc-provider/clients/store.js';
 import { deliverBackchannelLogout, type BackchannelDeps } from '../oidc-provider/backchannel-logout.js';
-import { claimOutboxRow, dueOutboxRows, finishOutboxRow, purgeFinishedOutboxRows, retryOutboxRow, type OutboxRow } from './store.js';
+import { claimOutboxRow, dueOutboxRows, finishOutboxRow, retryOutboxRow, type OutboxRow } from './store.js';
 import { DEFAULT_TIMEOUT_MS } from '../sso/outbound.js';
 import { createPeriodicJob } from '../jobs/periodic.js';
 
@@ -18,7 +18,7 @@ import { createPeriodicJob } from '../jobs/periodic.js';
  * (logged as a warning). The logout token is made at each attempt (fresh `iat`, `exp` ≤ 2 min,
  * new `jti`), so an app that comes back after an hour still gets a token it may accept.
  * The client's current `backchannel_logout_uri` is read at each attempt: a deleted client, or one
- * that removed its URI, is abandoned.
+ * that removed its URI, is abandoned. Finished rows are purged by housekeeping (jobs/housekeeping.ts).
  */
 
 /** Backoff after the nth failed attempt (1-based): 5 s, 15 s, 30 s, 1 min, 2 min, 5 min, 10 min, then every 30 min. */
@@ -44,7 +44,6 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
   const pollMs = options.pollMs ?? 1000;
   const leaseMs = options.leaseMs ?? DEFAULT_TIMEOUT_MS + 10_000;
   const batch = options.batch ?? 20;
-  let lastPurge = 0;
 
   async function attempt(row: OutboxRow): Promise<void> {
     const now = deps.clock.now();
@@ -79,10 +78,6 @@ export function createLogoutOutbox(deps: OutboxDeps, options: OutboxOptions = {}
     const mine: OutboxRow[] = [];
     for (const row of due) if (await claimOutboxRow(deps.db, row, nowIso, leaseUntil)) mine.push(row);
     await Promise.all(mine.map((row) => attempt(row).catch((err: unknown) => deps.logger.warn({ err, id: row.id }, 'back-channel logout attempt could not be recorded; its lease will run out and it is retried'))));
-    if (now.getTime() - lastPurge > DAY) {
-      lastPurge = now.getTime();
-      await purgeFinishedOutboxRows(deps.db, new Date(now.getTime() - 7 * DAY).toISOString());
-    }
     return mine.length;
   }
 

@@ -5,6 +5,8 @@ import type { LogoutOutboxTable } from '../db/schema.js';
 import type { AuditService } from '../audit/service.js';
 import { newId } from '../ids.js';
 import type { SessionEndReason } from './reasons.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
+import { sessionDataChanged } from '../sessions/cache-sync.js';
 import {
   deleteProviderRecordsOfSessions, insertOutboxRows, logoutTargetsOfSessions, revokeRefreshTokensOfSessions, revokeSessionsWhere,
   type EndedSession, type SessionSelector,
@@ -16,6 +18,8 @@ export const DELIVERY_WINDOW_MS = 24 * HOUR;
 export interface SessionEndDeps {
   clock: Clock;
   audit: Pick<AuditService, 'record'>;
+  /** This instance's session cache (sessions/cache.ts). */
+  sessionCache: SessionCacheDrops;
 }
 
 export interface SessionsEnded {
@@ -41,6 +45,9 @@ export async function endSessions(tx: Executor, deps: SessionEndDeps, ctx: Ctx, 
   const sessions = await revokeSessionsWhere(tx, selector, nowIso);
   if (sessions.length === 0) return { sessions, deliveriesQueued: 0 };
   const ids = sessions.map((s) => s.id);
+  // No instance answers for them from its session cache: this one at once, the others when the
+  // transaction commits (sessions/cache-sync.ts).
+  await sessionDataChanged(tx, deps.sessionCache, { sessions: ids });
   await revokeRefreshTokensOfSessions(tx, ids, nowIso);
   await deleteProviderRecordsOfSessions(tx, ids);
   const userOf = new Map(sessions.map((s) => [s.id, s.user_id]));

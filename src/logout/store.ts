@@ -144,12 +144,26 @@ export async function retryOutboxRow(db: Executor, id: string, attempt: number, 
   await db.updateTable('logout_outbox').set({ next_attempt_at: nextAttemptAt, locked_until: null, last_error: error }).where('id', '=', id).where('attempts', '=', attempt).where('status', '=', 'pending').execute();
 }
 
-/** Drop finished deliveries older than `before` (housekeeping). */
-export async function purgeFinishedOutboxRows(db: Executor, before: string): Promise<number> {
-  const res = await db.deleteFrom('logout_outbox').where('status', '!=', 'pending').where('finished_at', '<', before).executeTakeFirst();
-  return Number(res.numDeletedRows);
-}
-
 export async function outboxRowsOfSession(db: Executor, sessionId: string): Promise<OutboxRow[]> {
   return db.selectFrom('logout_outbox').selectAll().where('session_id', '=', sessionId).orderBy('created_at').execute();
+}
+
+/** What the outbox holds now (metrics: gatehouse_logout_outbox_*), with when its oldest pending delivery was queued. */
+export interface OutboxDepth {
+  pending: number;
+  abandoned: number;
+  oldestPendingCreatedAt: string | null;
+}
+
+/** One grouped count over the `(status, next_attempt_at)` index; finished rows stay until purged. */
+export async function outboxDepth(db: Executor): Promise<OutboxDepth> {
+  const rows = await db
+    .selectFrom('logout_outbox')
+    .select((eb) => ['status', eb.fn.countAll<number | string>().as('n'), eb.fn.min('created_at').as('oldest')])
+    .where('status', 'in', ['pending', 'abandoned'])
+    .groupBy('status')
+    .execute();
+  const pending = rows.find((r) => r.status === 'pending');
+  const abandoned = rows.find((r) => r.status === 'abandoned');
+  return { pending: Number(pending?.n ?? 0), abandoned: Number(abandoned?.n ?? 0), oldestPendingCreatedAt: pending?.oldest ?? null };
 }

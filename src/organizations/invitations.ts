@@ -17,6 +17,7 @@ import {
   findInvitationByTokenHash, findMembership, findOrganization, findPendingInvitationByEmail, insertInvitation, insertMember,
   listPendingInvitations, markInvitationAccepted, revokeInvitation,
 } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 export const INVITATION_TTL_MS = 7 * DAY;
 
@@ -71,6 +72,7 @@ const view = (i: InvitationRow): InvitationView => ({
 export function createInvitationService(deps: {
   db: Db;
   clock: Clock;
+  sessionCache: SessionCacheDrops;
   config: Pick<Config, 'baseUrl'>;
   audit: AuditService;
   mailer: Mailer;
@@ -186,9 +188,9 @@ export function createInvitationService(deps: {
         if (!(await markInvitationAccepted(tx, inv.id, p.user.id, nowIso))) {
           throw new AppError('INVALID_TOKEN', 'This invitation is unknown, already used, revoked or expired');
         }
-        await insertMember(tx, { organization_id: inv.organization_id, user_id: p.user.id, role: inv.role, created_at: nowIso, updated_at: nowIso });
+        await insertMember(tx, { organization_id: inv.organization_id, user_id: p.user.id, role: inv.role, created_at: nowIso, updated_at: nowIso }, deps.sessionCache);
         // The token reached this mailbox: the email address is proven.
-        if (p.user.email_verified !== 1) await updateUser(tx, p.user.id, { email_verified: 1, updated_at: nowIso });
+        if (p.user.email_verified !== 1) await updateUser(tx, p.user.id, { email_verified: 1, updated_at: nowIso }, deps.sessionCache);
         await deps.audit.record(tx, ctx, {
           action: 'invitation.accepted',
           organizationId: inv.organization_id,

@@ -12,6 +12,7 @@ import type { OrganizationService } from './service.js';
 import {
   decideJoinRequest, findAnyJoinRequest, findJoinRequest, findMembership, insertJoinRequestIfAbsent, insertMemberIfAbsent, listJoinRequests,
 } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 export interface JoinRequestView {
   id: string;
@@ -26,7 +27,7 @@ export interface JoinRequestView {
 }
 
 /** SPEC §7 auto-join, and the join requests it creates when the domain requires approval. */
-export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
+export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService; sessionCache: SessionCacheDrops }) {
   const { db, clock } = deps;
 
   return {
@@ -53,7 +54,7 @@ export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: Au
         }
         return;
       }
-      if (await insertMemberIfAbsent(exec, { organization_id: orgId, user_id: user.id, role: domain.join_role, created_at: now, updated_at: now })) {
+      if (await insertMemberIfAbsent(exec, { organization_id: orgId, user_id: user.id, role: domain.join_role, created_at: now, updated_at: now }, deps.sessionCache)) {
         await deps.audit.record(exec, ctx, { action: 'member.auto_joined', organizationId: orgId, target: { type: 'user', id: user.id }, metadata: { email: user.email, domain: domain.domain, role: domain.join_role } });
       }
     },
@@ -78,7 +79,7 @@ export function createJoinRequestService(deps: { db: Db; clock: Clock; audit: Au
           throw new AppError('CONFLICT', 'This join request was already decided');
         }
         const role: Role = (request.domain_id ? await findDomain(tx, organizationId, request.domain_id) : undefined)?.join_role ?? 'member';
-        await insertMemberIfAbsent(tx, { organization_id: organizationId, user_id: request.user_id, role, created_at: now, updated_at: now });
+        await insertMemberIfAbsent(tx, { organization_id: organizationId, user_id: request.user_id, role, created_at: now, updated_at: now }, deps.sessionCache);
         await deps.audit.record(tx, ctx, { action: 'join_request.approved', organizationId, target: { type: 'join_request', id: request.id }, metadata: { userId: request.user_id, role } });
         return { id: request.id, status: 'approved' as const, userId: request.user_id, role };
       });

@@ -8,6 +8,7 @@ import type { AuditService } from '../audit/service.js';
 import type { OrganizationService } from './service.js';
 import { endSessions } from '../logout/session-end.js';
 import { countOwners, deleteMember, findMembership, listMembers, updateMemberRole, updateOrganization } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 export interface MemberView {
   userId: string;
@@ -17,7 +18,7 @@ export interface MemberView {
   joinedAt: string;
 }
 
-export function createMemberService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
+export function createMemberService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService; sessionCache: SessionCacheDrops }) {
   const { db, clock } = deps;
 
   /**
@@ -52,7 +53,7 @@ export function createMemberService(deps: { db: Db; clock: Clock; audit: AuditSe
         if (!actingAsOwner && (target.role === 'owner' || role === 'owner')) throw forbidden('Only an owner can grant or take away the owner role');
         if (target.role === role) return;
         if (target.role === 'owner') await assertNotLastOwner(tx, organizationId);
-        await updateMemberRole(tx, organizationId, userId, role, clock.now().toISOString());
+        await updateMemberRole(tx, organizationId, userId, role, clock.now().toISOString(), deps.sessionCache);
         await deps.audit.record(tx, ctx, {
           action: 'member.role_changed',
           organizationId,
@@ -74,7 +75,7 @@ export function createMemberService(deps: { db: Db; clock: Clock; audit: AuditSe
         if (!target) throw notFound('Member');
         if (!self && !actingAsOwner && target.role === 'owner') throw forbidden('Only an owner can remove an owner');
         if (target.role === 'owner') await assertNotLastOwner(tx, organizationId);
-        await deleteMember(tx, organizationId, userId);
+        await deleteMember(tx, organizationId, userId, deps.sessionCache);
         // The sessions that signed in to this organization (its SSO) end with the membership.
         const ended = await endSessions(tx, deps, ctx, { by: 'user_organization', userId, organizationId }, 'member_removed');
         await deps.audit.record(tx, ctx, {

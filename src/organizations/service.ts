@@ -15,6 +15,8 @@ import {
   deleteOrganization, findMembership, findOrganization, insertMember, insertOrganization, listAllOrganizations,
   findRetiredSlug, listStrictPolicyMemberships, listUserMemberships, listUserMembershipsPage, retireSlug, slugExists, updateOrganization,
 } from './store.js';
+import type { MembershipSummary, SessionCache } from '../sessions/cache.js';
+import { sessionDataChanged } from '../sessions/cache-sync.js';
 
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
@@ -60,7 +62,7 @@ export interface Access {
 /** 409 for a slug that is in use or reserved: the answer does not say which (nor whose). */
 const slugTaken = (slug: string) => conflict(`The slug "${slug}" is taken`, { field: 'slug' });
 
-export function createOrganizationService(deps: { db: Db; clock: Clock; audit: AuditService }) {
+export function createOrganizationService(deps: { db: Db; clock: Clock; audit: AuditService; sessionCache: SessionCache }) {
   const { db, clock } = deps;
 
   /** Free for this organization: no other organization holds it now, none retired it. */
@@ -142,7 +144,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
         await db.transaction().execute(async (tx) => {
           await insertOrganization(tx, org);
           await assertNotRetiredByAnother(tx, slug, org.id);
-          await insertMember(tx, { organization_id: org.id, user_id: p.user.id, role: 'owner', created_at: now, updated_at: now });
+          await insertMember(tx, { organization_id: org.id, user_id: p.user.id, role: 'owner', created_at: now, updated_at: now }, deps.sessionCache);
           await deps.audit.record(tx, ctx, {
             action: 'organization.created',
             organizationId: org.id,
@@ -158,8 +160,13 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
     },
 
     /** Every membership of a user (for the session answer). */
-    async listMine(userId: string) {
-      return (await listUserMemberships(db, userId)).map((m) => ({ id: m.organizationId, name: m.name, slug: m.slug, role: m.role }));
+    /** The user's memberships (GET /api/auth/session), kept in the session cache with the user's sessions. */
+    async listMine(userId: string): Promise<MembershipSummary[]> {
+      const { hit, stamp } = deps.sessionCache.lookupMemberships(userId);
+      if (hit) return hit;
+      const list = (await listUserMemberships(db, userId)).map((m) => ({ id: m.organizationId, name: m.name, slug: m.slug, role: m.role }));
+      deps.sessionCache.storeMemberships(userId, list, stamp);
+      return list;
     },
 
     /** GET /api/user/organizations: one page; an API key pinned to an organization sees only that one (SPEC §12). */
@@ -181,6 +188,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
       try {
         await db.transaction().execute(async (tx) => {
           await updateOrganization(tx, organizationId, { ...patch, updated_at: now });
+          await sessionDataChanged(tx, deps.sessionCache, { organization: organizationId });
           if (patch.slug !== organization.slug) {
             // The organization that retired a slug may take it back; nobody else may.
             await assertNotRetiredByAnother(tx, patch.slug, organizationId);
@@ -212,6 +220,7 @@ export function createOrganizationService(deps: { db: Db; clock: Clock; audit: A
           metadata: { name: organization.name, slug: organization.slug },
         });
         await deleteOrganization(tx, organizationId);
+        await sessionDataChanged(tx, deps.sessionCache, { organization: organizationId });
       });
     },
 

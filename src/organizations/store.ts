@@ -1,6 +1,8 @@
 import type { Executor } from '../db/database.js';
-import type { InvitationRow, JoinRequestStatus, JoinRequestsTable, MemberRow, OrganizationRow, OrganizationsTable, Role } from '../db/schema.js';
+import type { InvitationRow, JoinRequestStatus, JoinRequestsTable, MemberRow, OrganizationRow, OrganizationsTable, Role, UserRow } from '../db/schema.js';
 import { sql, type Insertable, type Updateable } from 'kysely';
+import type { SessionCacheDrops } from '../sessions/cache.js';
+import { sessionDataChanged } from '../sessions/cache-sync.js';
 
 export async function insertOrganization(db: Executor, row: OrganizationRow): Promise<void> {
   await db.insertInto('organizations').values(row).execute();
@@ -62,21 +64,42 @@ export async function findMembership(db: Executor, organizationId: string, userI
     .executeTakeFirst();
 }
 
-export async function insertMember(db: Executor, row: MemberRow): Promise<void> {
-  await db.insertInto('members').values(row).execute();
+/** A user and whether they are a member of the organization, in one statement; undefined when the user is gone. */
+export async function findUserWithMembership(db: Executor, userId: string, organizationId: string): Promise<{ user: UserRow; member: boolean } | undefined> {
+  const row = await db
+    .selectFrom('users')
+    .leftJoin('members', (join) => join.onRef('members.user_id', '=', 'users.id').on('members.organization_id', '=', organizationId))
+    .selectAll('users')
+    .select('members.role as membership_role')
+    .where('users.id', '=', userId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { membership_role, ...user } = row;
+  return { user, member: membership_role !== null };
 }
 
-export async function updateMemberRole(db: Executor, organizationId: string, userId: string, role: Role, now: string): Promise<void> {
+/**
+ * The member writes below change what GET /api/auth/session lists for the user, so each drops the
+ * user's cached memberships (`cache`, sessions/cache.ts) here and on every instance at commit.
+ */
+export async function insertMember(db: Executor, row: MemberRow, cache: SessionCacheDrops): Promise<void> {
+  await db.insertInto('members').values(row).execute();
+  await sessionDataChanged(db, cache, { user: row.user_id });
+}
+
+export async function updateMemberRole(db: Executor, organizationId: string, userId: string, role: Role, now: string, cache: SessionCacheDrops): Promise<void> {
   await db
     .updateTable('members')
     .set({ role, updated_at: now })
     .where('organization_id', '=', organizationId)
     .where('user_id', '=', userId)
     .execute();
+  await sessionDataChanged(db, cache, { user: userId });
 }
 
-export async function deleteMember(db: Executor, organizationId: string, userId: string): Promise<void> {
+export async function deleteMember(db: Executor, organizationId: string, userId: string, cache: SessionCacheDrops): Promise<void> {
   await db.deleteFrom('members').where('organization_id', '=', organizationId).where('user_id', '=', userId).execute();
+  await sessionDataChanged(db, cache, { user: userId });
 }
 
 export async function countOwners(db: Executor, organizationId: string): Promise<number> {
@@ -180,9 +203,11 @@ export async function markInvitationAccepted(db: Executor, id: string, userId: s
 }
 
 /** Add a member unless already one (a concurrent auto-join is not an error, and never aborts the transaction). */
-export async function insertMemberIfAbsent(db: Executor, row: MemberRow): Promise<boolean> {
+export async function insertMemberIfAbsent(db: Executor, row: MemberRow, cache: SessionCacheDrops): Promise<boolean> {
   const res = await db.insertInto('members').values(row).onConflict((oc) => oc.columns(['organization_id', 'user_id']).doNothing()).executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  const inserted = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  if (inserted) await sessionDataChanged(db, cache, { user: row.user_id });
+  return inserted;
 }
 
 export async function findAnyJoinRequest(db: Executor, organizationId: string, userId: string) {
@@ -242,7 +267,7 @@ export async function listStrictPolicyMemberships(db: Executor, userId: string):
  * `lastOwner` when no other owner of that organization remains (the claim of an unverified
  * account removes memberships past the last-owner rule: see src/users/claim.ts).
  */
-export async function deleteUserMemberships(db: Executor, userId: string, keepOrganizationId: string | null = null): Promise<Array<{ organizationId: string; role: Role; lastOwner: boolean }>> {
+export async function deleteUserMemberships(db: Executor, userId: string, cache: SessionCacheDrops, keepOrganizationId: string | null = null): Promise<Array<{ organizationId: string; role: Role; lastOwner: boolean }>> {
   let q = db.selectFrom('members').select(['organization_id', 'role']).where('user_id', '=', userId);
   if (keepOrganizationId) q = q.where('organization_id', '!=', keepOrganizationId);
   const rows = await q.orderBy('organization_id').execute();
@@ -250,6 +275,9 @@ export async function deleteUserMemberships(db: Executor, userId: string, keepOr
   for (const r of rows) {
     out.push({ organizationId: r.organization_id, role: r.role, lastOwner: r.role === 'owner' && (await countOwners(db, r.organization_id)) === 1 });
   }
-  if (rows.length) await db.deleteFrom('members').where('user_id', '=', userId).where('organization_id', 'in', rows.map((r) => r.organization_id)).execute();
+  if (rows.length) {
+    await db.deleteFrom('members').where('user_id', '=', userId).where('organization_id', 'in', rows.map((r) => r.organization_id)).execute();
+    await sessionDataChanged(db, cache, { user: userId });
+  }
   return out;
 }

@@ -43,6 +43,8 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
     return verified ? findOrganization(exec, verified.organization_id) : undefined;
   }
 
+  const requirementOf = (org: OrganizationRow, email: string) => ({ organizationId: org.id, slug: org.slug, name: org.name, ssoUrl: ssoLoginPath(org.slug, email) });
+
   /**
    * The organization that requires SSO of this person: by the email's verified domain, and — only
    * when `userId` is given, i.e. once the caller has proved who they are — by membership.
@@ -51,11 +53,20 @@ export function createPolicyService(deps: { db: Db; clock: Clock; audit: AuditSe
   async function ssoRequirement(exec: Executor, who: { email: string; userId?: string }) {
     const byDomain = await domainOrganization(exec, who.email);
     const org = byDomain?.auth_required === 'sso' ? byDomain : who.userId ? await findSsoRequiredMembership(exec, who.userId) : undefined;
-    return org ? { organizationId: org.id, slug: org.slug, name: org.name, ssoUrl: ssoLoginPath(org.slug, who.email) } : null;
+    return org ? requirementOf(org, who.email) : null;
   }
 
   return {
     ssoRequirement,
+
+    /**
+     * ssoRequirement's membership half alone, for a caller that has just asked the domain half
+     * (password sign-in): the domain's organization is not looked up twice.
+     */
+    async ssoRequirementByMembership(exec: Executor, who: { email: string; userId: string }) {
+      const org = await findSsoRequiredMembership(exec, who.userId);
+      return org ? requirementOf(org, who.email) : null;
+    },
 
     async assertNoSsoRequirement(exec: Executor, who: { email: string; userId?: string }): Promise<void> {
       const req = await ssoRequirement(exec, who);

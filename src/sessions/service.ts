@@ -13,12 +13,16 @@ import { endSessions, type SessionsEnded } from '../logout/session-end.js';
 import type { SessionEndReason } from '../logout/reasons.js';
 import type { SessionSelector } from '../logout/store.js';
 import { findSessionWithUser, findSessionWithUserById, insertSession, listActiveSessions, updateSession } from './store.js';
+import { cacheKeyOfSession, cacheKeyOfToken, type SessionCache, type SessionWithUser } from './cache.js';
+import { sessionDataChanged } from './cache-sync.js';
 
 /** SPEC §11: 7 days idle, 30 days at most; lastSeenAt written at most every 5 minutes. */
 export const SESSION_IDLE_MS = 7 * DAY;
 export const SESSION_ABSOLUTE_MS = 30 * DAY;
 export const SESSION_TOUCH_INTERVAL_MS = 5 * MINUTE;
 export const SESSION_COOKIE = 'gatehouse_session';
+/** A cached session is read again from the database after this long, whatever it was told (sessions/cache.ts). */
+export const SESSION_CACHE_MAX_AGE_MS = 10_000;
 const TOKEN_PREFIX = 'gs_';
 
 export interface NewSession {
@@ -68,11 +72,20 @@ export function sessionView(s: SessionRow, currentId?: string): SessionView {
   };
 }
 
-export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService; keyring: KeyRing }) {
-  const { db, clock } = deps;
+export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService; keyring: KeyRing; sessionCache: SessionCache }) {
+  const { db, clock, sessionCache: cache } = deps;
+
+  /** A session by cache key: from this instance's cache when it may answer, else read and kept (sessions/cache.ts). */
+  async function cached(key: string, read: () => Promise<SessionWithUser | undefined>): Promise<SessionWithUser | null> {
+    const { hit, stamp } = cache.lookup(key);
+    if (hit) return liveAndTouched(hit);
+    const found = await liveAndTouched(await read());
+    if (found) cache.store(key, found, stamp);
+    return found;
+  }
 
   /** Null unless the session is live (not revoked, neither expiry passed); slides the idle expiry at most every 5 minutes. */
-  async function liveAndTouched(found: { session: SessionRow; user: UserRow } | undefined): Promise<{ session: SessionRow; user: UserRow } | null> {
+  async function liveAndTouched(found: SessionWithUser | undefined): Promise<SessionWithUser | null> {
     if (!found) return null;
     const { session } = found;
     const now = clock.now();
@@ -125,7 +138,8 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
      */
     async authenticate(token: string): Promise<{ session: SessionRow; user: UserRow } | null> {
       if (!token.startsWith(TOKEN_PREFIX) || token.length > 100) return null;
-      return liveAndTouched(await findSessionWithUser(db, sha256(token)));
+      const hash = sha256(token);
+      return cached(cacheKeyOfToken(hash), () => findSessionWithUser(db, hash));
     },
 
     /**
@@ -133,7 +147,7 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
      * null when it was revoked, expired or deleted. Slides the idle expiry like a cookie request.
      */
     async authenticateById(sessionId: string): Promise<{ session: SessionRow; user: UserRow } | null> {
-      return liveAndTouched(await findSessionWithUserById(db, sessionId));
+      return cached(cacheKeyOfSession(sessionId), () => findSessionWithUserById(db, sessionId));
     },
 
     /** GET /api/user/sessions: the caller's user's sessions (not for a pinned key). */
@@ -174,6 +188,7 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
 
     async markMfaComplete(exec: Executor, sessionId: string): Promise<void> {
       await updateSession(exec, sessionId, { mfa_state: 'complete', mfa_completed_at: clock.now().toISOString() });
+      await sessionDataChanged(exec, cache, { sessions: [sessionId] });
     },
   };
 }

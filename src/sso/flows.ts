@@ -29,6 +29,18 @@ async function findFlow(db: Executor, lookupHash: string) {
   return db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', lookupHash).executeTakeFirst();
 }
 
+/** Consume the live flow behind a lookup hash in one statement; undefined when there is none to consume. */
+async function consumeLive(db: Executor, lookupHash: string, now: string): Promise<FlowRow | undefined> {
+  return db
+    .updateTable('sso_flows')
+    .set({ consumed_at: now })
+    .where('lookup_hash', '=', lookupHash)
+    .where('consumed_at', 'is', null)
+    .where('expires_at', '>', now)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** Atomic consume: only one caller, on any instance, can flip consumed_at. */
 async function markConsumed(db: Executor, id: string, now: string): Promise<boolean> {
   const res = await db.updateTable('sso_flows').set({ consumed_at: now }).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
@@ -43,6 +55,13 @@ async function markUnconsumed(db: Executor, id: string, consumedAt: string): Pro
 
 async function deleteExpired(db: Executor, before: string) {
   await db.deleteFrom('sso_flows').where('expires_at', '<', before).execute();
+}
+
+/** Why a flow cannot be consumed (none, spent — by another caller too — or expired). */
+function refusal(flow: FlowRow | undefined, now: string): FlowError {
+  if (!flow) return new FlowError('state_invalid', 'This sign-in link is not one Gatehouse started (unknown state). Start the sign-in again.');
+  if (flow.consumed_at || flow.expires_at > now) return new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
+  return new FlowError('flow_expired', 'The sign-in took longer than 10 minutes. Start the sign-in again.');
 }
 
 // ---- service
@@ -94,9 +113,16 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
       return findFlow(db, sha256(handle));
     },
 
-    /** Find and consume the flow behind a handle, exactly once. */
+    /**
+     * Find and consume the flow behind a handle, exactly once: one conditional update on the way
+     * of a good sign-in; the row is read only to say why when there was nothing to consume.
+     */
     async consume(handle: string): Promise<FlowRow> {
-      return this.consumeFound(await findFlow(db, sha256(handle)));
+      const lookupHash = sha256(handle);
+      const now = clock.now().toISOString();
+      const consumed = await consumeLive(db, lookupHash, now);
+      if (consumed) return consumed;
+      throw refusal(await findFlow(db, lookupHash), now);
     },
 
     /**
@@ -104,11 +130,9 @@ export function createFlowService(deps: { db: Db; clock: Clock }) {
      * `exec` a transaction, the consume commits with it — or not at all (SAML: with the session).
      */
     async consumeFound(flow: FlowRow | undefined, exec: Executor = db): Promise<FlowRow> {
-      if (!flow) throw new FlowError('state_invalid', 'This sign-in link is not one Gatehouse started (unknown state). Start the sign-in again.');
       const now = clock.now().toISOString();
-      if (flow.consumed_at) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
-      if (flow.expires_at <= now) throw new FlowError('flow_expired', 'The sign-in took longer than 10 minutes. Start the sign-in again.');
-      if (!(await markConsumed(exec, flow.id, now))) throw new FlowError('replayed', 'This sign-in response was already used. Start the sign-in again.');
+      if (!flow || flow.consumed_at || flow.expires_at <= now) throw refusal(flow, now);
+      if (!(await markConsumed(exec, flow.id, now))) throw refusal({ ...flow, consumed_at: now }, now);
       return { ...flow, consumed_at: now };
     },
 

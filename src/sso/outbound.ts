@@ -2,6 +2,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
 /**
@@ -14,6 +15,11 @@ import tls from 'node:tls';
  * - The check runs on the addresses the name resolves to, inside the `lookup` the socket itself
  *   uses, so the address checked is the address dialed (no window for DNS rebinding). Node never
  *   calls `lookup` for IP literals, so those are checked before the request.
+ * - Connections are pooled (keep-alive), one pool per origin, bounded, closed when idle. The
+ *   pool's agents open every socket through that same guarded `lookup` (GuardedHttpAgent), so a
+ *   pooled connection is one to an address that was checked when it was opened, and every new
+ *   connection resolves and checks afresh — a name that re-resolves to a refused address gets no
+ *   new connection.
  * - Redirects are followed by hand, at most 5, and every hop goes through the same checks.
  * - 5 s for the whole exchange (all hops, DNS included) and a 1 MiB body cap.
  *
@@ -96,13 +102,26 @@ export interface OutboundOptions {
   extraCaCerts?: string[];
   /** Told the detail of every refused address (server.ts logs it at debug level). */
   onRefused?: (refused: RefusedAddress) => void;
+  /** Most connections open at once to one origin; further requests wait for one. Default 8. */
+  maxSocketsPerOrigin?: number;
+  /** An idle pooled connection is closed after this long (or sooner when the server says so). Default 15000. */
+  idleSocketTimeoutMs?: number;
 }
 
 export type OutboundFetch = (url: string, request?: OutboundRequest) => Promise<OutboundResponse>;
 
+/** The client createOutboundFetch builds: the fetch, and `close()` to end its pooled connections. */
+export type OutboundClient = OutboundFetch & { close(): void };
+
 export const DEFAULT_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_REDIRECTS = 5;
+export const DEFAULT_MAX_SOCKETS_PER_ORIGIN = 8;
+export const DEFAULT_IDLE_SOCKET_TIMEOUT_MS = 15_000;
+/** Bounds the pool across all origins (one client's connections, busy and idle). */
+const MAX_TOTAL_SOCKETS = 128;
+/** Idle connections kept per origin. */
+const MAX_FREE_SOCKETS_PER_ORIGIN = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Address policy
@@ -302,6 +321,12 @@ interface Settings {
   onRefused: (refused: RefusedAddress) => void;
 }
 
+/** The client's connection pools, one agent per scheme; each keys its sockets by host and port. */
+interface Pools {
+  'http:': http.Agent;
+  'https:': http.Agent;
+}
+
 interface Hop {
   url: URL;
   method: 'GET' | 'POST';
@@ -328,7 +353,7 @@ const systemLookup: LookupFn = async (hostname) => {
   return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 };
 
-export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
+export function createOutboundFetch(options: OutboundOptions): OutboundClient {
   const settings: Settings = {
     allowLoopback: options.allowLoopback,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -339,11 +364,28 @@ export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
     ca: options.extraCaCerts?.length ? [...tls.rootCertificates, ...options.extraCaCerts] : undefined,
     onRefused: options.onRefused ?? (() => {}),
   };
-  return (url, request = {}) => fetchFollowingRedirects(settings, url, request);
+  const pooling: http.AgentOptions = {
+    keepAlive: true,
+    maxSockets: options.maxSocketsPerOrigin ?? DEFAULT_MAX_SOCKETS_PER_ORIGIN,
+    maxTotalSockets: MAX_TOTAL_SOCKETS,
+    maxFreeSockets: MAX_FREE_SOCKETS_PER_ORIGIN,
+    // On an idle pooled socket; Node shortens it to what the server announces (Keep-Alive: timeout=…).
+    timeout: options.idleSocketTimeoutMs ?? DEFAULT_IDLE_SOCKET_TIMEOUT_MS,
+    scheduling: 'lifo',
+  };
+  const pools: Pools = { 'http:': createAgent(settings, 'http:', pooling), 'https:': createAgent(settings, 'https:', pooling) };
+  const client = (url: string, request: OutboundRequest = {}) => fetchFollowingRedirects(settings, pools, url, request);
+  return Object.assign(client, {
+    close() {
+      pools['http:'].destroy();
+      pools['https:'].destroy();
+    },
+  });
 }
 
 async function fetchFollowingRedirects(
   settings: Settings,
+  pools: Pools,
   rawUrl: string,
   request: OutboundRequest,
 ): Promise<OutboundResponse> {
@@ -359,7 +401,7 @@ async function fetchFollowingRedirects(
   const timer = setTimeout(() => deadline.abort(), settings.timeoutMs);
   try {
     for (let redirects = 0; ; redirects++) {
-      const raw = await sendOnce(settings, hop, deadline.signal);
+      const raw = await send(settings, pools, hop, deadline.signal);
       const location = REDIRECT_STATUSES.has(raw.status) ? raw.headers['location'] : undefined;
       if (location === undefined) return toResponse(raw, hop.url);
       if (redirects >= settings.maxRedirects) {
@@ -425,8 +467,31 @@ function nextHop(current: Hop, status: number, location: string, allowLoopback: 
   };
 }
 
+/**
+ * One request/response on a pooled connection. A pooled connection the server closed as it was
+ * reused (its keep-alive ran out just then) fails before any answer, so the request never reached
+ * the server: it is sent once more, on a new connection of its own (opened through the guard too).
+ */
+async function send(settings: Settings, pools: Pools, hop: Hop, deadline: AbortSignal): Promise<RawResponse> {
+  const scheme = schemeOf(hop.url);
+  const pooled = await sendOnce(settings, pools[scheme], hop, deadline);
+  if (pooled !== STALE_CONNECTION) return pooled;
+  const own = createAgent(settings, scheme, { keepAlive: false });
+  try {
+    const fresh = await sendOnce(settings, own, hop, deadline);
+    if (fresh === STALE_CONNECTION) throw new OutboundError('unreachable', hop.url.href, `${hop.url.host} closed the connection before answering`);
+    return fresh;
+  } finally {
+    own.destroy();
+  }
+}
+
+/** sendOnce's answer when a reused pooled connection turned out closed before the request got any answer. */
+const STALE_CONNECTION = Symbol('stale pooled connection');
+const CONNECTION_CLOSED_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
 /** One request/response, no redirects. Resolves once the whole body has arrived. */
-function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<RawResponse> {
+function sendOnce(settings: Settings, agent: http.Agent, hop: Hop, deadline: AbortSignal): Promise<RawResponse | typeof STALE_CONNECTION> {
   const { url } = hop;
   const host = unbracket(url.hostname);
   const via = hop.from ? ` (redirected from ${hop.from.href})` : '';
@@ -440,14 +505,12 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
     }
   }
 
-  return new Promise<RawResponse>((resolve, reject) => {
+  return new Promise<RawResponse | typeof STALE_CONNECTION>((resolve, reject) => {
     let settled = false;
-    // Set when our lookup refuses; the socket error that follows is reported as this instead.
-    let guardFailure: OutboundError | undefined;
     let req: http.ClientRequest | undefined;
     let res: http.IncomingMessage | undefined;
 
-    const finish = (outcome: RawResponse | OutboundError) => {
+    const finish = (outcome: RawResponse | OutboundError | typeof STALE_CONNECTION) => {
       if (settled) return;
       settled = true;
       deadline.removeEventListener('abort', onTimeout);
@@ -466,9 +529,6 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
     if (deadline.aborted) return onTimeout();
     deadline.addEventListener('abort', onTimeout);
 
-    const lookup = guardedLookup(settings, url.href, (reason, message, cause) => {
-      guardFailure = new OutboundError(reason, url.href, `${message}${via}`, { cause });
-    });
     const headers: Record<string, string> = { 'user-agent': 'Gatehouse', ...hop.headers };
     if (hop.body !== undefined) headers['content-length'] = String(Buffer.byteLength(hop.body));
 
@@ -479,11 +539,8 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
       path: `${url.pathname}${url.search}`,
       method: hop.method,
       headers,
-      lookup,
-      // A private connection per request: a pooled socket could have been opened by code
-      // that did not go through this guard.
-      agent: false,
-      ...(settings.ca && url.protocol === 'https:' ? { ca: settings.ca } : {}),
+      // The guarded pool: every socket it opens resolves through the guard (GuardedHttpAgent).
+      agent,
     };
     const transport = url.protocol === 'https:' ? https : http;
     try {
@@ -492,8 +549,12 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
       return fail('invalid_url', `${url.href} cannot be requested: ${errorText(err)}`, err);
     }
 
-    req.on('error', (err) => {
-      if (guardFailure) return finish(guardFailure);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof GuardRefusal) {
+        if (err.refused) settings.onRefused({ url: url.href, ...err.refused });
+        return fail(err.reason, err.message, err.cause);
+      }
+      if (req?.reusedSocket && !res && err.code !== undefined && CONNECTION_CLOSED_CODES.has(err.code)) return finish(STALE_CONNECTION);
       fail('unreachable', `${url.host} is unreachable: ${errorText(err)}`, err);
     });
     req.on('response', (response) => {
@@ -529,38 +590,82 @@ function sendOnce(settings: Settings, hop: Hop, deadline: AbortSignal): Promise<
   });
 }
 
-type GuardFailureSink = (reason: 'blocked_address' | 'dns_failed', message: string, cause?: unknown) => void;
+// ---------------------------------------------------------------------------------------------
+// Guarded connections
+// ---------------------------------------------------------------------------------------------
 
 /**
- * The `lookup` handed to the socket: resolve, refuse the whole answer if any address is
- * refused, and give the socket exactly the addresses that were checked.
+ * Why the guard gave a new socket no address. The request that asked for the socket reports it,
+ * with its own URL (and the refused address to the operator's log only).
  */
-function guardedLookup(settings: Settings, href: string, onRefused: GuardFailureSink): net.LookupFunction {
+class GuardRefusal extends Error {
+  override name = 'GuardRefusal';
+  readonly code: 'EADDRNOTAVAIL' | 'ENOTFOUND';
+  constructor(
+    readonly reason: 'blocked_address' | 'dns_failed',
+    message: string,
+    readonly refused: Omit<RefusedAddress, 'url'> | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = reason === 'dns_failed' ? 'ENOTFOUND' : 'EADDRNOTAVAIL';
+  }
+}
+
+/**
+ * The `lookup` of every socket the client opens: resolve, refuse the whole answer if any address
+ * is refused, and give the socket exactly the addresses that were checked.
+ */
+function guardedLookup(settings: Settings): net.LookupFunction {
   return (hostname, options, callback) => {
-    const refuse = (reason: 'blocked_address' | 'dns_failed', message: string, cause?: unknown) => {
-      onRefused(reason, message, cause);
-      const err: NodeJS.ErrnoException = new Error(message);
-      err.code = reason === 'dns_failed' ? 'ENOTFOUND' : 'EADDRNOTAVAIL';
-      callback(err, '');
-    };
+    const refuse = (refusal: GuardRefusal) => callback(refusal, '');
     resolveName(settings.lookup, hostname).then(
       (answers) => {
-        if (answers.length === 0) return refuse('dns_failed', `${hostname} does not resolve to any address`);
+        if (answers.length === 0) return refuse(new GuardRefusal('dns_failed', `${hostname} does not resolve to any address`, null));
         // Refuse if ANY address is refused: the socket may try them all (happy eyeballs).
         for (const { address } of answers) {
           const why = addressRefusal(address, settings.allowLoopback);
-          if (why) {
-            settings.onRefused({ url: href, host: hostname, address, why });
-            return refuse('blocked_address', `${hostname} resolves to ${REFUSED_ADDRESS}`);
-          }
+          if (why) return refuse(new GuardRefusal('blocked_address', `${hostname} resolves to ${REFUSED_ADDRESS}`, { host: hostname, address, why }));
         }
         if (options.all) return callback(null, answers);
         const [first] = answers as [dns.LookupAddress];
         callback(null, first.address, first.family);
       },
-      (err: unknown) => refuse('dns_failed', `${hostname} could not be resolved: ${errorText(err)}`, err),
+      (err: unknown) => refuse(new GuardRefusal('dns_failed', `${hostname} could not be resolved: ${errorText(err)}`, null, { cause: err })),
     );
   };
+}
+
+/**
+ * An agent that opens every socket through the guard, whatever lookup a request names: the one
+ * place sockets of this client come from, pooled or not.
+ */
+class GuardedHttpAgent extends http.Agent {
+  constructor(options: http.AgentOptions, private readonly guard: net.LookupFunction) {
+    super(options);
+  }
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    return super.createConnection({ ...options, lookup: this.guard }, callback);
+  }
+}
+
+/** GuardedHttpAgent for https (TLS verified against Node's roots plus `extraCaCerts`). */
+class GuardedHttpsAgent extends https.Agent {
+  constructor(options: https.AgentOptions, private readonly guard: net.LookupFunction) {
+    super(options);
+  }
+  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    return super.createConnection({ ...options, lookup: this.guard }, callback);
+  }
+}
+
+/** parseStartUrl and nextHop let nothing but http: and https: through. */
+const schemeOf = (url: URL): keyof Pools => (url.protocol === 'https:' ? 'https:' : 'http:');
+
+function createAgent(settings: Settings, scheme: keyof Pools, options: http.AgentOptions): http.Agent {
+  const guard = guardedLookup(settings);
+  if (scheme === 'http:') return new GuardedHttpAgent(options, guard);
+  return new GuardedHttpsAgent({ ...options, ...(settings.ca ? { ca: settings.ca } : {}) }, guard);
 }
 
 /** Calls the resolver and sets each family from the address itself, not from what it claims. */

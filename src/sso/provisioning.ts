@@ -7,12 +7,13 @@ import type { AuditService } from '../audit/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
 import { emailDomainOrNull } from '../domains/normalize.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
-import { findMembership, findPendingInvitationByEmail, insertMemberIfAbsent, markInvitationAccepted } from '../organizations/store.js';
+import { findMembership, findPendingInvitationByEmail, findUserWithMembership, insertMemberIfAbsent, markInvitationAccepted } from '../organizations/store.js';
 import { claimCounts, claimUnverifiedAccount } from '../users/claim.js';
-import { deleteUser, findUserByEmail, findUserById, insertUserIfAbsent, normalizeEmail } from '../users/store.js';
+import { deleteUser, findUserByEmail, insertUserIfAbsent, normalizeEmail } from '../users/store.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
 import { findIdentity, insertIdentityIfAbsent, recordIdentityLogin } from './identities/store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 /** What any protocol hands to provisioning: the subject and the profile the IdP asserted. */
 export interface SsoProfile {
@@ -38,7 +39,7 @@ const emailDomain = (email: string) => emailDomainOrNull(email) ?? email.slice(e
  * SPEC §4.5, the one place that decides who an SSO login is, for OIDC and SAML alike.
  * Runs inside the caller's transaction.
  */
-export function createProvisioning(deps: { clock: Clock; audit: AuditService; joinRequests: JoinRequestService }) {
+export function createProvisioning(deps: { clock: Clock; audit: AuditService; joinRequests: JoinRequestService; sessionCache: SessionCacheDrops }) {
   function checkAllowedDomain(connection: Connection, email: string | null) {
     if (!connection.allowedDomains) return;
     if (!email || !connection.allowedDomains.includes(emailDomain(email))) {
@@ -49,9 +50,14 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
   /** Members pass; otherwise JIT adds the user with the default role, or a pending invitation admits them. */
   async function ensureMembership(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, user: UserRow, now: string) {
     if (await findMembership(tx, org.id, user.id)) return;
+    await admitNonMember(tx, ctx, connection, org, user, now);
+  }
+
+  /** A pending invitation admits the user, or JIT adds them with the default role, or the login is refused. */
+  async function admitNonMember(tx: Executor, ctx: Ctx, connection: Connection, org: OrganizationRow, user: UserRow, now: string) {
     const invitation = await findPendingInvitationByEmail(tx, org.id, user.email, now);
     if (invitation && (await markInvitationAccepted(tx, invitation.id, user.id, now))) {
-      await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: invitation.role, created_at: now, updated_at: now });
+      await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: invitation.role, created_at: now, updated_at: now }, deps.sessionCache);
       await deps.audit.record(tx, ctx, { action: 'invitation.accepted', organizationId: org.id, target: { type: 'invitation', id: invitation.id }, metadata: { email: user.email, role: invitation.role, via: 'sso' } });
       return;
     }
@@ -61,7 +67,7 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
       throw new SsoLoginError('user_not_provisioned', `${user.email} is not a member of ${org.name} and just-in-time provisioning is off: invite the user first`, { code: 'SSO_USER_NOT_PROVISIONED' });
     }
     // A concurrent login of the same person may have added it meanwhile (SPEC §12): then nothing to record.
-    if (!(await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: connection.defaultRole, created_at: now, updated_at: now }))) return;
+    if (!(await insertMemberIfAbsent(tx, { organization_id: org.id, user_id: user.id, role: connection.defaultRole, created_at: now, updated_at: now }, deps.sessionCache))) return;
     await deps.audit.record(tx, ctx, { action: 'member.added', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { role: connection.defaultRole, via: 'sso_jit' } });
   }
 
@@ -98,16 +104,16 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     const identity = await findIdentity(tx, connection.id, profile.subject);
     if (identity) {
       checkAllowedDomain(connection, email);
-      const user = await findUserById(tx, identity.user_id);
-      if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+      const found = await findUserWithMembership(tx, identity.user_id, org.id);
+      if (!found) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
       // An admin may have unlinked the identity since it was read (SPEC §12: unlinking ends the
       // sessions it created). The update finds it gone then, and the login decides again from
       // step 1 under the usual rules, without it. Done before anything else is written: on
       // PostgreSQL the updated row stays locked, so an unlink that comes later waits for this
       // login's commit and then ends its session too.
       if ((await recordIdentityLogin(tx, identity.id, { email, claims: cached, last_login_at: now })) === 0) return LOST_RACE;
-      await ensureMembership(tx, ctx, connection, org, user, now);
-      return { user, identityId: identity.id, outcome: 'existing_identity' };
+      if (!found.member) await admitNonMember(tx, ctx, connection, org, found.user, now);
+      return { user: found.user, identityId: identity.id, outcome: 'existing_identity' };
     }
 
     // 2. Otherwise the email decides, and it is required.
@@ -161,7 +167,7 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     if (proves && user.email_verified !== 1) {
       // The organization's IdP proves an address the account never proved: whatever was set up
       // on it before (password, sessions, keys, TOTP, other identities) goes (see claim.ts).
-      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx }, user, now, { keepIdentityId: identityId, keepOrganizationId: org.id });
+      const claim = await claimUnverifiedAccount(tx, { service: deps.audit, ctx, sessionCache: deps.sessionCache }, user, now, { keepIdentityId: identityId, keepOrganizationId: org.id });
       await deps.audit.record(tx, ctx, { action: 'user.email_verified', organizationId: org.id, target: { type: 'user', id: user.id }, metadata: { method: 'sso', connectionId: connection.id, clearedUnverifiedLogin: claim.hadPassword, ...claimCounts(claim) } });
       user = { ...user, email_verified: 1, password_hash: null };
     }

@@ -13,6 +13,7 @@ import type { SessionService } from '../sessions/service.js';
 import { endSessions } from '../logout/session-end.js';
 import type { AccessTokens } from './access-tokens.js';
 import { findRefreshTokenByHash, insertRefreshToken, revokeFamily, spendRefreshToken } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 /**
  * SPEC §8 session tokens: a signed-in session exchanges its cookie for an access token (a JWT, see
@@ -59,6 +60,7 @@ export function createSessionTokenService(deps: {
   organizations: OrganizationService;
   accessTokens: AccessTokens;
   rateLimits: RateLimits;
+  sessionCache: SessionCacheDrops;
 }) {
   const { db, clock, config } = deps;
 

@@ -224,8 +224,12 @@ export function createSigningKeys(deps: {
      * the set or the signer changes.
      */
     async providerKeys(): Promise<{ version: string; keys: JWK[] }> {
+      // The time is read after the ring: on a first start, load() creates the first key, which
+      // activates when it is made (read before, that key was "not active yet": a 500 on the
+      // first provider request of a new installation).
+      const loaded = await load();
       const now = clock.now();
-      const keys = published(await load(), now);
+      const keys = published(loaded, now);
       const signer = signerOf(keys, now);
       const ordered = [signer, ...keys.filter((k) => k !== signer)];
       const version = ordered.map((k) => k.row.id).join(',');

@@ -9,6 +9,7 @@ import { deleteAllUserSessions } from '../sessions/store.js';
 import { endSessions } from '../logout/session-end.js';
 import { deleteUserIdentitiesExcept } from '../sso/identities/store.js';
 import { updateUser } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 export interface ClaimResult {
   sessionsRevoked: number;
@@ -45,7 +46,7 @@ export const CLAIM_REMOVAL_REASON = 'unverified_account_claimed';
  */
 export async function claimUnverifiedAccount(
   tx: Executor,
-  audit: { service: Pick<AuditService, 'record'>; ctx: Ctx },
+  audit: { service: Pick<AuditService, 'record'>; ctx: Ctx; sessionCache: SessionCacheDrops },
   user: { id: string; password_hash: string | null },
   now: string,
   opts: { keepIdentityId?: string | null; keepOrganizationId?: string | null; newPasswordHash?: string | null } = {},
@@ -53,13 +54,13 @@ export async function claimUnverifiedAccount(
   // Deleted, not revoked: a revoked session still makes its address "known" to the account for
   // 30 days (auth/account-limits.ts), and the unproven holder's addresses are not the owner's.
   // Ended first (refresh tokens revoked, the apps they signed into told), then deleted.
-  const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service }, audit.ctx, { by: 'user', userId: user.id }, 'unverified_account_claimed');
+  const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service, sessionCache: audit.sessionCache }, audit.ctx, { by: 'user', userId: user.id }, 'unverified_account_claimed');
   const sessionsRevoked = ended.sessions.length + (await deleteAllUserSessions(tx, user.id));
   const apiKeysRevoked = await revokeAllUserApiKeys(tx, user.id, now);
   await deleteRecoveryCodes(tx, user.id);
   const factorsRemoved = await deleteFactors(tx, user.id);
   const identitiesRemoved = await deleteUserIdentitiesExcept(tx, user.id, opts.keepIdentityId ?? null);
-  const membershipsRemoved = await deleteUserMemberships(tx, user.id, opts.keepOrganizationId ?? null);
+  const membershipsRemoved = await deleteUserMemberships(tx, user.id, audit.sessionCache, opts.keepOrganizationId ?? null);
   for (const m of membershipsRemoved) {
     await audit.service.record(tx, audit.ctx, {
       action: 'member.removed',
@@ -68,7 +69,7 @@ export async function claimUnverifiedAccount(
       metadata: { role: m.role, reason: CLAIM_REMOVAL_REASON, lastOwner: m.lastOwner },
     });
   }
-  await updateUser(tx, user.id, { email_verified: 1, password_hash: opts.newPasswordHash ?? null, updated_at: now });
+  await updateUser(tx, user.id, { email_verified: 1, password_hash: opts.newPasswordHash ?? null, updated_at: now }, audit.sessionCache);
   return { sessionsRevoked, apiKeysRevoked, factorsRemoved, identitiesRemoved, membershipsRemoved, hadPassword: user.password_hash !== null };
 }
 

@@ -6,6 +6,7 @@ import { revokeAllUserApiKeys } from '../api-keys/store.js';
 import { endSessions } from '../logout/session-end.js';
 import { claimCounts, claimUnverifiedAccount } from './claim.js';
 import { updateUser } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 /**
  * `gatehouse admin create` on an account that already exists (SPEC §12). The operator vouches for
@@ -17,7 +18,7 @@ import { updateUser } from './store.js';
  */
 export async function promoteToSuperadmin(
   tx: Executor,
-  audit: { service: Pick<AuditService, 'record'>; ctx: Ctx },
+  audit: { service: Pick<AuditService, 'record'>; ctx: Ctx; sessionCache: SessionCacheDrops },
   existing: UserRow,
   passwordHash: string,
   now: string,
@@ -27,9 +28,9 @@ export async function promoteToSuperadmin(
     const claim = await claimUnverifiedAccount(tx, audit, existing, now, { newPasswordHash: passwordHash });
     metadata = { ...claimCounts(claim), claimedUnverifiedAccount: true };
   } else {
-    const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service }, audit.ctx, { by: 'user', userId: existing.id }, 'superadmin_promoted');
+    const ended = await endSessions(tx, { clock: { now: () => new Date(now) }, audit: audit.service, sessionCache: audit.sessionCache }, audit.ctx, { by: 'user', userId: existing.id }, 'superadmin_promoted');
     metadata = { sessionsRevoked: ended.sessions.length, apiKeysRevoked: await revokeAllUserApiKeys(tx, existing.id, now) };
   }
-  await updateUser(tx, existing.id, { is_superadmin: 1, email_verified: 1, password_hash: passwordHash, updated_at: now });
+  await updateUser(tx, existing.id, { is_superadmin: 1, email_verified: 1, password_hash: passwordHash, updated_at: now }, audit.sessionCache);
   return { user: { ...existing, is_superadmin: 1, email_verified: 1, password_hash: passwordHash, updated_at: now }, metadata };
 }

@@ -16,6 +16,7 @@ import { isUniqueViolation } from '../db/database.js';
 import { promoteToSuperadmin } from './promote.js';
 import { ssoRequiredError } from '../policy/enforce.js';
 import { findUserByEmail, insertUser, normalizeEmail, updateUser } from './store.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
 
 export interface UserView {
   id: string;
@@ -41,6 +42,7 @@ const invalidCredentials = () => new AppError('INVALID_CREDENTIALS', 'Wrong emai
 export function createAccountService(deps: {
   db: Db;
   clock: Clock;
+  sessionCache: SessionCacheDrops;
   passwords: PasswordHasher;
   rateLimits: RateLimits;
   accountLimits: AccountLimits;
@@ -160,7 +162,8 @@ export function createAccountService(deps: {
       // this is, so an anonymous caller cannot learn someone's memberships. Superadmins keep the
       // password path (SPEC §6: they must always be able to lower a policy).
       if (user.is_superadmin !== 1) {
-        const byMembership = await deps.policy.ssoRequirement(db, { email, userId: user.id });
+        // The domain's requirement was asked above (domainSsoGate): only memberships are left.
+        const byMembership = await deps.policy.ssoRequirementByMembership(db, { email, userId: user.id });
         if (byMembership) {
           await refusedSso(meta, user.id, byMembership.organizationId, 'membership');
           throw ssoRequiredError({ id: byMembership.organizationId, slug: byMembership.slug, name: byMembership.name }, email);
@@ -173,7 +176,7 @@ export function createAccountService(deps: {
       const now = clock.now().toISOString();
       const name = input.name === undefined ? user.name : input.name?.trim() || null;
       await db.transaction().execute(async (tx) => {
-        await updateUser(tx, user.id, { name, updated_at: now });
+        await updateUser(tx, user.id, { name, updated_at: now }, deps.sessionCache);
         await deps.audit.record(tx, ctx, { action: 'user.updated', target: { type: 'user', id: user.id }, metadata: { name } });
       });
       return { ...user, name, updated_at: now };
@@ -192,7 +195,7 @@ export function createAccountService(deps: {
       return db.transaction().execute(async (tx) => {
         const existing = await findUserByEmail(tx, email);
         if (existing) {
-          const { user, metadata } = await promoteToSuperadmin(tx, { service: deps.audit, ctx: cli }, existing, passwordHash, now);
+          const { user, metadata } = await promoteToSuperadmin(tx, { service: deps.audit, ctx: cli, sessionCache: deps.sessionCache }, existing, passwordHash, now);
           await deps.audit.record(tx, cli, { action: 'user.promoted_superadmin', target: { type: 'user', id: user.id }, metadata });
           return { user, created: false, revoked: { sessions: Number(metadata.sessionsRevoked), apiKeys: Number(metadata.apiKeysRevoked) } };
         }

@@ -1,5 +1,7 @@
 import type { Executor } from '../db/database.js';
 import type { Bool, UserRow, UserUpdate } from '../db/schema.js';
+import type { SessionCacheDrops } from '../sessions/cache.js';
+import { sessionDataChanged } from '../sessions/cache-sync.js';
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
@@ -49,6 +51,11 @@ export async function deleteUser(db: Executor, id: string): Promise<void> {
   await db.deleteFrom('users').where('id', '=', id).execute();
 }
 
-export async function updateUser(db: Executor, id: string, patch: UserUpdate): Promise<void> {
+/**
+ * Change a user row. Its sessions are cached with it (sessions/cache.ts), so the change drops
+ * them from this instance's cache (`cache`) and, when the transaction commits, from every other's.
+ */
+export async function updateUser(db: Executor, id: string, patch: UserUpdate, cache: SessionCacheDrops): Promise<void> {
   await db.updateTable('users').set(patch).where('id', '=', id).execute();
+  await sessionDataChanged(db, cache, { user: id });
 }

@@ -84,6 +84,7 @@ async function addMembership(orgId: string, userId: string) {
 
 async function verified(userId: string) {
   await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', userId).execute();
+  t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
 }
 
 async function userRow(email: string) {
@@ -193,6 +194,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
   it('signs in an existing verified user into the same account, keeping password and sessions', async () => {
     const u = await t.signUp('known@example.com', 'known password 1');
     await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', u.id).execute();
+    t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
     const { link } = await magicLinkFor('known@example.com');
     const res = await confirmLink(link);
     expect(res.status).toBe(303);
@@ -364,6 +366,7 @@ describe('magic link sign-in (mail over real SMTP)', () => {
   it('starts the session with MFA pending for a user with a confirmed TOTP factor', async () => {
     const u = await t.signUp('mfa@example.com');
     await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', u.id).execute(); // enrolled after proving the address
+    t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
     const now = t.clock.now().toISOString();
     await t.deps.db.insertInto('mfa_factors').values({ id: newId(), user_id: u.id, type: 'totp', secret_enc: 'sealed', confirmed_at: now, last_used_step: null, created_at: now }).execute();
     const { link } = await magicLinkFor('mfa@example.com');

@@ -49,7 +49,7 @@ describe('the built artifact', () => {
     expect([...built].filter((f) => f.endsWith('.ts'))).toEqual([]);
   }, 120_000);
 
-  it('node dist/cli.js start serves a healthy instance, its pages and their assets without a TypeScript loader', async () => {
+  it('node dist/cli.js start serves a healthy instance, its first OpenID Provider request, its pages and their assets without a TypeScript loader', async () => {
     expect(existsSync(join(out, 'cli.js'))).toBe(true);
     const dir = join(work, 'run');
     mkdirSync(dir);
@@ -67,6 +67,9 @@ describe('the built artifact', () => {
     const base = `http://127.0.0.1:${port}`;
 
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    // The first OpenID Provider request of a new installation creates the first signing key and
+    // must be served with it (it was a 500 once: the key "activated" after the request's clock).
+    expect((await fetch(`${base}/.well-known/openid-configuration`)).status).toBe(200);
     const signIn = await fetch(`${base}/sign-in`);
     expect(signIn.status).toBe(200);
     const assets = [...(await signIn.text()).matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);

@@ -43,7 +43,7 @@ describe(`migrations on ${ENGINE}`, () => {
   it('create every table from an empty database, and a second run applies nothing', async () => {
     const h = await fresh();
     expect(await tables(h)).toEqual([]);
-    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs', '0003_tokens_and_provider', '0004_logout', '0005_idp_tokens', '0006_dashboard']);
+    expect(await migrateToLatest(h.db, h.schema)).toEqual(['0001_initial', '0002_retired_slugs', '0003_tokens_and_provider', '0004_logout', '0005_idp_tokens', '0006_dashboard', '0007_housekeeping']);
     expect(await tables(h)).toEqual(EXPECTED_TABLES);
     expect(await migrateToLatest(h.db, h.schema)).toEqual([]);
   });

@@ -10,6 +10,7 @@ import type { Logger } from '../../src/logger.js';
 import { buildGatehouse, type Gatehouse } from '../../src/server.js';
 import type { OutboundFetch } from '../../src/sso/outbound.js';
 import type { IdpTokenSweepOptions } from '../../src/sso/idp-tokens/refresher.js';
+import type { HousekeepingOptions } from '../../src/jobs/housekeeping.js';
 
 export const BASE_URL = 'http://localhost:3000';
 export const ORIGIN = BASE_URL;
@@ -36,6 +37,8 @@ export interface TestOptions {
   logger?: Logger;
   /** The IdP token sweep's timing (with env GATEHOUSE_IDP_TOKEN_REFRESHER=true). */
   idpTokenSweep?: IdpTokenSweepOptions;
+  /** The housekeeping purge's batch sizes. */
+  housekeeping?: HousekeepingOptions;
 }
 
 export interface TestGatehouse extends Gatehouse {
@@ -91,6 +94,8 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     GATEHOUSE_DNS_SERVERS: '127.0.0.1:9',
     // Tests sweep the IdP token vault by hand (services.idpTokenRefresher.sweepOnce), or turn the timer on.
     GATEHOUSE_IDP_TOKEN_REFRESHER: 'false',
+    // Tests purge by hand (services.housekeeping.runOnce), or turn the timer on.
+    GATEHOUSE_HOUSEKEEPING: 'false',
     ...options.env,
   });
   const mails: Mail[] = [];
@@ -106,6 +111,7 @@ export async function createTestGatehouse(options: TestOptions = {}): Promise<Te
     ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     ...(options.outbound ? { outbound: options.outbound } : {}),
     ...(options.idpTokenSweep ? { idpTokenSweep: options.idpTokenSweep } : {}),
+    ...(options.housekeeping ? { housekeeping: options.housekeeping } : {}),
     ...(schema ? { schema } : {}),
   });
 

@@ -112,6 +112,7 @@ export async function registerClient(gh: TestGatehouse, admin: TestUser, body: R
 /** Make `user` a platform superadmin (the CLI's job; done in the database here). */
 export async function makeSuperadmin(gh: TestGatehouse, user: TestUser): Promise<void> {
   await gh.deps.db.updateTable('users').set({ is_superadmin: 1 }).where('id', '=', user.id).execute();
+  gh.deps.sessionCache.clear(); // written around the services: the session cache cannot know
 }
 
 const AUTO_SUBMIT = /document\.forms\[0\]\.submit\(\)/;

@@ -22,6 +22,7 @@ export async function seedVerifiedDomain(
 
 export async function markEmailVerified(t: TestGatehouse, userId: string): Promise<void> {
   await t.deps.db.updateTable('users').set({ email_verified: 1 }).where('id', '=', userId).execute();
+  t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
 }
 
 /** A confirmed TOTP factor row (the MFA API is tested in test/mfa; policy tests only need its existence). */

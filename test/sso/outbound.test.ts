@@ -61,8 +61,12 @@ interface Served {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The client's port: one per connection, so it tells a pooled connection from a new one. */
+  clientPort: number;
 }
 const served: Served[] = [];
+/** Requests answered so far on each connection (the /once-per-connection route). */
+const requestsOnConnection = new WeakMap<net.Socket, number>();
 
 function idpHandler(scheme: 'http' | 'https') {
   return (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -70,7 +74,7 @@ function idpHandler(scheme: 'http' | 'https') {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      served.push({ scheme, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      served.push({ scheme, method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, clientPort: req.socket.remotePort ?? 0 });
       route(req, res, body);
     });
   };
@@ -124,6 +128,19 @@ function route(req: http.IncomingMessage, res: http.ServerResponse, body: string
     return res.on('close', () => clearInterval(timer));
   }
   if (path === '/hang') return; // never answers
+  // /slow?ms=N answers after N ms (keeps its connection busy meanwhile).
+  if (path === '/slow') {
+    const timer = setTimeout(() => sendJson(res, { ok: true }), Number(q.get('ms') ?? 100));
+    return res.on('close', () => clearTimeout(timer));
+  }
+  // Answers the first request of a connection (keep-alive) and drops the connection on the next
+  // one without a word: a keep-alive connection that the server closed just as it was reused.
+  if (path === '/once-per-connection') {
+    const count = (requestsOnConnection.get(req.socket) ?? 0) + 1;
+    requestsOnConnection.set(req.socket, count);
+    if (count > 1) return req.socket.destroy();
+    return sendJson(res, { ok: true });
+  }
   res.writeHead(404).end('no such route');
 }
 
@@ -513,13 +530,16 @@ describe('a loopback test IdP (allowLoopback: true)', () => {
     expect((res.json() as { headers: Record<string, string> }).headers.host).toBe(`idp.test:${HTTPS_PORT}`);
   });
 
-  it('DNS rebinding: every request resolves afresh and re-checks the new answer', async () => {
+  it('DNS rebinding: once the pooled connection has closed, the next request resolves afresh and is refused on the new answer', async () => {
     let calls = 0;
     const rebinding: LookupFn = async () => [{ address: calls++ === 0 ? '127.0.0.1' : '169.254.169.254', family: 4 }];
-    const rebound = loopbackFetch({ lookup: rebinding });
+    const rebound = loopbackFetch({ lookup: rebinding, idleSocketTimeoutMs: 50 });
     expect((await rebound(`https://idp.test:${HTTPS_PORT}/json`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the idle connection closes
     await expectFailure(rebound(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', 'idp.test resolves to a private or reserved address');
     expect(calls).toBe(2);
+    expect(served).toHaveLength(1);
+    rebound.close();
   });
 
   it('DNS answer with one allowed and one metadata address is refused whole', async () => {
@@ -662,5 +682,96 @@ describe('a loopback test IdP (allowLoopback: true)', () => {
     const started = Date.now();
     await expectFailure(loopbackFetch({ timeoutMs: 300 })(`${HTTP}/redirect?to=/drip`), 'timeout');
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe('pooled keep-alive connections (allowLoopback: true)', () => {
+  /** A resolver answering idp.test and redirect.test with 127.0.0.1 first, then with `then`. */
+  function rebindingAfterFirst(then: string) {
+    let calls = 0;
+    const lookup = vi.fn<LookupFn>(async (host) => {
+      if (host !== 'idp.test' && host !== 'redirect.test') return loopbackLookup(host);
+      return [{ address: calls++ === 0 ? '127.0.0.1' : then, family: 4 }];
+    });
+    return lookup;
+  }
+
+  it('reuses one connection per origin for consecutive requests, resolving the name only when a connection opens', async () => {
+    const lookup = vi.fn(loopbackLookup);
+    const pooled = loopbackFetch({ lookup });
+    for (let i = 0; i < 3; i++) expect((await pooled(`https://idp.test:${HTTPS_PORT}/json`)).status).toBe(200);
+    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(new Set(served.map((s) => s.clientPort)).size).toBe(1);
+    pooled.close();
+  });
+
+  it('a pooled connection to a host that re-resolves to a private address is refused before connecting', async () => {
+    // The first request holds the only connection; the second needs a new one, and by then the
+    // name points at the metadata service: the guard refuses that socket before it dials.
+    const lookup = rebindingAfterFirst('169.254.169.254');
+    const refused: RefusedAddress[] = [];
+    const pooled = loopbackFetch({ lookup, onRefused: (r) => refused.push(r) });
+    const busy = pooled(`https://idp.test:${HTTPS_PORT}/slow?ms=200`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expectFailure(pooled(`https://idp.test:${HTTPS_PORT}/json`), 'blocked_address', /^idp\.test resolves to a private or reserved address$/);
+    expect((await busy).status).toBe(200);
+    expect(lookup).toHaveBeenCalledTimes(2);
+    expect(servedPaths()).toEqual(['https GET /slow?ms=200']);
+    expect(refused).toEqual([{ url: `https://idp.test:${HTTPS_PORT}/json`, host: 'idp.test', address: '169.254.169.254', why: 'a cloud metadata address' }]);
+    pooled.close();
+  });
+
+  it('a pooled connection stays on the address checked when it opened: a later DNS answer pointing elsewhere reaches no new host', async () => {
+    // Rebinding after the first answer changes nothing for the open connection (it is to the
+    // checked address); it is the next new connection that is checked, and refused.
+    const lookup = rebindingAfterFirst('169.254.169.254');
+    const pooled = loopbackFetch({ lookup });
+    expect((await pooled(`http://idp.test:${new URL(HTTP).port}/json`)).status).toBe(200);
+    expect((await pooled(`http://idp.test:${new URL(HTTP).port}/json`)).status).toBe(200);
+    expect(new Set(served.map((s) => s.clientPort)).size).toBe(1);
+    pooled.close(); // every pooled connection ends: the next request needs a new one
+    await expectFailure(pooled(`http://idp.test:${new URL(HTTP).port}/json`), 'blocked_address', 'idp.test resolves to a private or reserved address');
+    expect(lookup).toHaveBeenCalledTimes(2);
+  });
+
+  it('a connection opened for one name is never used for another name on the same address (no check skipped by pooling)', async () => {
+    const lookup = vi.fn(loopbackLookup);
+    const pooled = loopbackFetch({ lookup });
+    const port = new URL(HTTP).port;
+    await pooled(`http://idp.test:${port}/json`);
+    await pooled(`http://redirect.test:${port}/json`);
+    await pooled(`http://idp.test:${port}/json`);
+    expect(lookup.mock.calls.map(([host]) => host)).toEqual(['idp.test', 'redirect.test']);
+    const [first, second, third] = served.map((s) => s.clientPort);
+    expect(second).not.toBe(first);
+    expect(third).toBe(first);
+    pooled.close();
+  });
+
+  it('a pooled connection the server dropped as it was reused is retried once, on a new connection opened through the guard', async () => {
+    const lookup = rebindingAfterFirst('127.0.0.1');
+    const pooled = loopbackFetch({ lookup });
+    const url = `http://idp.test:${new URL(HTTP).port}/once-per-connection`;
+    expect((await pooled(url)).status).toBe(200);
+    expect((await pooled(url)).json()).toEqual({ ok: true });
+    expect(lookup).toHaveBeenCalledTimes(2); // the retry's connection was resolved and checked too
+    pooled.close();
+  });
+
+  it('the retry of a dropped pooled connection is refused when the name now resolves to a metadata address', async () => {
+    const lookup = rebindingAfterFirst('169.254.169.254');
+    const pooled = loopbackFetch({ lookup });
+    const url = `http://idp.test:${new URL(HTTP).port}/once-per-connection`;
+    expect((await pooled(url)).status).toBe(200);
+    await expectFailure(pooled(url), 'blocked_address', 'idp.test resolves to a private or reserved address');
+    pooled.close();
+  });
+
+  it('opens at most maxSocketsPerOrigin connections to one origin: further requests wait for a free one', async () => {
+    const pooled = loopbackFetch({ maxSocketsPerOrigin: 2 });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => pooled(`${HTTP}/slow?ms=30`)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(new Set(served.map((s) => s.clientPort)).size).toBe(2);
+    pooled.close();
   });
 });

@@ -77,11 +77,13 @@ describe('refused access tokens', () => {
     const b = await fresh('deleted');
     const pb = await issue(t, b);
     await t.deps.db.deleteFrom('sessions').where('id', '=', claimsOf(pb.accessToken).sid as string).execute();
+    t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
     expect401(await me(pb.accessToken));
 
     const c = await fresh('idle');
     const pc = await issue(t, c);
     await t.deps.db.updateTable('sessions').set({ expires_at: t.clock.now().toISOString() }).where('id', '=', claimsOf(pc.accessToken).sid as string).execute();
+    t.deps.sessionCache.clear(); // written around the services: the session cache cannot know
     expect401(await me(pc.accessToken));
   });
 

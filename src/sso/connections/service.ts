@@ -19,7 +19,6 @@ import type { RateLimits } from '../../http/rate-limit.js';
 import { generateSpKeyPair, parseCertificate } from '../saml/certs.js';
 import { samlUrls } from '../saml/urls.js';
 import { normalizeMapping, resolveIdp, samlChecks, type SamlCheck, type SamlSettingsInput } from '../saml/settings.js';
-import { findOrganizationBySlug } from '../../organizations/store.js';
 import type { OidcRedirectMode } from '../../config.js';
 import {
   DEFAULT_SCOPES, isTemplatedIssuer, normalizeIssuerUrl, parseConnection, redirectUriModeOf, UNIVERSAL_LOGOUT_DEFAULTS,
@@ -27,7 +26,7 @@ import {
 } from './model.js';
 import { logoutUrls } from '../../logout/urls.js';
 import { deleteIdpTokensOfConnection } from '../idp-tokens/store.js';
-import { findActiveConnection, insertConnection, markReplaced, setLastTest, updateConnection, type ConnectionRow } from './store.js';
+import { findActiveConnection, findActiveConnectionBySlug, insertConnection, markReplaced, setLastTest, updateConnection, type ConnectionRow } from './store.js';
 
 export type { SamlSettingsInput };
 
@@ -534,9 +533,7 @@ export function createConnectionService(deps: {
 
     /** Which protocol the active connection behind a login URL speaks (null: none). */
     async protocolForSlug(slug: string): Promise<'oidc' | 'saml' | null> {
-      const org = await findOrganizationBySlug(db, slug);
-      const row = org ? await findActiveConnection(db, org.id) : undefined;
-      return row ? row.protocol : null;
+      return (await findActiveConnectionBySlug(db, slug))?.connection.protocol ?? null;
     },
 
     /** The decrypted client secret of a connection (only the login path calls this). */

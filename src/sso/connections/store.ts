@@ -1,8 +1,43 @@
 import type { Selectable, Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
-import type { SsoConnectionsTable } from '../../db/schema.js';
+import type { OrganizationRow, SsoConnectionsTable } from '../../db/schema.js';
 
 export type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+/** A connection and its organization, read together (one statement on a login's way). */
+export interface ConnectionWithOrganization {
+  connection: ConnectionRow;
+  organization: OrganizationRow;
+}
+
+function selectWithOrganization(db: Executor) {
+  return db
+    .selectFrom('sso_connections as c')
+    .innerJoin('organizations as o', 'o.id', 'c.organization_id')
+    .selectAll('c')
+    .select(['o.name as org_name', 'o.slug as org_slug', 'o.auth_required as org_auth_required', 'o.require_mfa as org_require_mfa', 'o.created_at as org_created_at', 'o.updated_at as org_updated_at']);
+}
+
+type JoinedRow = Awaited<ReturnType<ReturnType<typeof selectWithOrganization>['executeTakeFirstOrThrow']>>;
+
+function splitJoined(row: JoinedRow | undefined): ConnectionWithOrganization | undefined {
+  if (!row) return undefined;
+  const { org_name, org_slug, org_auth_required, org_require_mfa, org_created_at, org_updated_at, ...connection } = row;
+  return {
+    connection,
+    organization: { id: connection.organization_id, name: org_name, slug: org_slug, auth_required: org_auth_required, require_mfa: org_require_mfa, created_at: org_created_at, updated_at: org_updated_at },
+  };
+}
+
+/** The active connection of the organization with this slug, with the organization; undefined when either is missing. */
+export async function findActiveConnectionBySlug(db: Executor, slug: string): Promise<ConnectionWithOrganization | undefined> {
+  return splitJoined(await selectWithOrganization(db).where('o.slug', '=', slug).where('c.status', '=', 'active').executeTakeFirst());
+}
+
+/** A connection by id, with its organization. */
+export async function findConnectionWithOrganization(db: Executor, id: string): Promise<ConnectionWithOrganization | undefined> {
+  return splitJoined(await selectWithOrganization(db).where('c.id', '=', id).executeTakeFirst());
+}
 
 export async function findActiveConnection(db: Executor, organizationId: string): Promise<ConnectionRow | undefined> {
   return db

@@ -9,8 +9,9 @@ import type { OrganizationService } from '../../organizations/service.js';
 import { deleteIdentity, listIdentities } from './store.js';
 import { viewOf } from '../idp-tokens/vault.js';
 import { deleteIdpTokensOfIdentity } from '../idp-tokens/store.js';
+import type { SessionCacheDrops } from '../../sessions/cache.js';
 
-export function createIdentityService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService }) {
+export function createIdentityService(deps: { db: Db; clock: Clock; audit: AuditService; organizations: OrganizationService; sessionCache: SessionCacheDrops }) {
   return {
     async list(ctx: Ctx, organizationId: string, params: PageParams) {
       await deps.organizations.requireAccess(ctx, organizationId, 'sso_identities:manage');

@@ -2,17 +2,18 @@ import type { Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { RequestMeta } from '../../context.js';
 import type { Db } from '../../db/database.js';
+import { isDatabaseUnavailable } from '../../db/faults.js';
 import type { Logger } from '../../logger.js';
 import type { OrganizationRow } from '../../db/schema.js';
 import { sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
-import { findOrganization, findOrganizationBySlug } from '../../organizations/store.js';
+import { findOrganization } from '../../organizations/store.js';
 import type { OutboundFetch } from '../outbound.js';
 import { isTemplatedIssuer, parseConnection, redirectUriModeOf, sameIssuer, type Connection } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
-import { findActiveConnection, findConnection } from '../connections/store.js';
+import { findActiveConnectionBySlug, findConnectionWithOrganization } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
-import { FlowError, type FlowRow, type FlowService } from '../flows.js';
+import { FLOW_TTL_MS, FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
 import type { SsoCompletion, SsoLoginResult } from '../completion.js';
 import {
@@ -74,10 +75,10 @@ export function createOidcLogin(deps: {
   const redirectUri = (connection: Connection) => oidcRedirectUri(deps.config.baseUrl, modeOf(connection), connection.organizationId);
 
   async function activeOidcConnection(slug: string): Promise<{ org: OrganizationRow; connection: Connection }> {
-    const org = await findOrganizationBySlug(db, slug);
-    const row = org ? await findActiveConnection(db, org.id) : undefined;
-    if (!org || !row) throw new SsoLoginError('sso_not_configured', `No SSO is configured for "${slug}"`);
-    const connection = parseConnection(row);
+    const found = await findActiveConnectionBySlug(db, slug);
+    if (!found) throw new SsoLoginError('sso_not_configured', `No SSO is configured for "${slug}"`);
+    const org = found.organization;
+    const connection = parseConnection(found.connection);
     if (!connection.enabled) throw new SsoLoginError('connection_disabled', `SSO for ${org.name} is disabled by its administrator`);
     if (connection.protocol !== 'oidc' || !connection.oidc) throw new SsoLoginError('sso_not_configured', `SSO for ${org.name} does not use OIDC`);
     return { org, connection };
@@ -165,9 +166,11 @@ export function createOidcLogin(deps: {
         organizationId = flow.organization_id;
         checkFlowProtocol(flow);
         checkBrowserBinding(flow, browserBinding);
-        const row = await findConnection(db, flow.connection_id);
-        const connection = row ? parseConnection(row) : null;
+        // The organization comes along; deleting one deletes its connections (and flows) too.
+        const found = await findConnectionWithOrganization(db, flow.connection_id);
+        const connection = found ? parseConnection(found.connection) : null;
         checkConnectionCurrent(flow, connection);
+        const org = found!.organization; // found: checkConnectionCurrent passed
         misdelivered = arrived.organizationId !== null && arrived.organizationId !== flow.organization_id;
         checkCallbackPath(flow, modeOf(connection), arrived);
         checkIssParameter(query, connection);
@@ -190,7 +193,6 @@ export function createOidcLogin(deps: {
           merged = { ...info, ...claims }; // UserInfo fills gaps, never overrides the ID token (nor its sub)
         }
         const profile = profileFromClaims(connection, merged);
-        const org = await findOrgById(flow.organization_id);
         // SPEC §8: the IdP session this login came from — `sid` for back-channel logout, the ID
         // token (sealed on the session) as id_token_hint when signing out of the IdP.
         const sid = typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= 255 ? claims.sid : null;
@@ -213,21 +215,34 @@ export function createOidcLogin(deps: {
   /**
    * SPEC §12: only a protocol refusal or a success spends the flow. After a server-side failure
    * the reload may try again (it succeeds when the failure came before the code exchange; the
-   * IdP refuses a code used twice). Best effort: with the database away the release fails too,
-   * and that failure must not hide the first one.
+   * IdP refuses a code used twice). With the database away the release fails too (and that
+   * failure must not hide the first one): it is then retried in the background until the
+   * database is back or the flow expires, so the reload after the outage is not refused as
+   * `replayed` (found by test/fault/instances-faults.test.ts).
    */
   async function giveBack(flow: FlowRow, cause: unknown) {
     try {
       await deps.flows.release(flow);
     } catch (err) {
-      deps.logger.warn({ err, cause, flowId: flow.id }, 'could not release the SSO flow after a server-side failure; it stays consumed');
+      deps.logger.warn({ err, cause, flowId: flow.id }, 'could not release the SSO flow after a server-side failure; retrying while the database is away');
+      if (isDatabaseUnavailable(err)) retryRelease(flow);
     }
   }
 
-  async function findOrgById(id: string): Promise<OrganizationRow> {
-    const org = await findOrganization(db, id);
-    if (!org) throw new SsoLoginError('state_invalid', 'The organization of this sign-in no longer exists');
-    return org;
+  function retryRelease(flow: FlowRow, delayMs = 100) {
+    const until = Date.now() + FLOW_TTL_MS;
+    const attempt = (delay: number) => {
+      setTimeout(() => {
+        if (Date.now() > until || flow.expires_at <= deps.clock.now().toISOString()) return;
+        deps.flows.release(flow).then(
+          () => {},
+          (err: unknown) => {
+            if (isDatabaseUnavailable(err)) attempt(Math.min(delay * 2, 200));
+          },
+        );
+      }, delay).unref();
+    };
+    attempt(delayMs);
   }
 }
 

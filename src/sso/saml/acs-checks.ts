@@ -42,6 +42,28 @@ export interface AcsExpectations {
   /** The SP private key, decrypted from the key ring only when an assertion is encrypted. */
   spPrivateKey: () => string;
   now: Date;
+  /** Where built node-saml validators are kept for the next response (service.ts keeps one per process); none: built each time. */
+  validators?: SamlValidators;
+}
+
+/**
+ * node-saml validators by what configures them (ACS URL, SP entity ID, pinned certificates, which
+ * signatures are present): building one costs as much as several of the checks here, and a
+ * validator keeps nothing from one response to the next. At most `max` are kept, the oldest
+ * dropped first. One for an encrypted assertion, which holds the SP private key, is never kept.
+ */
+export type SamlValidators = (key: string, build: () => SAML) => SAML;
+
+export function createSamlValidators(max = 256): SamlValidators {
+  const kept = new Map<string, SAML>();
+  return (key, build) => {
+    const found = kept.get(key);
+    if (found) return found;
+    const built = build();
+    if (kept.size >= max) kept.delete(kept.keys().next().value!);
+    kept.set(key, built);
+    return built;
+  };
 }
 
 /** The unsigned envelope, parsed. */
@@ -184,16 +206,19 @@ export function requireSignature(p: ParsedResponse): { responseSigned: boolean; 
 // present must verify; node-saml's own time, audience and InResponseTo checks are off because ours
 // follow, on the clock of this process's deps and with the reasons above.
 export async function verifySignature(p: ParsedResponse, signed: { responseSigned: boolean; assertionSigned: boolean }, x: AcsExpectations): Promise<string> {
-  const saml = new SAML({
-    callbackUrl: x.acsUrl,
-    issuer: x.spEntityId,
-    idpCert: x.idpCertificates,
-    audience: false,
-    acceptedClockSkewMs: -1,
-    wantAuthnResponseSigned: signed.responseSigned,
-    wantAssertionsSigned: signed.assertionSigned,
-    ...(p.encrypted ? { decryptionPvk: x.spPrivateKey() } : {}),
-  });
+  const build = () =>
+    new SAML({
+      callbackUrl: x.acsUrl,
+      issuer: x.spEntityId,
+      idpCert: x.idpCertificates,
+      audience: false,
+      acceptedClockSkewMs: -1,
+      wantAuthnResponseSigned: signed.responseSigned,
+      wantAssertionsSigned: signed.assertionSigned,
+      ...(p.encrypted ? { decryptionPvk: x.spPrivateKey() } : {}),
+    });
+  const key = JSON.stringify([x.acsUrl, x.spEntityId, x.idpCertificates, signed.responseSigned, signed.assertionSigned]);
+  const saml = p.encrypted || !x.validators ? build() : x.validators(key, build);
   let result;
   try {
     result = await saml.validatePostResponseAsync({ SAMLResponse: p.base64 });

@@ -5,10 +5,9 @@ import type { Db, Executor } from '../../db/database.js';
 import type { OrganizationRow } from '../../db/schema.js';
 import { safeEqual, sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
-import { findOrganizationBySlug } from '../../organizations/store.js';
 import { parseConnection, type Connection, type SamlConfig } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
-import { findActiveConnection } from '../connections/store.js';
+import { findActiveConnectionBySlug } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
@@ -19,6 +18,8 @@ import { buildAuthnRequest, spMetadataXml, type SpDescriptor } from './sp.js';
 import { samlUrls } from './urls.js';
 import { isReplayKeyLive, purgeExpiredReplayKeys, recordReplayKey } from './store.js';
 
+
+const replayed = () => new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
 
 /** AuthnRequest IDs are `_` + the flow handle (an xs:ID must not start with a digit or `-`). */
 const REQUEST_ID_PREFIX = '_';
@@ -35,11 +36,12 @@ export function createSamlLogin(deps: {
 }) {
   const { db, clock } = deps;
   let lastPurge = 0;
+  const validators = acs.createSamlValidators();
 
   async function activeSamlConnection(slug: string, options: { evenDisabled?: boolean } = {}): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
-    const org = await findOrganizationBySlug(db, slug);
-    const row = org ? await findActiveConnection(db, org.id) : undefined;
-    const connection = row ? parseConnection(row) : null;
+    const found = await findActiveConnectionBySlug(db, slug);
+    const org = found?.organization;
+    const connection = found ? parseConnection(found.connection) : null;
     if (!org || !connection || !connection.saml) throw new SsoLoginError('connection_not_found', `No SAML connection is configured for "${slug.slice(0, 64)}"`);
     if (!connection.enabled && !options.evenDisabled) throw new SsoLoginError('connection_disabled', `SSO for ${org.name} is disabled by its administrator`);
     return { org, connection, saml: connection.saml };
@@ -143,11 +145,15 @@ export function createSamlLogin(deps: {
         connectionId = connection.id;
         const now = clock.now();
         const spd = sp(org, connection, saml);
-        const verified = await verify(body, { idpEntityId: saml.idpEntityId, idpCertificates: saml.idpCertificates, spEntityId: spd.spEntityId, acsUrl: spd.acsUrl, spPrivateKey: spd.privateKey, now });
+        const verified = await verify(body, { idpEntityId: saml.idpEntityId, idpCertificates: saml.idpCertificates, spEntityId: spd.spEntityId, acsUrl: spd.acsUrl, spPrivateKey: spd.privateKey, now, validators });
 
         const replayKey = `saml:${connection.id}:${verified.assertionId}`;
-        if (await isReplayKeyLive(db, replayKey, now.toISOString())) throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
-        const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, body.browserBinding, now);
+        const request = await resolveRequest(connection, verified.inResponseTo, body.RelayState, body.browserBinding, now).catch(async (e: unknown) => {
+          // A replayed response finds its request spent: it is refused as what it is. (A good
+          // response is not looked up here: the atomic insert below refuses a replay as well.)
+          if (e instanceof SsoLoginError && (await isReplayKeyLive(db, replayKey, now.toISOString()))) throw replayed();
+          throw e;
+        });
 
         if (now.getTime() - lastPurge > 10 * MINUTE) {
           lastPurge = now.getTime();
@@ -157,9 +163,7 @@ export function createSamlLogin(deps: {
         // transaction (SPEC §12: a server-side failure spends neither, so the browser's reload
         // posts the same response again), each atomically on every instance.
         consume = async (exec: Executor) => {
-          if (!(await recordReplayKey(exec, replayKey, verified.validUntil.toISOString(), now.toISOString()))) {
-            throw new SsoLoginError('replayed', 'This SAML assertion was already used: start the sign-in again');
-          }
+          if (!(await recordReplayKey(exec, replayKey, verified.validUntil.toISOString(), now.toISOString()))) throw replayed();
           if (request.flow) {
             try {
               await deps.flows.consumeFound(request.flow, exec);
