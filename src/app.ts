@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { secureHeaders } from 'hono/secure-headers';
 import type { ZodError } from 'zod';
 import { registerApiKeyRoutes } from './api-keys/routes.js';
 import { registerAuthRoutes } from './auth/routes.js';
@@ -11,6 +10,7 @@ import { databaseUnavailable, isDatabaseUnavailable } from './db/faults.js';
 import { AppError } from './http/errors.js';
 import { fail } from './http/envelope.js';
 import { clientIpResolver } from './http/client-ip.js';
+import { securityHeaders } from './http/security-headers.js';
 import { accessLog, authenticate, clientAddress, csrf, loggablePath, mfaPendingGate, requestId, type AppEnv } from './http/middleware.js';
 import { registerSystemRoutes } from './http/system-routes.js';
 import { httpMetrics } from './metrics/http.js';
@@ -72,7 +72,7 @@ export function createApp(deps: Deps, services: Services): OpenAPIHono<AppEnv> {
   app.use('*', requestId());
   app.use('*', clientAddress(clientIpResolver(deps.config.trustedProxies)));
   app.use('*', accessLog(deps.logger));
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: false, crossOriginOpenerPolicy: false }));
+  app.use('*', securityHeaders());
   // The cap applies where a body can be: reading c.req.raw.body on a GET makes the Node adapter
   // build a full Request for every read, which halved the session check's throughput in profiles.
   const capBody = bodyLimit({

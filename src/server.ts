@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
+import { createSessionCheck } from './auth/session-check.js';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -130,14 +131,23 @@ export type Gatehouse = Awaited<ReturnType<typeof buildGatehouse>>;
 
 /**
  * The Node request listener of an instance: the OpenID Provider (a Koa app) answers its own paths
- * (oidc-provider/urls.ts), the Hono app everything else — its interaction pages included.
+ * (oidc-provider/urls.ts), the Hono app everything else — its interaction pages included — but
+ * the plain cookie session check, answered first by auth/session-check.ts when it can.
  */
 export function requestListener(gatehouse: Pick<Gatehouse, 'app' | 'services' | 'deps'>): (req: IncomingMessage, res: ServerResponse) => void {
   const hono = getRequestListener(gatehouse.app.fetch);
+  const { services, deps } = gatehouse;
+  const sessionCheck = createSessionCheck({ sessions: services.sessions, organizations: services.organizations, metrics: deps.metrics, logger: deps.logger });
   return (req, res) => {
     // Draining (shutDown): the client is told not to send another request on this connection.
     if (gatehouse.deps.lifecycle.draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (sessionCheck.accepts(req, path)) {
+      void sessionCheck.handle(req, res).then(async (answered) => {
+        if (!answered) await hono(req, res);
+      });
+      return;
+    }
     if (!isProviderPath(path)) {
       void hono(req, res);
       return;

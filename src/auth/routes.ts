@@ -9,6 +9,7 @@ import { Email, Empty, Membership, Password, Session, User } from '../http/schem
 import { SESSION_ABSOLUTE_MS, SESSION_COOKIE, sessionInfo } from '../sessions/service.js';
 import type { Services } from '../services.js';
 import { userView } from '../users/service.js';
+import { NOT_SIGNED_IN, sessionCheckData } from './session-check.js';
 
 const SignUpBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(200).optional() }).strict();
 const SignInBody = z.object({ email: Email, password: z.string().min(1).max(256) }).strict();
@@ -70,13 +71,9 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services,
     }),
     async (c) => {
       const p = c.get('principal');
-      if (!p || p.kind !== 'session') throw new AppError('UNAUTHENTICATED', 'Not signed in');
-      const memberships = await services.organizations.listMine(p.user.id);
-      return ok(c, {
-        user: userView(p.user),
-        session: sessionInfo(p.session),
-        memberships: memberships.map((m) => ({ organizationId: m.id, name: m.name, slug: m.slug, role: m.role })),
-      });
+      // Its common case (the cookie alone) is answered before Hono: auth/session-check.ts.
+      if (!p || p.kind !== 'session') throw NOT_SIGNED_IN();
+      return ok(c, sessionCheckData(p.user, p.session, await services.organizations.listMine(p.user.id)));
     },
   );
 

@@ -7,7 +7,12 @@ import { ERROR_CODES, type AppError } from './errors.js';
 /** SPEC §3 envelope, success side. */
 export function ok(c: Context, data: unknown, options: { status?: 200 | 201; message?: string } = {}) {
   const status = options.status ?? 200;
-  return c.json({ success: true as const, status, code: 'OK' as const, message: options.message ?? 'OK', data: data as JSONValue }, status);
+  return c.json(okBody(data, status, options.message), status);
+}
+
+/** The body of a success answer. */
+export function okBody(data: unknown, status: 200 | 201 = 200, message = 'OK') {
+  return { success: true as const, status, code: 'OK' as const, message, data: data as JSONValue };
 }
 
 /** SPEC §3 envelope, error side. 5xx never carries details. */

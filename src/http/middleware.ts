@@ -30,10 +30,14 @@ export interface AppEnv {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** The request's id: the caller's X-Request-Id when it is a plain token of at most 64 characters, else a new one. */
+export function requestIdOf(incoming: string | undefined): string {
+  return incoming && REQUEST_ID.test(incoming) ? incoming : newId();
+}
+
 export function requestId(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const incoming = c.req.header('x-request-id');
-    const id = incoming && REQUEST_ID.test(incoming) ? incoming : newId();
+    const id = requestIdOf(c.req.header('x-request-id'));
     c.set('requestId', id);
     c.set('principal', null);
     c.set('authVia', null);
@@ -53,18 +57,22 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const start = performance.now();
     await next();
-    const status = c.res.status;
-    const level = status >= 500 ? 'error' : 'info';
-    if (!logger.isLevelEnabled(level)) return;
-    logger[level]({
-      requestId: c.get('requestId'),
-      method: c.req.method,
-      path: loggablePath(c.req.path),
-      status,
-      ms: Math.round((performance.now() - start) * 10) / 10,
-      userId: c.get('principal')?.user.id,
-    }, 'request');
+    logRequest(logger, { requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, start, userId: c.get('principal')?.user.id });
   };
+}
+
+/** The access-log line of one answered request (info, or error for a 5xx). */
+export function logRequest(logger: Logger, r: { requestId: string; method: string; path: string; status: number; start: number; userId: string | undefined }): void {
+  const level = r.status >= 500 ? 'error' : 'info';
+  if (!logger.isLevelEnabled(level)) return;
+  logger[level]({
+    requestId: r.requestId,
+    method: r.method,
+    path: loggablePath(r.path),
+    status: r.status,
+    ms: Math.round((performance.now() - r.start) * 10) / 10,
+    userId: r.userId,
+  }, 'request');
 }
 
 function socketAddress(c: Context): string | null {

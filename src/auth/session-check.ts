@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { parse as parseCookies } from 'hono/utils/cookie';
+import type { SessionRow, UserRow } from '../db/schema.js';
+import { errorBody, okBody } from '../http/envelope.js';
+import { AppError } from '../http/errors.js';
+import { logRequest, requestIdOf } from '../http/middleware.js';
+import { SECURITY_HEADERS } from '../http/security-headers.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { OrganizationService } from '../organizations/service.js';
+import { SESSION_COOKIE, sessionInfo, type SessionService } from '../sessions/service.js';
+import { SETUP_LINK_HEADER } from '../setup-links/service.js';
+import { userView } from '../users/service.js';
+
+export const SESSION_CHECK_PATH = '/api/auth/session';
+
+/** `data` of GET /api/auth/session (SPEC §11): the user, the session and the user's memberships. */
+export function sessionCheckData(user: UserRow, session: SessionRow, memberships: readonly { id: string; name: string; slug: string; role: string }[]) {
+  return {
+    user: userView(user),
+    session: sessionInfo(session),
+    memberships: memberships.map((m) => ({ organizationId: m.id, name: m.name, slug: m.slug, role: m.role })),
+  };
+}
+
+/** The one answer of the route to a cookie that resolves to no live session. */
+export const NOT_SIGNED_IN = () => new AppError('UNAUTHENTICATED', 'Not signed in');
+
+/**
+ * The session check is the request an app beside Gatehouse makes on every page it serves, so its
+ * common case — `GET /api/auth/session` whose only credential is the session cookie — is answered
+ * here, from the Node request, without the Hono middleware chain (which costs several times the
+ * lookup itself: see bench/RESULTS.md). It does what that chain does for such a request and
+ * nothing less: the same session lookup (sessions/service.ts: the per-instance cache, revocation,
+ * expiry, the sliding idle expiry), the same body and error envelope, SECURITY_HEADERS, the
+ * request id, the access-log line and the request metrics. A GET with a cookie needs no body cap,
+ * CSRF check or content-type check, and the MFA-pending gate lets the session route through.
+ *
+ * Any other shape of the request (an API key, a bearer token, a setup link, no session cookie)
+ * and any failure of the lookup (the database away) is not answered here: `handle` resolves
+ * false and the caller hands the request to the Hono app, which answers it in full.
+ */
+export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authenticate'>; organizations: Pick<OrganizationService, 'listMine'>; metrics: Pick<Metrics, 'enabled' | 'request'>; logger: Logger }) {
+  return {
+    /** Whether `handle` may answer this request. */
+    accepts(req: IncomingMessage, path: string): boolean {
+      if (req.method !== 'GET' || path !== SESSION_CHECK_PATH) return false;
+      const h = req.headers;
+      return typeof h.cookie === 'string' && h.authorization === undefined && h['x-api-key'] === undefined && h[SETUP_LINK_HEADER] === undefined;
+    },
+
+    /** Answers the request and resolves true, or resolves false having written nothing. Never rejects. */
+    async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+      const start = performance.now();
+      const token = parseCookies(req.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+      if (!token) return false;
+      let body: object;
+      let userId: string | undefined;
+      try {
+        const found = await deps.sessions.authenticate(token);
+        if (found) {
+          body = okBody(sessionCheckData(found.user, found.session, await deps.organizations.listMine(found.user.id)));
+          userId = found.user.id;
+        } else {
+          body = errorBody(NOT_SIGNED_IN());
+        }
+      } catch {
+        return false;
+      }
+      const status = userId === undefined ? 401 : 200;
+      const requestId = requestIdOf(headerValue(req.headers['x-request-id']));
+      const payload = JSON.stringify(body);
+      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'x-request-id': requestId, 'content-length': Buffer.byteLength(payload) };
+      for (const [name, value] of SECURITY_HEADERS) headers[name] = value;
+      res.writeHead(status, headers);
+      res.end(payload);
+      if (deps.metrics.enabled) deps.metrics.request({ method: 'GET', route: SESSION_CHECK_PATH, status, seconds: (performance.now() - start) / 1000 });
+      logRequest(deps.logger, { requestId, method: 'GET', path: SESSION_CHECK_PATH, status, start, userId });
+      return true;
+    },
+  };
+}
+
+export type SessionCheck = ReturnType<typeof createSessionCheck>;
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
