@@ -1,6 +1,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
+/**
+ * The Node flags `npm start` gives the process (package.json's start script, the words before
+ * bin/gatehouse.js): the benchmarks that run Gatehouse as a server run it with the same flags.
+ */
+export const START_NODE_FLAGS: readonly string[] = (() => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  return words.slice(1, words.indexOf('bin/gatehouse.js')).filter((w) => w.startsWith('--'));
+})();
+
 /** Where every benchmark records its figures. */
 export const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 

@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ReadyInfo } from './server.js';
+import { START_NODE_FLAGS } from './results.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH_DIR, '..');
@@ -98,7 +99,7 @@ const tempDirs: string[] = [];
 const schemas: string[] = [];
 
 function startServer(env: Record<string, string>, readyTimeoutMs = 10 * 60_000): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+  const child = spawn(process.execPath, [...START_NODE_FLAGS, '--import', 'tsx', SERVER], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -509,7 +510,7 @@ async function main() {
     `- Machine: ${machine}`,
     `- Date: ${started.toISOString()}`,
     `- Command: \`${command()}\``,
-    `- Method: each server in its own child process (\`bench/server.ts\`) on ${HOST}, random port; autocannon in the parent process, ` +
+    `- Method: each server in its own child process (\`node ${[...START_NODE_FLAGS, '--import tsx'].join(' ')} bench/server.ts\`: the V8 flags of \`npm start\`) on ${HOST}, random port; autocannon in the parent process, ` +
       `${CONNECTIONS} connections, ${WARMUP} s warm-up (discarded) then ${DURATION} s; before the first measurement, ${PRIME} s of discarded load on the bare route. ` +
       `Per engine, all dataset sizes are populated first (one server each), then each target is measured ${ROUNDS} times with the sizes alternating; ` +
       'a Gatehouse row is the median of its rounds (all rounds listed). ' +

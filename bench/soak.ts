@@ -30,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startRealIdp, type RealIdp } from '../test/helpers/oidc-idp.js';
+import { START_NODE_FLAGS } from './results.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH_DIR, '..');
@@ -92,7 +93,7 @@ interface Mem {
 async function startServer(env: Record<string, string>) {
   const port = await freePort();
   const cwd = mkdtempSync(join(os.tmpdir(), 'gatehouse-soak-'));
-  const child = spawn(process.execPath, [`--import=data:text/javascript,${encodeURIComponent(PROBE)}`, join(ROOT, 'bin/gatehouse.js'), 'start'], {
+  const child = spawn(process.execPath, [...START_NODE_FLAGS, `--import=data:text/javascript,${encodeURIComponent(PROBE)}`, join(ROOT, 'bin/gatehouse.js'), 'start'], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', GATEHOUSE_BASE_URL: `http://127.0.0.1:${port}`, SOAK_PROBE_MS: String(Math.min(SAMPLE_SECONDS * 1000, 5000)), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

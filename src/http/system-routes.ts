@@ -29,7 +29,9 @@ export function registerSystemRoutes(app: OpenAPIHono<AppEnv>, { db, config, met
     // Shutting down (server.ts shutDown): a load balancer stops sending here. Answered, not thrown: nothing to log.
     if (lifecycle.draining) return fail(c, new AppError('SERVICE_UNAVAILABLE', 'This instance is shutting down', { retryAfter: DATABASE_RETRY_AFTER_SECONDS }));
     try {
-      await ping(db);
+      // Twice before "not ready": a pooled connection whose backend has just ended (a restart, a
+      // failover) fails once and leaves the pool; the next one tells whether the database is there.
+      await ping(db).catch(() => ping(db));
     } catch (e) {
       throw new AppError('SERVICE_UNAVAILABLE', 'The database is not reachable', { retryAfter: DATABASE_RETRY_AFTER_SECONDS }, { cause: e });
     }

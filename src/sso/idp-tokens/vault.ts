@@ -146,9 +146,11 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
     }
   }
 
-  async function refreshRow(id: string): Promise<RefreshResult> {
+  async function refreshRow(id: string, seenGeneration: number | undefined): Promise<RefreshResult> {
     const row = await findIdpTokens(db, id);
     if (!row || row.status !== 'valid' || !row.refresh_token_enc) return { outcome: 'skipped', row };
+    // Refreshed since the caller read it (by a refresh that finished in between): that answer is the one to use.
+    if (seenGeneration !== undefined && row.generation !== seenGeneration) return { outcome: 'waited', row };
     const now = clock.now();
     if (!(await claimIdpTokens(db, row, holder, now.toISOString(), new Date(now.getTime() + leaseMs).toISOString()))) {
       return { outcome: 'waited', row: await waitForHolder(id, row) };
@@ -199,11 +201,14 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
     return { outcome: 'failed', row: await findIdpTokens(db, id), detail: outcome.detail };
   }
 
-  /** One refresh per identity at a time in this process: a second caller joins the first. */
-  function refresh(id: string): Promise<RefreshResult> {
+  /**
+   * One refresh per identity at a time in this process: a second caller joins the first.
+   * `seenGeneration`: the generation of the row the caller found due; a row refreshed since is not refreshed again.
+   */
+  function refresh(id: string, seenGeneration?: number): Promise<RefreshResult> {
     const running = inflight.get(id);
     if (running) return running;
-    const p = refreshRow(id).finally(() => inflight.delete(id));
+    const p = refreshRow(id, seenGeneration).finally(() => inflight.delete(id));
     inflight.set(id, p);
     return p;
   }
@@ -276,7 +281,7 @@ export function createIdpTokenVault(deps: IdpTokenVaultDeps, options: { leaseMs?
       let refreshed = false;
       const needsRefresh = (r: IdpTokenRow) => r.access_token_expires_at !== null && Date.parse(r.access_token_expires_at) - clock.now().getTime() < refreshMarginOf(r);
       if (row.status === 'valid' && needsRefresh(row) && row.refresh_token_enc) {
-        const result = await refresh(identityId);
+        const result = await refresh(identityId, row.generation);
         refreshed = result.outcome === 'refreshed' || result.outcome === 'waited';
         if (!result.row) throw unavailable('none', 'The IdP tokens of this identity were erased meanwhile');
         row = result.row;

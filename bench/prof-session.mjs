@@ -1,0 +1,24 @@
+// throwaway: profile GET /api/auth/session. node bench/prof-session.mjs [seconds] [prof]
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import autocannon from 'autocannon';
+const secs = Number(process.argv[2] ?? 10);
+const prof = process.argv[3] === 'prof';
+const dir = mkdtempSync(join(tmpdir(), 'prof-'));
+const args = ['--import', 'tsx'];
+if (prof) args.push('--cpu-prof', '--cpu-prof-dir=/tmp/prof');
+args.push('bench/server.ts');
+const target = process.env.T || 'gatehouse';
+const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BENCH_TARGET: target, BENCH_USERS: process.env.N || '1000', NODE_ENV: 'test', GATEHOUSE_LOG_LEVEL: 'silent', GATEHOUSE_SECRET_KEYS: `bench:${randomBytes(32).toString('base64')}`, GATEHOUSE_BASE_URL: 'http://127.0.0.1', DATABASE_URL: process.env.PGURL || `sqlite:${join(dir, 'b.db')}`, ...(process.env.PGURL ? { BENCH_SCHEMA: 'prof_' + Date.now() } : {}) } });
+let buf = '';
+const info = await new Promise((res) => child.stdout.on('data', (d) => { buf += d; const m = buf.match(/BENCH_READY (.*)\n/); if (m) res(JSON.parse(m[1])); }));
+const url = `http://127.0.0.1:${info.port}${target === 'bare' ? '/bare' : '/api/auth/session'}`;
+const headers = info.cookie ? { cookie: `gatehouse_session=${info.cookie}` } : {};
+await autocannon({ url, connections: 50, duration: 3, headers });
+const r = await autocannon({ url, connections: 50, duration: secs, headers });
+console.log('req/s', r.requests.average, 'non2xx', r.non2xx, 'errors', r.errors);
+child.stdin.end();
+await new Promise((r) => child.on('exit', r));
