@@ -76,6 +76,8 @@ export function logRequest(logger: Logger, r: { requestId: string; method: strin
 }
 
 function socketAddress(c: Context): string | null {
+  // No Node request behind it (app.request in process): no socket, and no exception to build.
+  if (!(c.env as { incoming?: unknown } | undefined)?.incoming) return null;
   try {
     return getConnInfo(c).remote.address ?? null;
   } catch {

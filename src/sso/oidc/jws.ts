@@ -30,11 +30,29 @@ export async function chooseKey(header: ProtectedHeaderParameters, alg: string, 
 
 export type VerifiedJson = { claims: Record<string, unknown> } | { refusal: 'signature_invalid' | 'malformed'; cause: unknown };
 
+/**
+ * Imported verification keys, by the JWK object of a cached JWKS and the algorithm: a login does
+ * not import the same public key again. A refreshed JWKS brings new objects (imported afresh); the
+ * old ones and their keys go with it.
+ */
+const imported = new WeakMap<JWK, Map<string, Promise<Awaited<ReturnType<typeof importJWK>>>>>();
+function verificationKey(key: JWK, alg: string) {
+  let byAlg = imported.get(key);
+  if (!byAlg) imported.set(key, (byAlg = new Map()));
+  let k = byAlg.get(alg);
+  if (!k) {
+    k = importJWK(key, alg);
+    byAlg.set(alg, k);
+    k.catch(() => byAlg.delete(alg));
+  }
+  return k;
+}
+
 /** Verify the compact JWS with `key` and `alg` only, and read its payload as a JSON object. */
 export async function verifyJsonJws(token: string, key: JWK, alg: string): Promise<VerifiedJson> {
   let payload: Uint8Array;
   try {
-    ({ payload } = await compactVerify(token, await importJWK(key, alg), { algorithms: [alg] }));
+    ({ payload } = await compactVerify(token, await verificationKey(key, alg), { algorithms: [alg] }));
   } catch (cause) {
     return { refusal: 'signature_invalid', cause };
   }
