@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { markDatabaseError } from './faults.js';
 import { migrations } from './migrations/index.js';
@@ -167,17 +167,22 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
 
 /** Apply every pending migration. Throws (naming the migration) when one fails. */
 export async function migrateToLatest(db: Db, schema: string | null = null): Promise<string[]> {
-  // With a schema, Kysely must keep its bookkeeping tables there too (it looks them up by schema).
+  // Kysely must be told the schema of its bookkeeping tables: without one it takes a
+  // kysely_migration_lock table in ANY schema of the database (another application's, an old
+  // test run's) for its own, skips creating it, and the first migration fails with "relation
+  // kysely_migration_lock does not exist". On PostgreSQL it is always the schema migrated: the
+  // given one, else the connection's current schema (public unless search_path says otherwise).
+  const tableSchema = schema ?? (db.getExecutor().adapter instanceof PostgresAdapter ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined);
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
-    ...(schema ? { migrationTableSchema: schema } : {}),
+    ...(tableSchema ? { migrationTableSchema: tableSchema } : {}),
   });
   let outcome = await migrator.migrateToLatest();
   // Kysely finds its bookkeeping tables by listing every table of every schema; when another
   // schema-isolated run drops its schema during that listing, PostgreSQL reports that schema
   // missing (3F000). Nothing was applied then: list again (bounded).
-  for (let retry = 0; retry < 3 && schema && isOtherSchemaGone(outcome.error, schema) && !outcome.results?.length; retry++) {
+  for (let retry = 0; retry < 3 && tableSchema && isOtherSchemaGone(outcome.error, tableSchema) && !outcome.results?.length; retry++) {
     outcome = await migrator.migrateToLatest();
   }
   const { error, results } = outcome;

@@ -9,6 +9,7 @@ import { migrateToLatest, openDatabase, type DatabaseHandle } from '../../src/db
 import { migrations } from '../../src/db/migrations/index.js';
 import { newId } from '../../src/ids.js';
 import { createTestGatehouse, dropSchema, ENGINE, TEST_DATABASE_URL } from '../helpers/app.js';
+import { adminClient, postgresAvailable } from '../helpers/postgres.js';
 
 const EXPECTED_TABLES = [
   'api_keys', 'audit_events', 'domains', 'invitations', 'job_leases', 'join_requests', 'logout_outbox', 'members', 'mfa_factors', 'oauth_clients', 'oidc_records',
@@ -205,6 +206,36 @@ describe(`migration 0002 on ${ENGINE}: slugs retired under the previous release`
     } finally {
       await t.destroy();
       await cleanup();
+    }
+  });
+});
+
+describe.runIf(postgresAvailable('migrating the default schema of a PostgreSQL database'))('migrations on postgres: the default schema of a database', () => {
+  it("migrates a database's default schema even when another schema already holds Kysely's bookkeeping tables", async () => {
+    const name = `gh_mig_${randomBytes(4).toString('hex')}`;
+    const admin = await adminClient();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(TEST_DATABASE_URL!);
+    url.pathname = `/${name}`;
+    try {
+      // Another application's (or an older run's) migrations in a schema of their own.
+      const other = await openDatabase(url.toString(), { schema: 'other_app' });
+      await migrateToLatest(other.db, 'other_app');
+      await other.close();
+      // The default schema (public), no schema option: as `gatehouse migrate` on a fresh database.
+      const h = await openDatabase(url.toString());
+      try {
+        expect(await migrateToLatest(h.db)).toEqual(Object.keys(migrations));
+        expect(await tables(h)).toEqual(EXPECTED_TABLES);
+        const lock = await sql<{ schema: string }>`select table_schema as schema from information_schema.tables where table_name = 'kysely_migration_lock' order by 1`.execute(h.db);
+        expect(lock.rows.map((r) => r.schema)).toEqual(['other_app', 'public']);
+        expect(await migrateToLatest(h.db)).toEqual([]);
+      } finally {
+        await h.close();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+      await admin.end();
     }
   });
 });
