@@ -29,17 +29,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { ARGON2_OPTIONS } from '../src/crypto/passwords.js';
-import { machineLine, writeResultsSection } from './results.js';
+import { intEnv, machineLine, writeResultsSection } from './results.js';
 import { dropBenchSchema, startBenchServer, type BenchServer } from './tokens-server-process.js';
 
 const ORIGIN = 'http://localhost:3000';
 const PASSWORD = 'correct horse battery staple';
 
-const intEnv = (name: string, fallback: number) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-};
 const DURATION = intEnv('BENCH_DURATION', 10);
 const WARMUP = intEnv('BENCH_WARMUP', 3);
 const CONNECTIONS = intEnv('BENCH_PASSWORD_CONNECTIONS', 8);

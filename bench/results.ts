@@ -11,6 +11,13 @@ export const START_NODE_FLAGS: readonly string[] = (() => {
   return words.slice(1, words.indexOf('bin/gatehouse.js')).filter((w) => w.startsWith('--'));
 })();
 
+/** A positive integer setting of a benchmark from the environment, or `fallback`. */
+export const intEnv = (name: string, fallback: number): number => {
+  const n = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+  return n;
+};
+
 /** Where every benchmark records its figures. */
 export const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
 

@@ -24,17 +24,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ARGON2_OPTIONS } from '../src/crypto/passwords.js';
 import { dropBenchSchema, startBenchServer, type BenchServer } from './tokens-server-process.js';
+import { intEnv } from './results.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const RESULTS = join(BENCH_DIR, 'RESULTS.md');
 const HOST = '127.0.0.1';
 const ORIGIN = 'http://localhost:3000';
 
-const intEnv = (name: string, fallback: number) => {
-  const n = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
-  return n;
-};
 const DURATION = intEnv('BENCH_DURATION', 10);
 const WARMUP = intEnv('BENCH_WARMUP', 3);
 const CONNECTIONS = intEnv('BENCH_TOKEN_CONNECTIONS', 20);
