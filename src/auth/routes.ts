@@ -9,7 +9,7 @@ import { Email, Empty, Membership, Password, Session, User } from '../http/schem
 import { SESSION_ABSOLUTE_MS, SESSION_COOKIE, sessionInfo } from '../sessions/service.js';
 import type { Services } from '../services.js';
 import { userView } from '../users/service.js';
-import { NOT_SIGNED_IN, sessionCheckData } from './session-check.js';
+import { NOT_SIGNED_IN, SESSION_CHECK_PATH, sessionCheckData } from './session-check.js';
 
 const SignUpBody = z.object({ email: Email, password: Password, name: z.string().trim().min(1).max(200).optional() }).strict();
 const SignInBody = z.object({ email: Email, password: z.string().min(1).max(256) }).strict();
@@ -64,7 +64,7 @@ export function registerAuthRoutes(app: OpenAPIHono<AppEnv>, services: Services,
   app.openapi(
     createRoute({
       method: 'get',
-      path: '/api/auth/session',
+      path: SESSION_CHECK_PATH,
       tags: ['Sign-in and sessions'],
       summary: 'The current session, its user and memberships',
       responses: responses(SessionData, 'The current session', [401]),

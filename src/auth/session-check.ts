@@ -81,8 +81,6 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
   };
 }
 
-export type SessionCheck = ReturnType<typeof createSessionCheck>;
-
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
