@@ -8,55 +8,57 @@ import { randomBytes } from 'node:crypto';
  * showed up in profiles of the SSO callback.)
  */
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-let lastTime = -1;
-let lastRandom: Uint8Array = new Uint8Array(10);
+const CODES = Array.from(ALPHABET, (ch) => ch.charCodeAt(0));
 
-function encodeTime(ms: number): string {
-  let out = '';
-  for (let i = 0; i < 10; i++) {
-    out = ALPHABET[ms % 32]! + out;
+let lastTime = -1;
+/** The random part of the last id; never leaves this module, so it is incremented in place. */
+const lastRandom = new Uint8Array(10);
+/** The 26 character codes of the id being made: the time part (10) is written once per millisecond. */
+const codes: number[] = new Array<number>(26).fill(0);
+
+function encodeTime(ms: number): void {
+  for (let i = 9; i >= 0; i--) {
+    codes[i] = CODES[ms % 32]!;
     ms = Math.floor(ms / 32);
   }
-  return out;
 }
 
-function encodeRandom(bytes: Uint8Array): string {
+function encodeRandom(bytes: Uint8Array): void {
   // 80 bits → 16 base32 characters, 5 bits at a time.
-  let out = '';
   let buffer = 0;
   let bits = 0;
+  let at = 10;
   for (const byte of bytes) {
     buffer = (buffer << 8) | byte;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(buffer >>> (bits - 5)) & 31]!;
+      codes[at++] = CODES[(buffer >>> (bits - 5)) & 31]!;
       bits -= 5;
     }
     buffer &= (1 << bits) - 1;
   }
-  return out;
 }
 
-function increment(bytes: Uint8Array): Uint8Array {
-  const next = Uint8Array.from(bytes);
-  for (let i = next.length - 1; i >= 0; i--) {
-    if (next[i]! < 255) {
-      next[i]!++;
-      return next;
-    }
-    next[i] = 0;
-  }
-  throw new Error('ULID random part overflowed within one millisecond');
+function increment(bytes: Uint8Array): void {
+  let i = bytes.length - 1;
+  while (i >= 0 && bytes[i] === 255) i--;
+  // Refused before anything changes: every later id of this millisecond is refused as well.
+  if (i < 0) throw new Error('ULID random part overflowed within one millisecond');
+  bytes[i]!++;
+  bytes.fill(0, i + 1);
 }
 
 export function newId(now = Date.now()): string {
   if (now <= lastTime) {
-    lastRandom = increment(lastRandom);
+    increment(lastRandom);
   } else {
     lastTime = now;
-    lastRandom = Uint8Array.from(randomBytes(10));
+    encodeTime(now);
+    lastRandom.set(randomBytes(10));
   }
-  return encodeTime(lastTime) + encodeRandom(lastRandom);
+  encodeRandom(lastRandom);
+  // One flat string (the request id of every answer is written into its headers).
+  return String.fromCharCode.apply(null, codes);
 }
 
 export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;

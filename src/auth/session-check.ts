@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { parse as parseCookies } from 'hono/utils/cookie';
 import type { SessionRow, UserRow } from '../db/schema.js';
+import type { MembershipSummary, SessionWithUser } from '../sessions/cache.js';
 import { errorBody, okBody } from '../http/envelope.js';
 import { AppError } from '../http/errors.js';
 import { logRequest, requestIdOf } from '../http/middleware.js';
-import { SECURITY_HEADERS } from '../http/security-headers.js';
+import { SECURITY_HEADER_FIELDS } from '../http/security-headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { OrganizationService } from '../organizations/service.js';
 import { SESSION_COOKIE, sessionInfo, type SessionService } from '../sessions/service.js';
@@ -41,6 +42,23 @@ export const NOT_SIGNED_IN = () => new AppError('UNAUTHENTICATED', 'Not signed i
  * false and the caller hands the request to the Hono app, which answers it in full.
  */
 export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authenticate'>; organizations: Pick<OrganizationService, 'listMine'>; metrics: Pick<Metrics, 'enabled' | 'request'>; logger: Logger }) {
+  /**
+   * The JSON answer last made for a cached session, by its cache object: the session cache hands
+   * out the same object until anything about the session or its user changes (then a new one is
+   * read), and the same membership list until a membership changes. What can still change in
+   * place (the idle expiry, slid by the lookup) is part of the key. A lookup the cache did not
+   * answer yields a new object, and so a new answer.
+   */
+  const answers = new WeakMap<SessionWithUser, { memberships: readonly MembershipSummary[]; expiresAt: string; absoluteExpiresAt: string; payload: Buffer }>();
+  function answerFor(found: SessionWithUser, memberships: readonly MembershipSummary[]): Buffer {
+    const { session } = found;
+    const kept = answers.get(found);
+    if (kept && kept.memberships === memberships && kept.expiresAt === session.expires_at && kept.absoluteExpiresAt === session.absolute_expires_at) return kept.payload;
+    const payload = Buffer.from(JSON.stringify(okBody(sessionCheckData(found.user, session, memberships))));
+    answers.set(found, { memberships, expiresAt: session.expires_at, absoluteExpiresAt: session.absolute_expires_at, payload });
+    return payload;
+  }
+
   return {
     /** Whether `handle` may answer this request. */
     accepts(req: IncomingMessage, path: string): boolean {
@@ -54,25 +72,22 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
       const start = performance.now();
       const token = parseCookies(req.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
       if (!token) return false;
-      let body: object;
+      let payload: Buffer;
       let userId: string | undefined;
       try {
         const found = await deps.sessions.authenticate(token);
         if (found) {
-          body = okBody(sessionCheckData(found.user, found.session, await deps.organizations.listMine(found.user.id)));
+          payload = answerFor(found, await deps.organizations.listMine(found.user.id));
           userId = found.user.id;
         } else {
-          body = errorBody(NOT_SIGNED_IN());
+          payload = Buffer.from(JSON.stringify(errorBody(NOT_SIGNED_IN())));
         }
       } catch {
         return false;
       }
       const status = userId === undefined ? 401 : 200;
       const requestId = requestIdOf(headerValue(req.headers['x-request-id']));
-      const payload = JSON.stringify(body);
-      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'x-request-id': requestId, 'content-length': Buffer.byteLength(payload) };
-      for (const [name, value] of SECURITY_HEADERS) headers[name] = value;
-      res.writeHead(status, headers);
+      res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId, 'content-length': payload.length, ...SECURITY_HEADER_FIELDS });
       res.end(payload);
       if (deps.metrics.enabled) deps.metrics.request({ method: 'GET', route: SESSION_CHECK_PATH, status, seconds: (performance.now() - start) / 1000 });
       logRequest(deps.logger, { requestId, method: 'GET', path: SESSION_CHECK_PATH, status, start, userId });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A random secret of `bytes` bytes (default 32 = 256 bits), base64url, with an optional prefix. */
 export function randomToken(bytes = 32, prefix = ''): string {
@@ -7,7 +7,8 @@ export function randomToken(bytes = 32, prefix = ''): string {
 
 /** SHA-256 hex digest: how session tokens, API keys, one-time tokens and recovery codes are stored. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
+  // The one-shot form (Node ≥ 20.12) builds no Hash object: the session check makes one per request.
+  return hash('sha256', value, 'hex');
 }
 
 /** Constant-time comparison of two strings (of any length). */

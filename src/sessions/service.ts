@@ -1,4 +1,4 @@
-import { DAY, MINUTE, type Clock } from '../clock.js';
+import { DAY, isoMemo, MINUTE, type Clock } from '../clock.js';
 import { pinOf, type Ctx, type RequestMeta } from '../context.js';
 import type { Db, Executor } from '../db/database.js';
 import type { AuthMethod, MfaState, SessionRow, UserRow } from '../db/schema.js';
@@ -74,6 +74,8 @@ export function sessionView(s: SessionRow, currentId?: string): SessionView {
 
 export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditService; keyring: KeyRing; sessionCache: SessionCache }) {
   const { db, clock, sessionCache: cache } = deps;
+  const nowIsoOf = isoMemo();
+  const touchedBeforeIsoOf = isoMemo();
 
   /** A session by cache key: from this instance's cache when it may answer, else read and kept (sessions/cache.ts). */
   async function cached(key: string, read: () => Promise<SessionWithUser | undefined>): Promise<SessionWithUser | null> {
@@ -89,9 +91,11 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
     if (!found) return null;
     const { session } = found;
     const now = clock.now();
-    const nowIso = now.toISOString();
+    const nowMs = now.getTime();
+    // The stored times are toISOString strings, which order as the instants do.
+    const nowIso = nowIsoOf(nowMs);
     if (session.revoked_at || session.expires_at <= nowIso || session.absolute_expires_at <= nowIso) return null;
-    if (now.getTime() - Date.parse(session.last_seen_at) >= SESSION_TOUCH_INTERVAL_MS) {
+    if (session.last_seen_at <= touchedBeforeIsoOf(nowMs - SESSION_TOUCH_INTERVAL_MS)) {
       const idle = new Date(now.getTime() + SESSION_IDLE_MS).toISOString();
       const expires = idle < session.absolute_expires_at ? idle : session.absolute_expires_at;
       await updateSession(db, session.id, { last_seen_at: nowIso, expires_at: expires });

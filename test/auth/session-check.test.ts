@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestListener, type Gatehouse } from '../../src/server.js';
+import { SESSION_TOUCH_INTERVAL_MS } from '../../src/sessions/service.js';
 import { createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
 
 let t: TestGatehouse;
@@ -95,6 +96,36 @@ describe('GET /api/auth/session fast path', () => {
     t.deps.sessionCache.clear();
     const fast = await expectSameAnswer({ cookie: `gatehouse_session=${pending.cookie}` }, 200);
     expect(JSON.parse(fast.text).data.session.mfa).toBe('pending');
+  });
+
+  it('stale answer: a kept answer is made afresh once the user, a membership or the idle expiry changed', async () => {
+    const who = await t.signUp('kept@session-check.example');
+    const cookie = { cookie: `gatehouse_session=${who.cookie}` };
+    const first = JSON.parse((await expectSameAnswer(cookie, 200)).text).data;
+    expect(first.user.name).toBeNull();
+    expect(first.memberships).toEqual([]);
+    // Answered twice from the same cache entry: the kept answer.
+    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data).toEqual(first);
+
+    const renamed = await fetch(`${base}/api/user/me`, { method: 'PATCH', headers: { ...cookie, origin: 'http://localhost:3000', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Renamed Person' }) });
+    expect(renamed.status, await renamed.text()).toBe(200);
+    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.user.name).toBe('Renamed Person');
+
+    const orgId = await createOrg(t, who, 'Kept Answer Org', 'kept-answer');
+    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.memberships).toEqual([expect.objectContaining({ name: 'Kept Answer Org', role: 'owner' })]);
+    // A rename drops the cached membership lists, not the cached session.
+    const rename = await fetch(`${base}/api/user/organizations/${orgId}`, { method: 'PATCH', headers: { ...cookie, origin: 'http://localhost:3000', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Renamed Org' }) });
+    expect(rename.status, await rename.text()).toBe(200);
+    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.memberships).toEqual([expect.objectContaining({ name: 'Renamed Org' })]);
+
+    // The idle expiry slides in place on a cached entry: read just before the touch interval
+    // ends (the entry is at most SESSION_CACHE_MAX_AGE_MS old), then hit just after it.
+    const before = JSON.parse((await expectSameAnswer(cookie, 200)).text).data.session.expiresAt;
+    t.clock.advance(SESSION_TOUCH_INTERVAL_MS - 2_000);
+    expect(JSON.parse((await overHttp(cookie)).text).data.session.expiresAt).toBe(before);
+    t.clock.advance(3_000);
+    const slid = JSON.parse((await overHttp(cookie)).text).data.session.expiresAt;
+    expect(Date.parse(slid) - Date.parse(before)).toBe(SESSION_TOUCH_INTERVAL_MS + 1_000);
   });
 
   it('signed-out session replayed: refused at once on the fast path', async () => {
