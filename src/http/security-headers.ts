@@ -18,9 +18,6 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ['X-XSS-Protection', '0'],
 ];
 
-/** SECURITY_HEADERS as one object, for a Node `writeHead` (auth/session-check.ts). */
-export const SECURITY_HEADER_FIELDS: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(SECURITY_HEADERS));
-
 /** Sets SECURITY_HEADERS on the answer once the route has made it (over anything the route set). */
 export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
