@@ -29,6 +29,16 @@ const ANSWER_HEADERS: string[] = ['content-type', 'application/json', 'x-request
 const REQUEST_ID_AT = 3;
 const CONTENT_LENGTH_AT = 5;
 
+/** A JSON body and its length in bytes (the Content-Length). */
+interface Answer {
+  json: string;
+  length: string;
+}
+const asAnswer = (body: object): Answer => {
+  const json = JSON.stringify(body);
+  return { json, length: String(Buffer.byteLength(json)) };
+};
+
 /** The one answer of the route to a cookie that resolves to no live session. */
 export const NOT_SIGNED_IN = () => new AppError('UNAUTHENTICATED', 'Not signed in');
 
@@ -54,14 +64,16 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
    * place (the idle expiry, slid by the lookup) is part of the key. A lookup the cache did not
    * answer yields a new object, and so a new answer.
    */
-  const answers = new WeakMap<SessionWithUser, { memberships: readonly MembershipSummary[]; expiresAt: string; absoluteExpiresAt: string; payload: Buffer }>();
-  function answerFor(found: SessionWithUser, memberships: readonly MembershipSummary[]): Buffer {
+  // Kept as a string, not a Buffer: a small Buffer is a slice of an 8 KiB pool slab, and keeping
+  // it would keep the whole slab. A kept answer costs about its own size (~0.5 KiB) per cached session.
+  const answers = new WeakMap<SessionWithUser, Answer & { memberships: readonly MembershipSummary[]; expiresAt: string; absoluteExpiresAt: string }>();
+  function answerFor(found: SessionWithUser, memberships: readonly MembershipSummary[]): Answer {
     const { session } = found;
     const kept = answers.get(found);
-    if (kept && kept.memberships === memberships && kept.expiresAt === session.expires_at && kept.absoluteExpiresAt === session.absolute_expires_at) return kept.payload;
-    const payload = Buffer.from(JSON.stringify(okBody(sessionCheckData(found.user, session, memberships))));
-    answers.set(found, { memberships, expiresAt: session.expires_at, absoluteExpiresAt: session.absolute_expires_at, payload });
-    return payload;
+    if (kept && kept.memberships === memberships && kept.expiresAt === session.expires_at && kept.absoluteExpiresAt === session.absolute_expires_at) return kept;
+    const answer = asAnswer(okBody(sessionCheckData(found.user, session, memberships)));
+    answers.set(found, { ...answer, memberships, expiresAt: session.expires_at, absoluteExpiresAt: session.absolute_expires_at });
+    return answer;
   }
 
   return {
@@ -77,15 +89,15 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
       const start = performance.now();
       const token = parseCookies(req.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
       if (!token) return false;
-      let payload: Buffer;
+      let answer: Answer;
       let userId: string | undefined;
       try {
         const found = await deps.sessions.authenticate(token);
         if (found) {
-          payload = answerFor(found, await deps.organizations.listMine(found.user.id));
+          answer = answerFor(found, await deps.organizations.listMine(found.user.id));
           userId = found.user.id;
         } else {
-          payload = Buffer.from(JSON.stringify(errorBody(NOT_SIGNED_IN())));
+          answer = asAnswer(errorBody(NOT_SIGNED_IN()));
         }
       } catch {
         return false;
@@ -95,9 +107,9 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
       // A flat [name, value, …] list: Node checks each header all the same, without walking an object's keys.
       const headers = ANSWER_HEADERS.slice();
       headers[REQUEST_ID_AT] = requestId;
-      headers[CONTENT_LENGTH_AT] = String(payload.length);
+      headers[CONTENT_LENGTH_AT] = answer.length;
       res.writeHead(status, headers);
-      res.end(payload);
+      res.end(answer.json);
       if (deps.metrics.enabled) deps.metrics.request({ method: 'GET', route: SESSION_CHECK_PATH, status, seconds: (performance.now() - start) / 1000 });
       logRequest(deps.logger, { requestId, method: 'GET', path: SESSION_CHECK_PATH, status, start, userId });
       return true;

@@ -107,9 +107,9 @@ describe('GET /api/auth/session fast path', () => {
     // Answered twice from the same cache entry: the kept answer.
     expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data).toEqual(first);
 
-    const renamed = await fetch(`${base}/api/user/me`, { method: 'PATCH', headers: { ...cookie, origin: 'http://localhost:3000', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Renamed Person' }) });
+    const renamed = await fetch(`${base}/api/user/me`, { method: 'PATCH', headers: { ...cookie, origin: 'http://localhost:3000', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Renée Ünïcødé 名前' }) });
     expect(renamed.status, await renamed.text()).toBe(200);
-    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.user.name).toBe('Renamed Person');
+    expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.user.name).toBe('Renée Ünïcødé 名前');
 
     const orgId = await createOrg(t, who, 'Kept Answer Org', 'kept-answer');
     expect(JSON.parse((await expectSameAnswer(cookie, 200)).text).data.memberships).toEqual([expect.objectContaining({ name: 'Kept Answer Org', role: 'owner' })]);
