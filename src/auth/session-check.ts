@@ -62,10 +62,10 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
    * out the same object until anything about the session or its user changes (then a new one is
    * read), and the same membership list until a membership changes. What can still change in
    * place (the idle expiry, slid by the lookup) is part of the key. A lookup the cache did not
-   * answer yields a new object, and so a new answer.
+   * answer yields a new object, and so a new answer. Kept as a string, not a Buffer (a small
+   * Buffer is a slice of an 8 KiB pool slab and would keep the whole slab): about its own size
+   * (~0.5 KiB) per cached session.
    */
-  // Kept as a string, not a Buffer: a small Buffer is a slice of an 8 KiB pool slab, and keeping
-  // it would keep the whole slab. A kept answer costs about its own size (~0.5 KiB) per cached session.
   const answers = new WeakMap<SessionWithUser, Answer & { memberships: readonly MembershipSummary[]; expiresAt: string; absoluteExpiresAt: string }>();
   function answerFor(found: SessionWithUser, memberships: readonly MembershipSummary[]): Answer {
     const { session } = found;

@@ -44,7 +44,7 @@ export function createConcurrencyLimit(limit: number) {
         release();
       }
     },
-    /** Tasks running now and waiting (tests, metrics). */
+    /** Tasks running now and waiting (tests). */
     get running() {
       return running;
     },

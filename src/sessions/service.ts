@@ -90,13 +90,12 @@ export function createSessionService(deps: { db: Db; clock: Clock; audit: AuditS
   async function liveAndTouched(found: SessionWithUser | undefined): Promise<SessionWithUser | null> {
     if (!found) return null;
     const { session } = found;
-    const now = clock.now();
-    const nowMs = now.getTime();
+    const nowMs = clock.now().getTime();
     // The stored times are toISOString strings, which order as the instants do.
     const nowIso = nowIsoOf(nowMs);
     if (session.revoked_at || session.expires_at <= nowIso || session.absolute_expires_at <= nowIso) return null;
     if (session.last_seen_at <= touchedBeforeIsoOf(nowMs - SESSION_TOUCH_INTERVAL_MS)) {
-      const idle = new Date(now.getTime() + SESSION_IDLE_MS).toISOString();
+      const idle = new Date(nowMs + SESSION_IDLE_MS).toISOString();
       const expires = idle < session.absolute_expires_at ? idle : session.absolute_expires_at;
       await updateSession(db, session.id, { last_seen_at: nowIso, expires_at: expires });
       session.last_seen_at = nowIso;
