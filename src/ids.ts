@@ -1,14 +1,26 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /**
  * ULIDs (https://github.com/ulid/spec): 48-bit millisecond time + 80 random bits, Crockford
  * base32, 26 characters, sortable by creation time, so an id doubles as a pagination cursor.
  * Monotonic within a process: ids made in the same millisecond increment the random part.
- * (One randomBytes call per new millisecond; the `ulid` package drew one per character, which
- * showed up in profiles of the SSO callback.)
+ * (The random parts come from a pool refilled by one randomFillSync call per 409 new
+ * milliseconds, as crypto.randomUUID keeps its own; the `ulid` package drew one per character,
+ * which showed up in profiles of the SSO callback.)
  */
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const CODES = Array.from(ALPHABET, (ch) => ch.charCodeAt(0));
+
+/** Random bytes for the random parts, 10 per new millisecond; refilled when spent. */
+const pool = new Uint8Array(4090);
+let poolAt = pool.length;
+function fillRandom(into: Uint8Array): void {
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  into.set(pool.subarray(poolAt, (poolAt += into.length)));
+}
 
 let lastTime = -1;
 /** The random part of the last id; never leaves this module, so it is incremented in place. */
@@ -54,7 +66,7 @@ export function newId(now = Date.now()): string {
   } else {
     lastTime = now;
     encodeTime(now);
-    lastRandom.set(randomBytes(10));
+    fillRandom(lastRandom);
   }
   encodeRandom(lastRandom);
   // One flat string (the request id of every answer is written into its headers).

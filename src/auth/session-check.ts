@@ -39,6 +39,39 @@ const asAnswer = (body: object): Answer => {
   return { json, length: String(Buffer.byteLength(json)) };
 };
 
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The session cookie's value in a Cookie header, read exactly as hono's `parse(header, name)` (the
+ * Hono routes' reader) reads it, so both ways of answering see the same credential. The common
+ * header — the name as a whole cookie name, its value a plain base64url token as Gatehouse
+ * sets it — is read here without splitting the header. Only the name's first occurrence can be
+ * the pair hono picks (an earlier pair of that name would hold an earlier occurrence); when it is
+ * not a whole cookie name with a plain value (part of another cookie, quotes, escapes, spaces, an
+ * empty value), hono's parser reads the header.
+ */
+export function sessionTokenOf(header: string): string | undefined {
+  const at = header.indexOf(SESSION_COOKIE);
+  if (at === -1) return undefined;
+  const valueAt = at + SESSION_COOKIE.length;
+  if (header.charCodeAt(valueAt) === 61 /* = */ && startsPair(header, at)) {
+    const end = header.indexOf(';', valueAt);
+    const value = header.slice(valueAt + 1, end === -1 ? header.length : end);
+    if (PLAIN_TOKEN.test(value)) return value;
+  }
+  return parseCookies(header, SESSION_COOKIE)[SESSION_COOKIE];
+}
+
+/** Whether only spaces and tabs stand between `at` and the start of its `;`-separated pair. */
+function startsPair(header: string, at: number): boolean {
+  for (let i = at - 1; i >= 0; i--) {
+    const c = header.charCodeAt(i);
+    if (c === 59 /* ; */) return true;
+    if (c !== 32 && c !== 9) return false;
+  }
+  return true;
+}
+
 /** The one answer of the route to a cookie that resolves to no live session. */
 export const NOT_SIGNED_IN = () => new AppError('UNAUTHENTICATED', 'Not signed in');
 
@@ -87,7 +120,7 @@ export function createSessionCheck(deps: { sessions: Pick<SessionService, 'authe
     /** Answers the request and resolves true, or resolves false having written nothing. Never rejects. */
     async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
       const start = performance.now();
-      const token = parseCookies(req.headers.cookie ?? '', SESSION_COOKIE)[SESSION_COOKIE];
+      const token = sessionTokenOf(req.headers.cookie ?? '');
       if (!token) return false;
       let answer: Answer;
       let userId: string | undefined;

@@ -7,6 +7,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as honoParseCookies } from 'hono/utils/cookie';
+import { sessionTokenOf } from '../../src/auth/session-check.js';
 import { requestListener, type Gatehouse } from '../../src/server.js';
 import { SESSION_TOUCH_INTERVAL_MS } from '../../src/sessions/service.js';
 import { createOrg, createTestGatehouse, type TestGatehouse, type TestUser } from '../helpers/app.js';
@@ -83,6 +85,34 @@ describe('GET /api/auth/session fast path', () => {
 
   it('finds the session cookie among other cookies', async () => {
     await expectSameAnswer({ cookie: `theme=dark; gatehouse_session=${user.cookie}; other=1` }, 200);
+  });
+
+  it('shadowing cookie: a second gatehouse_session, or one split by spaces, quotes or escapes, is read as the Hono route reads it', async () => {
+    const other = await t.signUp('shadow@session-check.example');
+    // Hono's parser takes the first valid pair of the name; the fast path must not take another.
+    await expectSameAnswer({ cookie: `gatehouse_session=${user.cookie}; gatehouse_session=${other.cookie}` }, 200);
+    const first = JSON.parse((await expectSameAnswer({ cookie: `gatehouse_session =${other.cookie}; gatehouse_session=${user.cookie}` }, 200)).text).data;
+    expect(first.user.email).toBe('shadow@session-check.example');
+    await expectSameAnswer({ cookie: `x_gatehouse_session=${other.cookie}; gatehouse_session="${user.cookie}"` }, 200);
+    await expectSameAnswer({ cookie: `gatehouse_session=${encodeURIComponent(user.cookie).replace(/-/g, '%2D')}` }, 200);
+  });
+
+  it('reads the session cookie exactly as hono\'s parser does, for any Cookie header (differential fuzz)', () => {
+    const pieces = ['gatehouse_session', 'gatehouse_session=', 'x', '=', ';', '; ', ' ', '\t', '"', '%', '%2D', 'gs_abc-DEF_123', 'a=b', 'é', ',', 'gatehouse_sessio'];
+    let seed = 7; // mulberry32: the same headers on every run
+    const next = (n: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) % n;
+    };
+    const headers = ['', 'gatehouse_session=', 'gatehouse_session=gs_a', ' gatehouse_session=gs_a ', 'a=1;gatehouse_session=gs_a', 'a=1;\tgatehouse_session=gs_a;b=2', 'ygatehouse_session=gs_a', 'gatehouse_session=gs_a; gatehouse_session=gs_b', 'gatehouse_session=; gatehouse_session=gs_b', 'gatehouse_session=a b; gatehouse_session=gs_c', 'a=gatehouse_session; gatehouse_session=gs_d', 'gatehouse_session=gs%2Da', 'gatehouse_session="gs_a"', 'gatehouse_session=gs_a\t;'];
+    for (let i = 0; i < 20_000; i++) {
+      let h = '';
+      for (let k = next(8); k >= 0; k--) h += pieces[next(pieces.length)];
+      headers.push(h);
+    }
+    for (const h of headers) expect(sessionTokenOf(h), JSON.stringify(h)).toBe(honoParseCookies(h, 'gatehouse_session')['gatehouse_session']);
   });
 
   it('forged cookie: refuses it with the route\'s 401 envelope, never a session', async () => {

@@ -21,4 +21,10 @@ describe('ULIDs', () => {
     const b = newId(2_000_000_000_001);
     expect(a.slice(10)).not.toBe(b.slice(10));
   });
+
+  it('predictable ids: every new millisecond draws fresh random bytes, past the end of the random pool too', () => {
+    const parts = new Set<string>();
+    for (let ms = 0; ms < 2_000; ms++) parts.add(newId(2_100_000_000_000 + ms).slice(10));
+    expect(parts.size).toBe(2_000);
+  });
 });
