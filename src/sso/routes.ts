@@ -97,13 +97,15 @@ export function registerSsoLoginRoutes(app: OpenAPIHono<AppEnv>, services: Servi
       try {
         const q = c.req.valid('query');
         const { slug } = c.req.valid('param');
-        if ((await services.connections.protocolForSlug(slug)) === 'saml') {
+        // Read once: the protocol's startLogin takes this read rather than making its own.
+        const active = await services.connections.activeForSlug(slug);
+        if (active?.connection.protocol === 'saml') {
           // SAML: HTTP-Redirect (302) or HTTP-POST (an auto-submitting form) AuthnRequest.
-          const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint, browserBinding: samlBrowserBinding(c, config) });
+          const start = await services.samlLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint, browserBinding: samlBrowserBinding(c, config) }, active);
           if (start.kind === 'redirect') return c.redirect(start.url, 302);
           return sendSamlPostPage(c, start.url, start.fields);
         }
-        const { url } = await services.oidcLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config));
+        const { url } = await services.oidcLogin.startLogin(slug, { returnTo: q.returnTo, loginHint: q.login_hint }, browserBinding(c, config), active);
         return c.redirect(url, 302);
       } catch (e) {
         return ssoFailure(c, e);

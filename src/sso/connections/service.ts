@@ -26,7 +26,7 @@ import {
 } from './model.js';
 import { logoutUrls } from '../../logout/urls.js';
 import { deleteIdpTokensOfConnection } from '../idp-tokens/store.js';
-import { findActiveConnection, findActiveConnectionBySlug, insertConnection, markReplaced, setLastTest, updateConnection, type ConnectionRow } from './store.js';
+import { findActiveConnection, findActiveConnectionBySlug, insertConnection, markReplaced, setLastTest, updateConnection, type ConnectionRow, type ConnectionWithOrganization } from './store.js';
 
 export type { SamlSettingsInput };
 
@@ -531,9 +531,13 @@ export function createConnectionService(deps: {
       return keyring.decrypt(c.secretSealed, sealContext(SECRET_CONTEXT, c.id));
     },
 
-    /** Which protocol the active connection behind a login URL speaks (null: none). */
-    async protocolForSlug(slug: string): Promise<'oidc' | 'saml' | null> {
-      return (await findActiveConnectionBySlug(db, slug))?.connection.protocol ?? null;
+    /**
+     * The active connection behind a login URL, with its organization (undefined: none). The
+     * login start reads it once and hands it to the protocol's startLogin, which would otherwise
+     * read it again.
+     */
+    activeForSlug(slug: string): Promise<ConnectionWithOrganization | undefined> {
+      return findActiveConnectionBySlug(db, slug);
     },
 
     /** The decrypted client secret of a connection (only the login path calls this). */

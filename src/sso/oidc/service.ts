@@ -11,7 +11,7 @@ import { findOrganization } from '../../organizations/store.js';
 import type { OutboundFetch } from '../outbound.js';
 import { isTemplatedIssuer, parseConnection, redirectUriModeOf, sameIssuer, type Connection } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
-import { findActiveConnectionBySlug, findConnectionWithOrganization } from '../connections/store.js';
+import { findActiveConnectionBySlug, findConnectionWithOrganization, type ConnectionWithOrganization } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FLOW_TTL_MS, FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
@@ -74,8 +74,9 @@ export function createOidcLogin(deps: {
   /** The one redirect URI of a connection (SPEC §12): sent in the authorization request and again in the token request. */
   const redirectUri = (connection: Connection) => oidcRedirectUri(deps.config.baseUrl, modeOf(connection), connection.organizationId);
 
-  async function activeOidcConnection(slug: string): Promise<{ org: OrganizationRow; connection: Connection }> {
-    const found = await findActiveConnectionBySlug(db, slug);
+  /** `read`: the caller's own read of the same slug's active connection (see connections.activeForSlug). */
+  async function activeOidcConnection(slug: string, read?: ConnectionWithOrganization): Promise<{ org: OrganizationRow; connection: Connection }> {
+    const found = read ?? (await findActiveConnectionBySlug(db, slug));
     if (!found) throw new SsoLoginError('sso_not_configured', `No SSO is configured for "${slug}"`);
     const org = found.organization;
     const connection = parseConnection(found.connection);
@@ -124,9 +125,9 @@ export function createOidcLogin(deps: {
 
   return {
     /** `browserBinding` is the random value of the browser's SSO cookie; the callback must present it again. */
-    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined }, browserBinding: string) {
+    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined }, browserBinding: string, read?: ConnectionWithOrganization) {
       const returnTo = checkReturnTo(input.returnTo, deps.config.trustedOrigins);
-      const { org, connection } = await activeOidcConnection(slug);
+      const { org, connection } = await activeOidcConnection(slug, read);
       return begin(org, connection, returnTo, input.loginHint?.slice(0, 320) || null, browserBinding);
     },
 

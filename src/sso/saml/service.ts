@@ -7,7 +7,7 @@ import { safeEqual, sha256 } from '../../crypto/tokens.js';
 import { checkReturnTo } from '../../http/return-to.js';
 import { parseConnection, type Connection, type SamlConfig } from '../connections/model.js';
 import type { ConnectionService } from '../connections/service.js';
-import { findActiveConnectionBySlug } from '../connections/store.js';
+import { findActiveConnectionBySlug, type ConnectionWithOrganization } from '../connections/store.js';
 import { SsoLoginError } from '../errors.js';
 import { FlowError, type FlowRow, type FlowService } from '../flows.js';
 import type { SsoProfile } from '../provisioning.js';
@@ -38,8 +38,9 @@ export function createSamlLogin(deps: {
   let lastPurge = 0;
   const validators = acs.createSamlValidators();
 
-  async function activeSamlConnection(slug: string, options: { evenDisabled?: boolean } = {}): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
-    const found = await findActiveConnectionBySlug(db, slug);
+  /** `options.read`: the caller's own read of the same slug's active connection (see connections.activeForSlug). */
+  async function activeSamlConnection(slug: string, options: { evenDisabled?: boolean; read?: ConnectionWithOrganization | undefined } = {}): Promise<{ org: OrganizationRow; connection: Connection; saml: SamlConfig }> {
+    const found = options.read ?? (await findActiveConnectionBySlug(db, slug));
     const org = found?.organization;
     const connection = found ? parseConnection(found.connection) : null;
     if (!org || !connection || !connection.saml) throw new SsoLoginError('connection_not_found', `No SAML connection is configured for "${slug.slice(0, 64)}"`);
@@ -115,9 +116,9 @@ export function createSamlLogin(deps: {
   }
 
   return {
-    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined; browserBinding?: string | null }): Promise<SamlLoginStart> {
+    async startLogin(slug: string, input: { returnTo?: string | undefined; loginHint?: string | undefined; browserBinding?: string | null }, read?: ConnectionWithOrganization): Promise<SamlLoginStart> {
       const returnTo = checkReturnTo(input.returnTo, deps.config.trustedOrigins);
-      const { org, connection, saml } = await activeSamlConnection(slug);
+      const { org, connection, saml } = await activeSamlConnection(slug, { read });
       const { handle } = await deps.flows.start(connection, { returnTo, loginHint: input.loginHint?.slice(0, 320) || null, browserBinding: input.browserBinding ?? null });
       const request = await buildAuthnRequest(sp(org, connection, saml), { ssoUrl: saml.idpSsoUrl, certificates: saml.idpCertificates }, saml.authnRequestBinding, REQUEST_ID_PREFIX + handle);
       return request.binding === 'redirect' ? { kind: 'redirect', url: request.url } : { kind: 'post', url: request.url, fields: request.fields };
