@@ -1,5 +1,6 @@
 import type { Executor } from '../db/database.js';
 import type { OrganizationRow } from '../db/schema.js';
+import { ACTIVE_STATUS } from '../sso/connections/store.js';
 
 /** An organization this user belongs to that requires SSO (§6: the policy applies to members), if any. */
 export async function findSsoRequiredMembership(db: Executor, userId: string): Promise<OrganizationRow | undefined> {
@@ -20,7 +21,7 @@ export async function hasEnabledConnection(db: Executor, organizationId: string)
     .selectFrom('sso_connections')
     .select('id')
     .where('organization_id', '=', organizationId)
-    .where('status', '=', 'active')
+    .where('status', '=', ACTIVE_STATUS)
     .where('enabled', '=', 1)
     .executeTakeFirst();
   return row !== undefined;

@@ -1,8 +1,17 @@
-import type { Selectable, Updateable } from 'kysely';
+import { sql, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
 import type { OrganizationRow, SsoConnectionsTable } from '../../db/schema.js';
 
 export type ConnectionRow = Selectable<SsoConnectionsTable>;
+
+/**
+ * `status = 'active'` written as a literal, never a bound parameter: only then can SQLite use the
+ * partial index sso_connections_one_active (organization_id, WHERE status = 'active') — with a
+ * parameter it cannot prove the index's condition and scans every organization's connections
+ * (PostgreSQL plans with the value, and uses it either way). The organization-scoped lookups of
+ * the active connection (a login start, the sign-in policy) use it.
+ */
+export const ACTIVE_STATUS = sql.lit('active' as const);
 
 /** A connection and its organization, read together (one statement on a login's way). */
 export interface ConnectionWithOrganization {
@@ -31,7 +40,7 @@ function splitJoined(row: JoinedRow | undefined): ConnectionWithOrganization | u
 
 /** The active connection of the organization with this slug, with the organization; undefined when either is missing. */
 export async function findActiveConnectionBySlug(db: Executor, slug: string): Promise<ConnectionWithOrganization | undefined> {
-  return splitJoined(await selectWithOrganization(db).where('o.slug', '=', slug).where('c.status', '=', 'active').executeTakeFirst());
+  return splitJoined(await selectWithOrganization(db).where('o.slug', '=', slug).where('c.status', '=', ACTIVE_STATUS).executeTakeFirst());
 }
 
 /** A connection by id, with its organization. */
@@ -44,7 +53,7 @@ export async function findActiveConnection(db: Executor, organizationId: string)
     .selectFrom('sso_connections')
     .selectAll()
     .where('organization_id', '=', organizationId)
-    .where('status', '=', 'active')
+    .where('status', '=', ACTIVE_STATUS)
     .executeTakeFirst();
 }
 
