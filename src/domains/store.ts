@@ -1,8 +1,16 @@
-import type { Selectable, Updateable } from 'kysely';
+import { sql, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../db/database.js';
 import type { DomainsTable } from '../db/schema.js';
 
 export type DomainRow = Selectable<DomainsTable>;
+
+/**
+ * `status = 'verified'` as a literal, never a bound parameter: only then can SQLite use the
+ * partial unique index domains_one_verified (domain, WHERE status = 'verified') for a lookup by
+ * domain alone — with a parameter it scans every organization's domains (on each password
+ * sign-in and SSO login). PostgreSQL plans with the value and uses it either way.
+ */
+export const VERIFIED_STATUS = sql.lit('verified' as const);
 
 /** Whether `domain` is verified by this organization (the basis of SSO account linking). */
 export async function isDomainVerifiedBy(db: Executor, organizationId: string, domain: string): Promise<boolean> {
@@ -22,7 +30,7 @@ export async function findVerifiedDomain(exec: Executor, domain: string): Promis
     .selectFrom('domains')
     .selectAll()
     .where('domain', '=', domain.toLowerCase())
-    .where('status', '=', 'verified')
+    .where('status', '=', VERIFIED_STATUS)
     .executeTakeFirst();
 }
 

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.js';
 import type { ConnectionRow } from '../../sso/connections/store.js';
+import { VERIFIED_STATUS } from '../../domains/store.js';
 
 /** SQL of Universal Logout: which connections may have sent a token, and who a subject names. */
 
@@ -54,7 +55,7 @@ export async function organizationsTiedTo(db: Executor, userId: string, emailDom
     .where('i.user_id', '=', userId)
     .execute();
   const verifier = emailDomain
-    ? await db.selectFrom('domains').select('organization_id').where('domain', '=', emailDomain.toLowerCase()).where('status', '=', 'verified').execute()
+    ? await db.selectFrom('domains').select('organization_id').where('domain', '=', emailDomain.toLowerCase()).where('status', '=', VERIFIED_STATUS).execute()
     : [];
   return new Set([...members, ...identities, ...verifier].map((r) => r.organization_id));
 }
