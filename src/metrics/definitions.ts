@@ -63,6 +63,12 @@ export function defineMetrics(registry: Registry) {
       labelNames: ['protocol', 'reason'] as const,
       registers,
     }),
+    ssoLoginStartFailures: new Counter({
+      name: 'gatehouse_sso_login_start_failures_total',
+      help: 'SSO logins refused before the browser went to the IdP (SP-initiated start, IdP-initiated initiate) by protocol and stable reason',
+      labelNames: ['protocol', 'reason'] as const,
+      registers,
+    }),
     rateLimitRefusals,
   };
 }

@@ -25,6 +25,7 @@ export interface Metrics {
   request(observation: HttpObservation): void;
   signIn(method: SignInMethod, result: SignInResult): void;
   ssoFailure(protocol: SsoProtocol, reason: SsoFailureReason): void;
+  ssoLoginStartFailure(protocol: SsoProtocol, reason: SsoFailureReason): void;
   rateLimitRefused(limit: LimitName): void;
 }
 
@@ -58,6 +59,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     signIn: (method, result) => m.signIns.inc({ method, result }),
     ssoFailure: (protocol, reason) => m.ssoFailures.inc({ protocol, reason }),
+    ssoLoginStartFailure: (protocol, reason) => m.ssoLoginStartFailures.inc({ protocol, reason }),
     rateLimitRefused: (limit) => m.rateLimitRefusals.inc({ limit }),
   };
 }

@@ -1,4 +1,4 @@
-import type { MfaState } from '../db/schema.js';
+import type { MfaState, SsoProtocol } from '../db/schema.js';
 import type { AccountService } from '../users/service.js';
 import type { EmailLinkService } from '../auth/email-links.js';
 import { AppError } from '../http/errors.js';
@@ -77,4 +77,27 @@ export function countSsoSignIns(completion: SsoCompletion, metrics: Pick<Metrics
       return completion.recordFailure(meta, protocol, e, where);
     },
   };
+}
+
+/**
+ * SSO login starts (SP-initiated `/login`, IdP-initiated `/initiate`): a refusal there — no
+ * active connection for the slug, a disabled connection, discovery or PAR failing, an untrusted
+ * target — is no SSO login yet (no sign-in is counted), but an IdP whose discovery is down shows
+ * up here first. A slug with no active connection at all is answered by the OIDC start, so it
+ * counts as `oidc` / `sso_not_configured`.
+ */
+export function countSsoLoginStartFailures<L extends object, K extends keyof L & string>(login: L, protocol: SsoProtocol, methods: readonly K[], metrics: Pick<Metrics, 'ssoLoginStartFailure'>): L {
+  const wrapped: Partial<L> = {};
+  for (const name of methods) {
+    const start = login[name] as unknown as (...args: unknown[]) => Promise<unknown>;
+    wrapped[name] = (async (...args: unknown[]) => {
+      try {
+        return await start(...args);
+      } catch (e) {
+        if (e instanceof SsoLoginError) metrics.ssoLoginStartFailure(protocol, e.reason);
+        throw e;
+      }
+    }) as L[K];
+  }
+  return { ...login, ...wrapped };
 }

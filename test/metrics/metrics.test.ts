@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { insertOutboxRows } from '../../src/logout/store.js';
 import { requestListener } from '../../src/server.js';
 import { AppError } from '../../src/http/errors.js';
-import { countSsoSignIns } from '../../src/metrics/sign-ins.js';
+import { countSsoLoginStartFailures, countSsoSignIns } from '../../src/metrics/sign-ins.js';
 import type { SsoCompletion } from '../../src/sso/completion.js';
 import { SsoLoginError } from '../../src/sso/errors.js';
 import { newId } from '../../src/ids.js';
@@ -140,6 +140,38 @@ describe('GET /metrics', () => {
     expect(value(samples, 'gatehouse_sso_failures_total', { protocol: 'saml', reason: 'connection_not_found' })).toBe(1);
     expect(value(samples, 'gatehouse_sign_ins_total', { method: 'sso_oidc', result: 'failure' })).toBe(1);
     expect(value(samples, 'gatehouse_sign_ins_total', { method: 'sso_saml', result: 'failure' })).toBe(1);
+  });
+
+  it('counts refused login starts under their reason, apart from SSO logins (unknown slug: SP- and IdP-initiated)', async () => {
+    const t = await gatehouse();
+    const json = { accept: 'application/json' };
+    const start = await t.request('GET', '/api/auth/sso/nobody/login', { headers: json });
+    expect(start.status).toBe(400);
+    expect(start.body.details.reason).toBe('sso_not_configured');
+    const initiate = await t.request('GET', '/api/auth/sso/nobody/initiate?iss=https%3A%2F%2Fidp.example', { headers: json });
+    expect(initiate.status).toBe(400);
+    expect(initiate.body.details.reason).toBe('sso_not_configured');
+    const { samples } = await scrape(t);
+    expect(value(samples, 'gatehouse_sso_login_start_failures_total', { protocol: 'oidc', reason: 'sso_not_configured' })).toBe(2);
+    // Not an SSO login yet: neither a sign-in nor a login failure.
+    expect(samples.some((s) => s.name === 'gatehouse_sso_failures_total')).toBe(false);
+    expect(value(samples, 'gatehouse_sign_ins_total', { method: 'sso_oidc', result: 'failure' })).toBe(0);
+  });
+
+  it('counts a login start refusal once, under its protocol; a non-SSO error is not a reason', async () => {
+    const counted: string[] = [];
+    const login = {
+      startLogin: async (slug: string) => {
+        if (slug === 'db-away') throw new Error('database away');
+        throw new SsoLoginError('connection_disabled', 'The connection is disabled');
+      },
+      metadata: async () => 'untouched',
+    };
+    const wrapped = countSsoLoginStartFailures(login, 'saml', ['startLogin'], { ssoLoginStartFailure: (protocol, reason) => counted.push(`${protocol} ${reason}`) });
+    await expect(wrapped.startLogin('acme')).rejects.toThrow(SsoLoginError);
+    await expect(wrapped.startLogin('db-away')).rejects.toThrow('database away');
+    expect(await wrapped.metadata()).toBe('untouched');
+    expect(counted).toEqual(['saml connection_disabled']);
   });
 
   it('counts a rate-limited request as a refusal of its limit', async () => {
