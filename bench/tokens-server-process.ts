@@ -26,7 +26,7 @@ process.on('exit', () => {
 });
 
 export function startBenchServer(env: Record<string, string>): Promise<BenchServer> {
-  const child = spawn(process.execPath, [...(process.env.PROF_CHILD_FLAGS ? process.env.PROF_CHILD_FLAGS.split(' ') : []), '--import', 'tsx', join(BENCH_DIR, 'tokens-server.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_FLAGS ? process.env.BENCH_SERVER_NODE_FLAGS.split(' ') : []), '--import', 'tsx', join(BENCH_DIR, 'tokens-server.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
   running.add(child);
   const exited = new Promise<void>((r) => child.once('exit', () => (running.delete(child), r())));
   const lines = createInterface({ input: child.stdout! });
