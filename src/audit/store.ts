@@ -1,9 +1,12 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.js';
+import { preparedInsert } from '../db/prepared.js';
 import type { AuditEventRow, NewAuditEvent } from '../db/schema.js';
 
+const insertAuditRow = preparedInsert('audit_events');
+
 export async function insertAuditEvent(db: Executor, event: NewAuditEvent): Promise<void> {
-  await db.insertInto('audit_events').values(event).execute();
+  await insertAuditRow(db, event);
 }
 
 /** What the audit log can be narrowed to (all optional, combined with AND). */

@@ -1,9 +1,12 @@
 import type { Executor } from '../db/database.js';
+import { preparedInsert } from '../db/prepared.js';
 import type { SessionRow, SessionsTable, UserRow } from '../db/schema.js';
 import type { Updateable } from 'kysely';
 
+const insertSessionRow = preparedInsert('sessions');
+
 export async function insertSession(db: Executor, row: SessionRow): Promise<void> {
-  await db.insertInto('sessions').values(row).execute();
+  await insertSessionRow(db, row);
 }
 
 const SESSION_WITH_USER = [

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { MINUTE, type Clock } from '../clock.js';
 import type { Db, Executor } from '../db/database.js';
+import { prepareQuery, preparedInsert } from '../db/prepared.js';
 import type { SsoFlowsTable } from '../db/schema.js';
 import { randomToken, sha256 } from '../crypto/tokens.js';
 import { newId } from '../ids.js';
@@ -21,24 +22,18 @@ export class FlowError extends Error {
 
 // ---- store
 
-async function insertFlow(db: Executor, row: FlowRow) {
-  await db.insertInto('sso_flows').values(row).execute();
-}
+const insertFlow = preparedInsert('sso_flows');
 
 async function findFlow(db: Executor, lookupHash: string) {
   return db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', lookupHash).executeTakeFirst();
 }
 
 /** Consume the live flow behind a lookup hash in one statement; undefined when there is none to consume. */
+const consumeLiveQuery = prepareQuery((db, p: { lookupHash: string; now: string }) =>
+  db.updateTable('sso_flows').set({ consumed_at: p.now }).where('lookup_hash', '=', p.lookupHash).where('consumed_at', 'is', null).where('expires_at', '>', p.now).returningAll(),
+);
 async function consumeLive(db: Executor, lookupHash: string, now: string): Promise<FlowRow | undefined> {
-  return db
-    .updateTable('sso_flows')
-    .set({ consumed_at: now })
-    .where('lookup_hash', '=', lookupHash)
-    .where('consumed_at', 'is', null)
-    .where('expires_at', '>', now)
-    .returningAll()
-    .executeTakeFirst();
+  return consumeLiveQuery.first(db, { lookupHash, now });
 }
 
 /** Atomic consume: only one caller, on any instance, can flip consumed_at. */

@@ -1,5 +1,6 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from '../../db/database.js';
+import { prepareQuery } from '../../db/prepared.js';
 import type { OrganizationRow, SsoConnectionsTable } from '../../db/schema.js';
 
 export type ConnectionRow = Selectable<SsoConnectionsTable>;
@@ -39,13 +40,15 @@ function splitJoined(row: JoinedRow | undefined): ConnectionWithOrganization | u
 }
 
 /** The active connection of the organization with this slug, with the organization; undefined when either is missing. */
+const activeBySlugQuery = prepareQuery((db, p: { slug: string }) => selectWithOrganization(db).where('o.slug', '=', p.slug).where('c.status', '=', ACTIVE_STATUS));
 export async function findActiveConnectionBySlug(db: Executor, slug: string): Promise<ConnectionWithOrganization | undefined> {
-  return splitJoined(await selectWithOrganization(db).where('o.slug', '=', slug).where('c.status', '=', ACTIVE_STATUS).executeTakeFirst());
+  return splitJoined(await activeBySlugQuery.first(db, { slug }));
 }
 
 /** A connection by id, with its organization. */
+const withOrganizationQuery = prepareQuery((db, p: { id: string }) => selectWithOrganization(db).where('c.id', '=', p.id));
 export async function findConnectionWithOrganization(db: Executor, id: string): Promise<ConnectionWithOrganization | undefined> {
-  return splitJoined(await selectWithOrganization(db).where('c.id', '=', id).executeTakeFirst());
+  return splitJoined(await withOrganizationQuery.first(db, { id }));
 }
 
 export async function findActiveConnection(db: Executor, organizationId: string): Promise<ConnectionRow | undefined> {

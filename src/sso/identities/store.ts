@@ -1,11 +1,15 @@
 import type { Selectable } from 'kysely';
 import type { Executor } from '../../db/database.js';
+import { prepareQuery } from '../../db/prepared.js';
 import type { SsoIdentitiesTable } from '../../db/schema.js';
 
 export type IdentityRow = Selectable<SsoIdentitiesTable>;
 
+const findIdentityQuery = prepareQuery((db, p: { connectionId: string; subject: string }) =>
+  db.selectFrom('sso_identities').selectAll().where('connection_id', '=', p.connectionId).where('subject', '=', p.subject),
+);
 export async function findIdentity(db: Executor, connectionId: string, subject: string): Promise<IdentityRow | undefined> {
-  return db.selectFrom('sso_identities').selectAll().where('connection_id', '=', connectionId).where('subject', '=', subject).executeTakeFirst();
+  return findIdentityQuery.first(db, { connectionId, subject });
 }
 
 export async function insertIdentity(db: Executor, row: IdentityRow): Promise<void> {
@@ -19,9 +23,11 @@ export async function insertIdentityIfAbsent(db: Executor, row: IdentityRow): Pr
 }
 
 /** Record a login through the identity; returns how many rows it updated (0: the identity is gone, e.g. unlinked meanwhile). */
+const recordIdentityLoginQuery = prepareQuery((db, p: { id: string; email: string | null; claims: string; lastLoginAt: string }) =>
+  db.updateTable('sso_identities').set({ email: p.email, claims: p.claims, last_login_at: p.lastLoginAt }).where('id', '=', p.id),
+);
 export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<number> {
-  const res = await db.updateTable('sso_identities').set(patch).where('id', '=', id).executeTakeFirst();
-  return Number(res.numUpdatedRows);
+  return recordIdentityLoginQuery.changed(db, { id, email: patch.email, claims: patch.claims, lastLoginAt: patch.last_login_at });
 }
 
 export async function listIdentities(db: Executor, organizationId: string, page: { limit: number; cursor: string | null }) {
