@@ -1,5 +1,4 @@
 import type { Executor } from '../db/database.js';
-import { prepareQuery } from '../db/prepared.js';
 import type { InvitationRow, JoinRequestStatus, JoinRequestsTable, MemberRow, OrganizationRow, OrganizationsTable, Role, UserRow } from '../db/schema.js';
 import { sql, type Insertable, type Updateable } from 'kysely';
 import type { SessionCacheDrops } from '../sessions/cache.js';
@@ -63,22 +62,6 @@ export async function findMembership(db: Executor, organizationId: string, userI
     .where('organization_id', '=', organizationId)
     .where('user_id', '=', userId)
     .executeTakeFirst();
-}
-
-/** A user and whether they are a member of the organization, in one statement; undefined when the user is gone. */
-const userWithMembershipQuery = prepareQuery((db, p: { userId: string; organizationId: string }) =>
-  db
-    .selectFrom('users')
-    .leftJoin('members', (join) => join.onRef('members.user_id', '=', 'users.id').on('members.organization_id', '=', p.organizationId))
-    .selectAll('users')
-    .select('members.role as membership_role')
-    .where('users.id', '=', p.userId),
-);
-export async function findUserWithMembership(db: Executor, userId: string, organizationId: string): Promise<{ user: UserRow; member: boolean } | undefined> {
-  const row = await userWithMembershipQuery.first(db, { userId, organizationId });
-  if (!row) return undefined;
-  const { membership_role, ...user } = row;
-  return { user, member: membership_role !== null };
 }
 
 /**

@@ -7,12 +7,12 @@ import type { AuditService } from '../audit/service.js';
 import type { JoinRequestService } from '../organizations/join-requests.js';
 import { emailDomainOrNull } from '../domains/normalize.js';
 import { isDomainVerifiedBy } from '../domains/store.js';
-import { findMembership, findPendingInvitationByEmail, findUserWithMembership, insertMemberIfAbsent, markInvitationAccepted } from '../organizations/store.js';
+import { findMembership, findPendingInvitationByEmail, insertMemberIfAbsent, markInvitationAccepted } from '../organizations/store.js';
 import { claimCounts, claimUnverifiedAccount } from '../users/claim.js';
 import { deleteUser, findUserByEmail, insertUserIfAbsent, normalizeEmail } from '../users/store.js';
 import type { Connection } from './connections/model.js';
 import { SsoLoginError } from './errors.js';
-import { findIdentity, insertIdentityIfAbsent, recordIdentityLogin } from './identities/store.js';
+import { findIdentity, findIdentityWithUser, insertIdentityIfAbsent, recordIdentityLogin } from './identities/store.js';
 import type { SessionCacheDrops } from '../sessions/cache.js';
 
 /** What any protocol hands to provisioning: the subject and the profile the IdP asserted. */
@@ -101,11 +101,12 @@ export function createProvisioning(deps: { clock: Clock; audit: AuditService; jo
     const cached = JSON.stringify(profile.claims);
 
     // 1. A known identity (connection, subject) is that user.
-    const identity = await findIdentity(tx, connection.id, profile.subject);
-    if (identity) {
+    const known = await findIdentityWithUser(tx, connection.id, profile.subject, org.id);
+    if (known) {
+      const { identity, user } = known;
       checkAllowedDomain(connection, email);
-      const found = await findUserWithMembership(tx, identity.user_id, org.id);
-      if (!found) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+      if (!user) throw new SsoLoginError('user_missing', 'The linked account no longer exists');
+      const found = { user, member: known.member };
       // An admin may have unlinked the identity since it was read (SPEC §12: unlinking ends the
       // sessions it created). The update finds it gone then, and the login decides again from
       // step 1 under the usual rules, without it. Done before anything else is written: on

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SelectQueryNode, SqliteDialect, TableNode, type KyselyPlugin, type RootOperationNode } from 'kysely';
+import { AliasNode, Kysely, SelectQueryNode, SqliteDialect, TableNode, type KyselyPlugin, type RootOperationNode } from 'kysely';
 import type { Database } from '../../src/db/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemCtx } from '../../src/context.js';
@@ -173,7 +173,8 @@ function otherLoginAfterFirstRead(table: 'users' | 'sso_identities', otherLogin:
     async transformResult(args) {
       const node = nodes.get(args.queryId);
       nodes.delete(args.queryId);
-      const from = node && SelectQueryNode.is(node) ? node.from?.froms[0] : undefined;
+      const first = node && SelectQueryNode.is(node) ? node.from?.froms[0] : undefined;
+      const from = first && AliasNode.is(first) ? first.node : first; // `from sso_identities as i`
       if (!fired && from && TableNode.is(from) && from.table.identifier.name === table) {
         fired = true;
         await otherLogin();
