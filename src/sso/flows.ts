@@ -28,10 +28,10 @@ async function findFlow(db: Executor, lookupHash: string) {
   return db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', lookupHash).executeTakeFirst();
 }
 
-/** Consume the live flow behind a lookup hash in one statement; undefined when there is none to consume. */
 const consumeLiveQuery = prepareQuery((db, p: { lookupHash: string; now: string }) =>
   db.updateTable('sso_flows').set({ consumed_at: p.now }).where('lookup_hash', '=', p.lookupHash).where('consumed_at', 'is', null).where('expires_at', '>', p.now).returningAll(),
 );
+/** Consume the live flow behind a lookup hash in one statement; undefined when there is none to consume. */
 async function consumeLive(db: Executor, lookupHash: string, now: string): Promise<FlowRow | undefined> {
   return consumeLiveQuery.first(db, { lookupHash, now });
 }

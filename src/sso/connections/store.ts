@@ -39,14 +39,14 @@ function splitJoined(row: JoinedRow | undefined): ConnectionWithOrganization | u
   };
 }
 
-/** The active connection of the organization with this slug, with the organization; undefined when either is missing. */
 const activeBySlugQuery = prepareQuery((db, p: { slug: string }) => selectWithOrganization(db).where('o.slug', '=', p.slug).where('c.status', '=', ACTIVE_STATUS));
+/** The active connection of the organization with this slug, with the organization; undefined when either is missing. */
 export async function findActiveConnectionBySlug(db: Executor, slug: string): Promise<ConnectionWithOrganization | undefined> {
   return splitJoined(await activeBySlugQuery.first(db, { slug }));
 }
 
-/** A connection by id, with its organization. */
 const withOrganizationQuery = prepareQuery((db, p: { id: string }) => selectWithOrganization(db).where('c.id', '=', p.id));
+/** A connection by id, with its organization. */
 export async function findConnectionWithOrganization(db: Executor, id: string): Promise<ConnectionWithOrganization | undefined> {
   return splitJoined(await withOrganizationQuery.first(db, { id }));
 }

@@ -51,10 +51,10 @@ export async function insertIdentityIfAbsent(db: Executor, row: IdentityRow): Pr
   return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
 }
 
-/** Record a login through the identity; returns how many rows it updated (0: the identity is gone, e.g. unlinked meanwhile). */
 const recordIdentityLoginQuery = prepareQuery((db, p: { id: string; email: string | null; claims: string; lastLoginAt: string }) =>
   db.updateTable('sso_identities').set({ email: p.email, claims: p.claims, last_login_at: p.lastLoginAt }).where('id', '=', p.id),
 );
+/** Record a login through the identity; returns how many rows it updated (0: the identity is gone, e.g. unlinked meanwhile). */
 export async function recordIdentityLogin(db: Executor, id: string, patch: { email: string | null; claims: string; last_login_at: string }): Promise<number> {
   return recordIdentityLoginQuery.changed(db, { id, email: patch.email, claims: patch.claims, lastLoginAt: patch.last_login_at });
 }
