@@ -24,8 +24,9 @@ export class FlowError extends Error {
 
 const insertFlow = preparedInsert('sso_flows');
 
+const findFlowQuery = prepareQuery((db, p: { lookupHash: string }) => db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', p.lookupHash));
 async function findFlow(db: Executor, lookupHash: string) {
-  return db.selectFrom('sso_flows').selectAll().where('lookup_hash', '=', lookupHash).executeTakeFirst();
+  return findFlowQuery.first(db, { lookupHash });
 }
 
 const consumeLiveQuery = prepareQuery((db, p: { lookupHash: string; now: string }) =>
@@ -36,10 +37,12 @@ async function consumeLive(db: Executor, lookupHash: string, now: string): Promi
   return consumeLiveQuery.first(db, { lookupHash, now });
 }
 
+const markConsumedQuery = prepareQuery((db, p: { id: string; now: string }) =>
+  db.updateTable('sso_flows').set({ consumed_at: p.now }).where('id', '=', p.id).where('consumed_at', 'is', null),
+);
 /** Atomic consume: only one caller, on any instance, can flip consumed_at. */
 async function markConsumed(db: Executor, id: string, now: string): Promise<boolean> {
-  const res = await db.updateTable('sso_flows').set({ consumed_at: now }).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
+  return (await markConsumedQuery.changed(db, { id, now })) === 1;
 }
 
 /** Undo this caller's consume (and only its own: the stamp it wrote must still be there). */

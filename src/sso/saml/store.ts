@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/database.js';
+import { prepareQuery } from '../../db/prepared.js';
 
 /** SQL of the SAML ACS's replay cache, shared by every instance through the database. */
 
@@ -7,16 +8,17 @@ export async function isReplayKeyLive(db: Executor, key: string, now: string): P
   return row !== undefined;
 }
 
+const insertReplayKey = prepareQuery((db, p: { key: string; expiresAt: string }) =>
+  db.insertInto('replay_cache').values({ key: p.key, expires_at: p.expiresAt }).onConflict((oc) => oc.column('key').doNothing()),
+);
+
 /**
  * Record a one-time key until `expiresAt`. Atomic on every engine and instance: the primary key
  * decides, and `false` means someone recorded it first (a replay). Only when the key is taken is
  * an expired entry with that key removed and the insert tried once more.
  */
 export async function recordReplayKey(db: Executor, key: string, expiresAt: string, now: string): Promise<boolean> {
-  const insert = async () => {
-    const res = await db.insertInto('replay_cache').values({ key, expires_at: expiresAt }).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
-    return Number(res.numInsertedOrUpdatedRows ?? 0n) === 1;
-  };
+  const insert = async () => (await insertReplayKey.changed(db, { key, expiresAt })) === 1;
   if (await insert()) return true;
   const expired = await db.deleteFrom('replay_cache').where('key', '=', key).where('expires_at', '<=', now).executeTakeFirst();
   return Number(expired.numDeletedRows) > 0 && (await insert());
