@@ -1,15 +1,21 @@
 import type { Executor } from '../db/database.js';
 import type { ApiKeyRow, UserRow } from '../db/schema.js';
+import { prepareQuery } from '../db/prepared.js';
+import { USER_AS_U, userFromJoined } from '../users/store.js';
 
 export async function insertApiKey(db: Executor, row: ApiKeyRow): Promise<void> {
   await db.insertInto('api_keys').values(row).execute();
 }
 
+const apiKeyWithUserQuery = prepareQuery((db, p: { keyHash: string }) =>
+  db.selectFrom('api_keys as k').innerJoin('users as u', 'u.id', 'k.user_id').selectAll('k').select(USER_AS_U).where('k.key_hash', '=', p.keyHash),
+);
+/** The key with this hash and its user, in one statement (every X-Api-Key request). */
 export async function findApiKeyWithUser(db: Executor, keyHash: string): Promise<{ key: ApiKeyRow; user: UserRow } | undefined> {
-  const key = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
-  if (!key) return undefined;
-  const user = await db.selectFrom('users').selectAll().where('id', '=', key.user_id).executeTakeFirst();
-  return user ? { key, user } : undefined;
+  const row = await apiKeyWithUserQuery.first(db, { keyHash });
+  if (!row) return undefined;
+  const { u_id, u_email, u_name, u_password_hash, u_email_verified, u_is_superadmin, u_created_at, u_updated_at, ...key } = row;
+  return { key, user: userFromJoined(row) };
 }
 
 export async function findApiKey(db: Executor, userId: string, id: string): Promise<ApiKeyRow | undefined> {

@@ -2,6 +2,7 @@ import type { Executor } from '../db/database.js';
 import { preparedInsert } from '../db/prepared.js';
 import type { SessionRow, SessionsTable, UserRow } from '../db/schema.js';
 import type { Updateable } from 'kysely';
+import { USER_AS_U, userFromJoined } from '../users/store.js';
 
 const insertSessionRow = preparedInsert('sessions');
 
@@ -16,9 +17,7 @@ const SESSION_WITH_USER = [
   's.created_at as s_created_at', 's.last_seen_at as s_last_seen_at', 's.expires_at as s_expires_at',
   's.absolute_expires_at as s_absolute_expires_at', 's.revoked_at as s_revoked_at',
   's.identity_id as s_identity_id', 's.idp_session_id as s_idp_session_id', 's.idp_logout_enc as s_idp_logout_enc',
-  'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
-  'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
-  'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+  ...USER_AS_U,
 ] as const;
 
 async function sessionWithUserWhere(
@@ -42,11 +41,7 @@ async function sessionWithUserWhere(
       absolute_expires_at: row.s_absolute_expires_at, revoked_at: row.s_revoked_at,
       identity_id: row.s_identity_id, idp_session_id: row.s_idp_session_id, idp_logout_enc: row.s_idp_logout_enc,
     },
-    user: {
-      id: row.u_id, email: row.u_email, name: row.u_name, password_hash: row.u_password_hash,
-      email_verified: row.u_email_verified, is_superadmin: row.u_is_superadmin,
-      created_at: row.u_created_at, updated_at: row.u_updated_at,
-    },
+    user: userFromJoined(row),
   };
 }
 

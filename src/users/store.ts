@@ -5,6 +5,22 @@ import { sessionDataChanged } from '../sessions/cache-sync.js';
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
+/** The user's columns in a query that joins `users as u`, each selected as `u_<column>` (read back with userFromJoined). */
+export const USER_AS_U = [
+  'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash',
+  'u.email_verified as u_email_verified', 'u.is_superadmin as u_is_superadmin',
+  'u.created_at as u_created_at', 'u.updated_at as u_updated_at',
+] as const;
+
+/** The user of a row selected with USER_AS_U. */
+export function userFromJoined(row: { [K in keyof UserRow as `u_${K}`]: UserRow[K] }): UserRow {
+  return {
+    id: row.u_id, email: row.u_email, name: row.u_name, password_hash: row.u_password_hash,
+    email_verified: row.u_email_verified, is_superadmin: row.u_is_superadmin,
+    created_at: row.u_created_at, updated_at: row.u_updated_at,
+  };
+}
+
 export async function findUserById(db: Executor, id: string): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
 }

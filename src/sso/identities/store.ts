@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Executor } from '../../db/database.js';
 import { prepareQuery } from '../../db/prepared.js';
 import type { SsoIdentitiesTable, UserRow } from '../../db/schema.js';
+import { USER_AS_U, userFromJoined } from '../../users/store.js';
 
 export type IdentityRow = Selectable<SsoIdentitiesTable>;
 
@@ -18,10 +19,7 @@ const identityWithUserQuery = prepareQuery((db, p: { connectionId: string; subje
     .leftJoin('users as u', 'u.id', 'i.user_id')
     .leftJoin('members as m', (join) => join.onRef('m.user_id', '=', 'i.user_id').on('m.organization_id', '=', p.organizationId))
     .selectAll('i')
-    .select([
-      'u.id as u_id', 'u.email as u_email', 'u.name as u_name', 'u.password_hash as u_password_hash', 'u.email_verified as u_email_verified',
-      'u.is_superadmin as u_is_superadmin', 'u.created_at as u_created_at', 'u.updated_at as u_updated_at', 'm.role as membership_role',
-    ])
+    .select([...USER_AS_U, 'm.role as membership_role'])
     .where('i.connection_id', '=', p.connectionId)
     .where('i.subject', '=', p.subject),
 );
@@ -35,9 +33,8 @@ export async function findIdentityWithUser(db: Executor, connectionId: string, s
   const row = await identityWithUserQuery.first(db, { connectionId, subject, organizationId });
   if (!row) return undefined;
   const { u_id, u_email, u_name, u_password_hash, u_email_verified, u_is_superadmin, u_created_at, u_updated_at, membership_role, ...identity } = row;
-  const user = u_id === null
-    ? null
-    : { id: u_id, email: u_email!, name: u_name, password_hash: u_password_hash, email_verified: u_email_verified!, is_superadmin: u_is_superadmin!, created_at: u_created_at!, updated_at: u_updated_at! };
+  // A left join: every user column is null when the linked account is gone.
+  const user = u_id === null ? null : userFromJoined({ ...row, u_id } as Parameters<typeof userFromJoined>[0]);
   return { identity, user, member: user !== null && membership_role !== null };
 }
 
