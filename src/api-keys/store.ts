@@ -1,21 +1,23 @@
 import type { Executor } from '../db/database.js';
 import type { ApiKeyRow, UserRow } from '../db/schema.js';
 import { prepareQuery } from '../db/prepared.js';
-import { USER_AS_U, userFromJoined } from '../users/store.js';
 
 export async function insertApiKey(db: Executor, row: ApiKeyRow): Promise<void> {
   await db.insertInto('api_keys').values(row).execute();
 }
 
-const apiKeyWithUserQuery = prepareQuery((db, p: { keyHash: string }) =>
-  db.selectFrom('api_keys as k').innerJoin('users as u', 'u.id', 'k.user_id').selectAll('k').select(USER_AS_U).where('k.key_hash', '=', p.keyHash),
-);
-/** The key with this hash and its user, in one statement (every X-Api-Key request). */
+const apiKeyByHashQuery = prepareQuery((db, p: { keyHash: string }) => db.selectFrom('api_keys').selectAll().where('key_hash', '=', p.keyHash));
+const userByIdQuery = prepareQuery((db, p: { id: string }) => db.selectFrom('users').selectAll().where('id', '=', p.id));
+/**
+ * The key with this hash and its user (every X-Api-Key request). Two single-table reads, not a
+ * join: with planner statistics (ANALYZE, `PRAGMA optimize`) SQLite's STAT4 re-plans the join for
+ * every new key, which cost more than the second read (measured: 11 µs against 4 µs).
+ */
 export async function findApiKeyWithUser(db: Executor, keyHash: string): Promise<{ key: ApiKeyRow; user: UserRow } | undefined> {
-  const row = await apiKeyWithUserQuery.first(db, { keyHash });
-  if (!row) return undefined;
-  const { u_id, u_email, u_name, u_password_hash, u_email_verified, u_is_superadmin, u_created_at, u_updated_at, ...key } = row;
-  return { key, user: userFromJoined(row) };
+  const key = await apiKeyByHashQuery.first(db, { keyHash });
+  if (!key) return undefined;
+  const user = await userByIdQuery.first(db, { id: key.user_id });
+  return user ? { key, user } : undefined;
 }
 
 export async function findApiKey(db: Executor, userId: string, id: string): Promise<ApiKeyRow | undefined> {
