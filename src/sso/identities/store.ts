@@ -34,7 +34,7 @@ export async function findIdentityWithUser(db: Executor, connectionId: string, s
   if (!row) return undefined;
   const { u_id, u_email, u_name, u_password_hash, u_email_verified, u_is_superadmin, u_created_at, u_updated_at, membership_role, ...identity } = row;
   // A left join: every user column is null when the linked account is gone.
-  const user = u_id === null ? null : userFromJoined({ ...row, u_id } as Parameters<typeof userFromJoined>[0]);
+  const user = u_id === null ? null : userFromJoined(row as Parameters<typeof userFromJoined>[0]);
   return { identity, user, member: user !== null && membership_role !== null };
 }
 
